@@ -1,0 +1,163 @@
+import { z } from "zod";
+
+/**
+ * The environment, read once and validated here; everything else receives ServerConfig.
+ * Every limit of the product is one of these variables (see the README's table).
+ */
+
+const int = (def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === "") return def;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: `must be an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const str = (def: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === "" ? def : v.trim()));
+
+const list = z
+  .string()
+  .optional()
+  .transform((v) => (v ?? "").split(",").map((s) => s.trim()).filter(Boolean));
+
+const envSchema = z.object({
+  PORT: int(8080, 0, 65535),
+  HOST: str("0.0.0.0"),
+  DATA_DIR: str("./.data"),
+  DATABASE_URL: z
+    .string()
+    .optional()
+    .transform((v) => (v && v.trim() !== "" ? v.trim() : undefined))
+    .refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), "must be a postgres:// URL"),
+  DATABASE_POOL_MAX: int(10, 1, 500),
+  JWT_SECRET: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === "" || v.length >= 32, "must be at least 32 characters"),
+  JWT_ISSUER: str("anonchat"),
+  JWT_AUDIENCE: str("anonchat"),
+  ACCESS_TOKEN_TTL: int(900, 2, 86_400),
+  REFRESH_TOKEN_TTL: int(30 * 86_400, 60, 365 * 86_400),
+  ARGON2_MEMORY_KIB: int(19_456, 1024, 1_048_576),
+  ARGON2_TIME_COST: int(2, 1, 20),
+  ARGON2_PARALLELISM: int(1, 1, 16),
+  HASH_CONCURRENCY: int(4, 1, 64),
+  HASH_QUEUE_MAX: int(200, 0, 100_000),
+  RATE_LIMIT_PER_IP: int(100, 1, 10_000_000),
+  RATE_LIMIT_WINDOW: int(60, 1, 86_400),
+  LOGIN_FAILS_PER_EMAIL_IP: int(10, 1, 10_000),
+  LOGIN_FAILS_WINDOW: int(900, 1, 86_400),
+  LOGIN_FAILS_PER_IP: int(100, 1, 1_000_000),
+  LOGIN_FAILS_PER_IP_WINDOW: int(86_400, 1, 7 * 86_400),
+  SEND_LIMIT: int(100, 1, 10_000_000),
+  SEND_LIMIT_WINDOW: int(10, 1, 3600),
+  MAX_MESSAGE_LENGTH: int(4000, 1, 4000),
+  MAX_BODY_BYTES: int(65_536, 1024, 10_485_760),
+  MAX_WS_PAYLOAD_BYTES: int(65_536, 1024, 10_485_760),
+  WS_SEND_BUFFER_MAX: int(1_048_576, 16_384, 268_435_456),
+  SUBSCRIBER_QUEUE_MAX: int(1000, 10, 1_000_000),
+  MAX_CONNECTIONS_PER_USER: int(20, 1, 100_000),
+  WS_PING_INTERVAL: int(30, 1, 3600),
+  WS_AUTH_TIMEOUT: int(10, 1, 300),
+  CORS_ORIGINS: list,
+  TRUST_PROXY: list,
+  LEGACY_MESSAGE_ENCODING: z.enum(["base64", "bytes"]).optional().default("base64"),
+  SHUTDOWN_TIMEOUT: int(5, 1, 120),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).optional().default("info"),
+  WEB_DIR: z.string().optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface ServerConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  databasePoolMax: number;
+  jwtSecret: string | undefined;
+  jwtIssuer: string;
+  jwtAudience: string;
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  hashConcurrency: number;
+  hashQueueMax: number;
+  rateLimit: { points: number; window: number };
+  loginFails: { perEmailIp: number; window: number; perIp: number; perIpWindow: number };
+  sendLimit: { points: number; window: number };
+  maxMessageLength: number;
+  maxBodyBytes: number;
+  maxWsPayloadBytes: number;
+  wsSendBufferMax: number;
+  subscriberQueueMax: number;
+  maxConnectionsPerUser: number;
+  wsPingInterval: number;
+  wsAuthTimeout: number;
+  corsOrigins: string[];
+  trustProxy: string[];
+  legacyMessageEncoding: "base64" | "bytes";
+  shutdownTimeout: number;
+  logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  webDir: string | undefined;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+export function loadConfig(env: Record<string, string | undefined>): ServerConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: e.DATA_DIR,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    jwtSecret: e.JWT_SECRET || undefined,
+    jwtIssuer: e.JWT_ISSUER,
+    jwtAudience: e.JWT_AUDIENCE,
+    accessTokenTtl: e.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: e.REFRESH_TOKEN_TTL,
+    argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    hashConcurrency: e.HASH_CONCURRENCY,
+    hashQueueMax: e.HASH_QUEUE_MAX,
+    rateLimit: { points: e.RATE_LIMIT_PER_IP, window: e.RATE_LIMIT_WINDOW },
+    loginFails: {
+      perEmailIp: e.LOGIN_FAILS_PER_EMAIL_IP,
+      window: e.LOGIN_FAILS_WINDOW,
+      perIp: e.LOGIN_FAILS_PER_IP,
+      perIpWindow: e.LOGIN_FAILS_PER_IP_WINDOW,
+    },
+    sendLimit: { points: e.SEND_LIMIT, window: e.SEND_LIMIT_WINDOW },
+    maxMessageLength: e.MAX_MESSAGE_LENGTH,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    maxWsPayloadBytes: e.MAX_WS_PAYLOAD_BYTES,
+    wsSendBufferMax: e.WS_SEND_BUFFER_MAX,
+    subscriberQueueMax: e.SUBSCRIBER_QUEUE_MAX,
+    maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
+    wsPingInterval: e.WS_PING_INTERVAL,
+    wsAuthTimeout: e.WS_AUTH_TIMEOUT,
+    corsOrigins: e.CORS_ORIGINS,
+    trustProxy: e.TRUST_PROXY,
+    legacyMessageEncoding: e.LEGACY_MESSAGE_ENCODING,
+    shutdownTimeout: e.SHUTDOWN_TIMEOUT,
+    logLevel: e.LOG_LEVEL,
+    webDir: e.WEB_DIR,
+  };
+}

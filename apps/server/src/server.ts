@@ -1,0 +1,189 @@
+import { randomUUID } from "node:crypto";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { createLegacySocketServer, createRestHandler, sendEnvelope } from "@anonchat/rest";
+import type { ServerConfig } from "./config";
+import { ConnectionRegistry } from "./connections";
+import { clientIp } from "./gateway/client-ip";
+import { applyCors, originAllowed } from "./gateway/origin";
+import { IpRateLimit, type RateDecision } from "./gateway/rate-limit";
+import { createLogger, loggablePath, type Logger } from "./logger";
+import { createServices, type Services } from "./services";
+import { createTrpcTransport } from "./trpc-transport";
+import { createStaticHandler } from "./static";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  services: Services;
+  /** Graceful: stop accepting, ask sockets to reconnect, finish in-flight work, close the database. */
+  close(): Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Refuses an upgrade with a plain HTTP answer, before any WebSocket exists. */
+function refuseUpgrade(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}) {
+  const body = JSON.stringify({ status: "error", message: text, data: null });
+  const head = Object.entries({ ...headers, "Content-Type": "application/json; charset=utf-8", "Content-Length": String(Buffer.byteLength(body)), Connection: "close" })
+    .map(([k, v]) => `${k}: ${v}`)
+    .join("\r\n");
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n${head}\r\n\r\n${body}`);
+}
+
+export async function startServer(config: ServerConfig, logger?: Logger): Promise<RunningServer> {
+  const log = logger ?? createLogger(config.logLevel);
+  const services = await createServices(config, log);
+  const registry = new ConnectionRegistry(services.bus);
+  const trpc = createTrpcTransport(config, services, registry, log);
+  const legacy = createLegacySocketServer({
+    auth: services.auth,
+    rooms: services.rooms,
+    registry,
+    countUserSockets: (userId) => registry.countForUser(userId),
+    config: {
+      maxMessageLength: config.maxMessageLength,
+      encoding: config.legacyMessageEncoding,
+      pingIntervalSeconds: config.wsPingInterval,
+      sendBufferMax: config.wsSendBufferMax,
+      maxConnectionsPerUser: config.maxConnectionsPerUser,
+    },
+    log,
+  });
+  const rest = createRestHandler({
+    auth: services.auth,
+    rooms: services.rooms,
+    maxBodyBytes: config.maxBodyBytes,
+    logError: (err, fields) => log.error("unhandled error", { ...fields, err }),
+  });
+  const serveStatic = createStaticHandler(config.webDir);
+  const ipLimit = new IpRateLimit(config.rateLimit.points, config.rateLimit.window);
+  let shuttingDown = false;
+
+  function requestMeta(req: IncomingMessage) {
+    const incoming = req.headers["x-request-id"];
+    const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    return { requestId, clientIp: clientIp(req, config.trustProxy) };
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse, meta: { requestId: string; clientIp: string }, rate: RateDecision) {
+    const path = loggablePath(req.url);
+    if (path === "/healthz") return sendJson(res, 200, { status: "ok" }, rate.headers);
+    if (path === "/readyz") {
+      const ready = !shuttingDown && (await services.database.ping());
+      return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" }, rate.headers);
+    }
+    if (path === "/trpc" || path.startsWith("/trpc/")) {
+      for (const [k, v] of Object.entries(rate.headers)) res.setHeader(k, v);
+      return trpc.handleHttp(req, res, meta, path.slice("/trpc/".length));
+    }
+    if (path === "/api/v1" || path.startsWith("/api/v1/")) return rest(req, res, { ...meta, headers: rate.headers });
+    if (await serveStatic(req, res, rate.headers)) return;
+    sendJson(res, 404, { error: "not found" }, rate.headers);
+  }
+
+  const server = http.createServer(async (req, res) => {
+    const started = performance.now();
+    const meta = requestMeta(req);
+    const path = loggablePath(req.url);
+    res.setHeader("X-Request-Id", meta.requestId);
+    res.once("finish", () => {
+      log.info("request", {
+        requestId: meta.requestId,
+        method: req.method,
+        path,
+        status: res.statusCode,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        ip: meta.clientIp,
+      });
+    });
+    try {
+      if (!originAllowed(req, config.corsOrigins)) {
+        return sendJson(res, 403, { status: "error", message: "origin not allowed", data: null });
+      }
+      applyCors(req, res);
+      const rate = await ipLimit.check(meta.clientIp);
+      if (!rate.allowed) {
+        const message = `too many requests; retry in ${rate.retryAfter} s`;
+        if (path.startsWith("/api/v1")) {
+          return sendEnvelope(res, 429, "error", message, { retry_after: rate.retryAfter }, rate.headers);
+        }
+        return sendJson(res, 429, { error: { message, code: "TOO_MANY_REQUESTS", retryAfter: rate.retryAfter } }, rate.headers);
+      }
+      if (req.method === "OPTIONS") {
+        res.writeHead(204, rate.headers);
+        return void res.end();
+      }
+      await route(req, res, meta, rate);
+    } catch (err) {
+      log.error("unhandled error", { requestId: meta.requestId, path, err });
+      sendJson(res, 500, { status: "error", message: "internal server error", data: null });
+    }
+  });
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 30_000;
+
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    const meta = requestMeta(req);
+    const path = loggablePath(req.url);
+    log.info("upgrade", { requestId: meta.requestId, path, ip: meta.clientIp });
+    void (async () => {
+      if (shuttingDown) return refuseUpgrade(socket, 503, "shutting down");
+      if (!originAllowed(req, config.corsOrigins)) return refuseUpgrade(socket, 403, "origin not allowed");
+      const rate = await ipLimit.check(meta.clientIp);
+      if (!rate.allowed) return refuseUpgrade(socket, 429, "too many requests", rate.headers);
+      if (path === "/trpc" || path === "/trpc/") return trpc.handleUpgrade(req, socket, head, meta);
+      if (path === "/api/v1/rooms/ws") return legacy.handleUpgrade(req, socket, head);
+      refuseUpgrade(socket, 404, "not found");
+    })().catch((err) => {
+      log.error("upgrade failed", { requestId: meta.requestId, err });
+      socket.destroy();
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+  const url = `http://${shownHost}:${port}`;
+  log.info("listening", { url, database: services.database.kind });
+
+  let closing: Promise<void> | undefined;
+  async function close() {
+    shuttingDown = true;
+    const stopAccepting = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    trpc.reconnectAll();
+    legacy.closeAll(1012, "server restarting");
+    // Give clients a moment to act on the reconnect notice, then close what is left.
+    await new Promise((r) => setTimeout(r, 100));
+    trpc.closeAll(1012, "server restarting");
+    const deadline = new Promise<void>((r) => setTimeout(r, config.shutdownTimeout * 1000).unref());
+    await Promise.race([stopAccepting, deadline]);
+    server.closeAllConnections();
+    registry.close();
+    await services.close();
+    log.info("stopped");
+  }
+
+  return {
+    url,
+    port,
+    services,
+    close: () => (closing ??= close()),
+  };
+}

@@ -1,0 +1,52 @@
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import path from "node:path";
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".json": "application/json; charset=utf-8",
+  ".woff2": "font/woff2",
+  ".txt": "text/plain; charset=utf-8",
+};
+
+/**
+ * Serves the built web client from webDir (GET/HEAD only). Unknown paths fall back to index.html
+ * so client-side routes such as /r/<roomId> load the app. Returns false when there is nothing to serve.
+ */
+export function createStaticHandler(webDir: string | undefined) {
+  const root = webDir ? path.resolve(webDir) : undefined;
+  return async function serveStatic(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): Promise<boolean> {
+    if (!root || (req.method !== "GET" && req.method !== "HEAD")) return false;
+    const urlPath = decodeURIComponent((req.url ?? "/").split("?")[0] ?? "/");
+    let file = path.resolve(root, "." + path.posix.normalize(urlPath));
+    if (!file.startsWith(root)) return false;
+    let info = await stat(file).catch(() => undefined);
+    if (info?.isDirectory()) {
+      file = path.join(file, "index.html");
+      info = await stat(file).catch(() => undefined);
+    }
+    if (!info?.isFile()) {
+      if (path.extname(urlPath) !== "") return false;
+      file = path.join(root, "index.html");
+      info = await stat(file).catch(() => undefined);
+      if (!info?.isFile()) return false;
+    }
+    const immutable = file.includes(`${path.sep}assets${path.sep}`);
+    res.writeHead(200, {
+      ...headers,
+      "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",
+      "Content-Length": info.size,
+      "Cache-Control": immutable ? "public, max-age=31536000, immutable" : "no-cache",
+      "X-Content-Type-Options": "nosniff",
+    });
+    if (req.method === "HEAD") return void res.end(), true;
+    createReadStream(file).pipe(res);
+    return true;
+  };
+}

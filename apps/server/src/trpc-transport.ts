@@ -1,0 +1,134 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { nodeHTTPRequestHandler } from "@trpc/server/adapters/node-http";
+import { applyWSSHandler } from "@trpc/server/adapters/ws";
+import { WebSocketServer, type WebSocket } from "ws";
+import { appRouter, type Context } from "@anonchat/api";
+import type { AccessClaims } from "@anonchat/core";
+import type { ServerConfig } from "./config";
+import type { ConnectionRegistry } from "./connections";
+import type { Logger } from "./logger";
+import type { Services } from "./services";
+
+export interface RequestMeta {
+  requestId: string;
+  clientIp: string;
+}
+
+export const WS_CLOSE = { unauthorized: 4401, tooMany: 4429 } as const;
+
+function verify(services: Services, token: unknown): AccessClaims | null {
+  if (typeof token !== "string" || token === "") return null;
+  try {
+    return services.auth.verifyAccessToken(token);
+  } catch {
+    return null;
+  }
+}
+
+/** tRPC over HTTP (/trpc) and over WebSocket (the same path), sharing one router. */
+export function createTrpcTransport(config: ServerConfig, services: Services, registry: ConnectionRegistry, log: Logger) {
+  const base = (meta: RequestMeta) => ({
+    services: { auth: services.auth, rooms: services.rooms },
+    clientIp: meta.clientIp,
+    requestId: meta.requestId,
+    logError: (err: unknown, where: string) => log.error("unhandled error", { requestId: meta.requestId, where, err }),
+  });
+
+  async function handleHttp(req: IncomingMessage, res: ServerResponse, meta: RequestMeta, path: string) {
+    await nodeHTTPRequestHandler({
+      router: appRouter,
+      req,
+      res,
+      path,
+      maxBodySize: config.maxBodyBytes,
+      createContext: (): Context => {
+        const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
+        return { ...base(meta), auth: verify(services, m?.[1]), connection: null };
+      },
+      responseMeta: ({ errors }) => {
+        const retry = errors.find((e) => e.code === "TOO_MANY_REQUESTS" || e.code === "SERVICE_UNAVAILABLE");
+        const cause = retry?.cause as { retryAfterSeconds?: number } | undefined;
+        return cause?.retryAfterSeconds ? { headers: { "Retry-After": String(cause.retryAfterSeconds) } } : {};
+      },
+    });
+  }
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxWsPayloadBytes });
+  const metaOf = new WeakMap<IncomingMessage, RequestMeta>();
+
+  const handler = applyWSSHandler({
+    wss,
+    router: appRouter,
+    keepAlive: { enabled: true, pingMs: config.wsPingInterval * 1000, pongWaitMs: 10_000 },
+    createContext: ({ req, res: ws, info }): Context => {
+      const meta = metaOf.get(req) ?? { requestId: "ws", clientIp: "unknown" };
+      const auth = verify(services, info.connectionParams?.token);
+      attachAuth(ws, auth);
+      return {
+        ...base(meta),
+        auth,
+        connection: {
+          isBackedUp: () => ws.bufferedAmount > config.wsSendBufferMax,
+          drop: (code, reason) => {
+            log.warn("dropping slow websocket", { requestId: meta.requestId, code, reason });
+            ws.terminate();
+          },
+        },
+      };
+    },
+    onError: ({ error, path }) => {
+      if (error.code === "INTERNAL_SERVER_ERROR") log.error("websocket procedure failed", { path, err: error.cause ?? error });
+    },
+  });
+
+  /**
+   * A socket lives as long as its token: it closes when the token expires (the client reconnects
+   * with a fresh one and resumes), when its session is revoked, or, without a token, after a grace
+   * period. It also counts against the user's connection cap.
+   */
+  function attachAuth(ws: WebSocket, auth: AccessClaims | null) {
+    if (!auth) {
+      const t = setTimeout(() => ws.close(WS_CLOSE.unauthorized, "authentication required"), config.wsAuthTimeout * 1000);
+      t.unref();
+      ws.once("close", () => clearTimeout(t));
+      return;
+    }
+    if (registry.countForUser(auth.userId) >= config.maxConnectionsPerUser) {
+      ws.close(WS_CLOSE.tooMany, "too many connections");
+      return;
+    }
+    const unregister = registry.add({
+      userId: auth.userId,
+      sessionId: auth.sessionId,
+      close: (code, reason) => ws.close(code, reason),
+    });
+    const t = setTimeout(
+      () => ws.close(WS_CLOSE.unauthorized, "token expired"),
+      Math.max(0, auth.expiresAt - Date.now()),
+    );
+    t.unref();
+    ws.once("close", () => {
+      clearTimeout(t);
+      unregister();
+    });
+  }
+
+  return {
+    handleHttp,
+    handleUpgrade(req: IncomingMessage, socket: import("node:stream").Duplex, head: Buffer, meta: RequestMeta) {
+      metaOf.set(req, meta);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on("error", () => ws.terminate());
+        wss.emit("connection", ws, req);
+      });
+    },
+    /** Shutdown: ask every client to reconnect (elsewhere, or here after restart), then close. */
+    reconnectAll() {
+      handler.broadcastReconnectNotification();
+    },
+    closeAll(code: number, reason: string) {
+      for (const ws of wss.clients) ws.close(code, reason);
+    },
+    count: () => wss.clients.size,
+  };
+}

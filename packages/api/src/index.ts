@@ -1,0 +1,2 @@
+export { appRouter, type AppRouter, type RouterInputs, type RouterOutputs } from "./root";
+export { toTRPCError, type Context, type LiveConnection } from "./trpc";

@@ -1,0 +1,93 @@
+import { initTRPC, TRPCError } from "@trpc/server";
+import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
+import { ZodError } from "zod";
+import type { AccessClaims, AuthService, RoomService } from "@anonchat/core";
+import { AppError, describeIssues, MESSAGES, type ErrorCode } from "@anonchat/shared";
+
+// ---- context -------------------------------------------------------------------------------
+
+/** What a WebSocket connection offers its procedures (absent over HTTP). */
+export interface LiveConnection {
+  /** True once the socket's send buffer passes its bound: the subscriber is too slow. */
+  isBackedUp(): boolean;
+  /** Drops the whole connection (the client reconnects and resumes from lastEventId). */
+  drop(code: number, reason: string): void;
+}
+
+export interface Context {
+  services: { auth: AuthService; rooms: RoomService };
+  /** Verified access-token claims, or null when the caller sent none or a bad one. */
+  auth: AccessClaims | null;
+  clientIp: string;
+  requestId: string;
+  connection: LiveConnection | null;
+  /** Logs an unexpected error with the request id; never receives tokens or passwords. */
+  logError(err: unknown, where: string): void;
+}
+
+// ---- init ----------------------------------------------------------------------------------
+
+const TRPC_CODE: Record<ErrorCode, TRPC_ERROR_CODE_KEY> = {
+  BAD_REQUEST: "BAD_REQUEST",
+  UNAUTHORIZED: "UNAUTHORIZED",
+  FORBIDDEN: "FORBIDDEN",
+  NOT_FOUND: "NOT_FOUND",
+  CONFLICT: "CONFLICT",
+  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  TOO_MANY_REQUESTS: "TOO_MANY_REQUESTS",
+  SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
+  INTERNAL: "INTERNAL_SERVER_ERROR",
+};
+
+export function toTRPCError(err: unknown): TRPCError {
+  if (err instanceof TRPCError) return err;
+  if (err instanceof AppError) return new TRPCError({ code: TRPC_CODE[err.code], message: err.message, cause: err });
+  return new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "internal server error", cause: err });
+}
+
+const t = initTRPC.context<Context>().create({
+  isDev: false,
+  errorFormatter({ shape, error }) {
+    const cause = error.cause;
+    let message = shape.message;
+    if (cause instanceof ZodError) message = describeIssues(cause);
+    else if (error.code === "INTERNAL_SERVER_ERROR") message = "internal server error";
+    const retryAfter = cause instanceof AppError ? cause.retryAfterSeconds : undefined;
+    return {
+      ...shape,
+      message,
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        ...(retryAfter !== undefined ? { retryAfter } : {}),
+      },
+    };
+  },
+});
+
+// ---- procedures ----------------------------------------------------------------------------
+
+export const router = t.router;
+
+/** Maps AppError to tRPC codes once, and logs what no service expected. */
+const errorMapping = t.middleware(async ({ ctx, next, path }) => {
+  const result = await next();
+  if (!result.ok) {
+    const cause = result.error.cause;
+    const mapped = cause instanceof AppError ? toTRPCError(cause) : result.error;
+    if (mapped.code === "INTERNAL_SERVER_ERROR") ctx.logError(cause ?? result.error, path);
+    if (mapped !== result.error) throw mapped;
+  }
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(errorMapping);
+
+/** Needs a valid access token that has not expired, checked on every call (also over a socket). */
+export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.auth || ctx.auth.expiresAt <= Date.now()) {
+    throw new TRPCError({ code: "UNAUTHORIZED", message: MESSAGES.tokenInvalid });
+  }
+  return next({ ctx: { ...ctx, auth: ctx.auth } });
+});

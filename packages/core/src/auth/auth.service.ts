@@ -1,0 +1,114 @@
+import { sessions, users, type Db } from "@anonchat/db";
+import { AppError, MESSAGES, type LoginInput, type RegisterInput, type Session, type User } from "@anonchat/shared";
+import type { AuthConfig } from "../config";
+import type { EventBus } from "../events/bus";
+import { newRefreshToken, newSessionId, sha256Hex } from "../util/ids";
+import type { LoginGuard } from "./login-guard";
+import type { PasswordHasher } from "./passwords";
+import type { AccessClaims, AccessTokens } from "./tokens";
+
+export interface AuthServiceDeps {
+  db: Db;
+  config: AuthConfig;
+  hasher: PasswordHasher;
+  tokens: AccessTokens;
+  loginGuard: LoginGuard;
+  bus: EventBus;
+}
+
+export class AuthService {
+  constructor(private readonly deps: AuthServiceDeps) {}
+
+  async register(input: RegisterInput): Promise<Session> {
+    const passwordHash = await this.deps.hasher.hash(input.password);
+    const created = await users.insertUser(this.deps.db, { login: input.login, email: input.email, passwordHash });
+    if (!created.ok) {
+      throw new AppError(
+        "CONFLICT",
+        created.taken === "login" ? "login is already taken" : "email is already registered",
+      );
+    }
+    return this.startSession(created.user);
+  }
+
+  /** Unknown email and wrong password answer alike, after the same amount of hashing. */
+  async login(input: LoginInput, clientIp: string): Promise<Session> {
+    const { hasher, loginGuard, db } = this.deps;
+    await loginGuard.check(input.email, clientIp);
+    const found = await users.findUserCredentialsByEmail(db, input.email);
+    const ok = found ? await hasher.verify(found.passwordHash, input.password) : await hasher.verifyDummy(input.password);
+    if (!found || !ok) {
+      await loginGuard.failed(input.email, clientIp);
+      throw new AppError("UNAUTHORIZED", MESSAGES.invalidCredentials);
+    }
+    await loginGuard.succeeded(input.email, clientIp);
+    if (hasher.needsRehash(found.passwordHash)) {
+      await users.updatePasswordHash(db, found.user.id, await hasher.hash(input.password));
+    }
+    return this.startSession(found.user);
+  }
+
+  async refresh(refreshToken: string): Promise<Session> {
+    const { db, config } = this.deps;
+    const next = newRefreshToken();
+    const result = await sessions.rotateRefreshToken(db, {
+      oldHash: sha256Hex(refreshToken),
+      newHash: sha256Hex(next),
+      newExpiresAt: new Date(Date.now() + config.refreshTokenTtlSeconds * 1000),
+    });
+    if (result.status === "reused") {
+      await this.deps.bus.publish({ type: "session_revoked", sessionId: result.sessionId });
+      throw new AppError("UNAUTHORIZED", "refresh token was already used; the session is revoked");
+    }
+    if (result.status !== "rotated") throw new AppError("UNAUTHORIZED", "invalid or expired refresh token");
+    const user = await users.findUserById(db, result.userId);
+    if (!user) throw new AppError("UNAUTHORIZED", "invalid or expired refresh token");
+    return this.issue(user, result.sessionId, next);
+  }
+
+  /** Revokes the token's family. Unknown tokens are not an error: logging out twice is fine. */
+  async logout(refreshToken: string): Promise<{ ok: true }> {
+    const sessionId = await sessions.revokeSessionByTokenHash(this.deps.db, sha256Hex(refreshToken));
+    if (sessionId) await this.deps.bus.publish({ type: "session_revoked", sessionId });
+    return { ok: true };
+  }
+
+  async me(userId: number): Promise<User> {
+    const user = await users.findUserById(this.deps.db, userId);
+    if (!user) throw new AppError("UNAUTHORIZED", MESSAGES.tokenInvalid);
+    return user;
+  }
+
+  verifyAccessToken(token: string): AccessClaims {
+    return this.deps.tokens.verify(token);
+  }
+
+  isSessionActive(sessionId: string): Promise<boolean> {
+    return sessions.isSessionActive(this.deps.db, sessionId);
+  }
+
+  private async startSession(user: User): Promise<Session> {
+    const { db, config } = this.deps;
+    const sessionId = newSessionId();
+    const refreshToken = newRefreshToken();
+    const expiresAt = new Date(Date.now() + config.refreshTokenTtlSeconds * 1000);
+    await sessions.createSession(db, {
+      sessionId,
+      userId: user.id,
+      expiresAt,
+      tokenHash: sha256Hex(refreshToken),
+      tokenExpiresAt: expiresAt,
+    });
+    return this.issue(user, sessionId, refreshToken);
+  }
+
+  private issue(user: User, sessionId: string, refreshToken: string): Session {
+    const access = this.deps.tokens.sign({ userId: user.id, login: user.login, sessionId });
+    return {
+      user,
+      accessToken: access.token,
+      refreshToken,
+      accessTokenExpiresAt: access.expiresAt.toISOString(),
+    };
+  }
+}

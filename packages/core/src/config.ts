@@ -1,0 +1,24 @@
+import type { KeyObject } from "node:crypto";
+
+/** Everything core needs, read once from the environment by the server app. */
+export interface AuthConfig {
+  /** HMAC key for access tokens (a KeyObject: string secrets make jsonwebtoken slow). */
+  signingKey: KeyObject;
+  /** Key id placed in the token header and required on verify. */
+  keyId: string;
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  /** Concurrent password hashes, and how many may wait for one. */
+  maxConcurrentHashes: number;
+  maxQueuedHashes: number;
+}
+
+export interface ChatConfig {
+  /** Message text bound, at most the contract's 4,000. */
+  maxMessageLength: number;
+  /** Events buffered per subscriber before it is dropped as too slow. */
+  subscriberQueueMax: number;
+}

@@ -1,0 +1,43 @@
+import type { Message } from "@anonchat/shared";
+
+/**
+ * What one process tells the others after a commit. Payloads stay small (ids), so they fit a
+ * PostgreSQL NOTIFY; the in-process bus may attach the stored message to save a read.
+ */
+export type BusEvent =
+  | { type: "message"; roomId: string; seq: number; message?: Message }
+  | { type: "room_removed"; roomId: string; lastSeq: number }
+  | { type: "member_left"; roomId: string; userId: number }
+  | { type: "session_revoked"; sessionId: string };
+
+export type BusListener = (event: BusEvent) => void;
+
+export interface EventBus {
+  publish(event: BusEvent): Promise<void>;
+  subscribe(listener: BusListener): () => void;
+  close(): Promise<void>;
+}
+
+/** The all-in-one bus: a synchronous fan-out inside this process. */
+export class InProcessBus implements EventBus {
+  private readonly listeners = new Set<BusListener>();
+
+  async publish(event: BusEvent): Promise<void> {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch {
+        // A listener's failure must not stop delivery to the others.
+      }
+    }
+  }
+
+  subscribe(listener: BusListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+  }
+}

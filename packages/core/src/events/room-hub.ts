@@ -1,0 +1,152 @@
+import type { Message } from "@anonchat/shared";
+import { messages, rooms, type Db } from "@anonchat/db";
+import type { BusEvent, EventBus } from "./bus";
+
+export type HubEvent =
+  | { type: "message"; message: Message }
+  | { type: "removed"; lastSeq: number }
+  | { type: "left" };
+
+export interface HubSubscriber {
+  userId: number;
+  /** Called synchronously for each event, in seq order. */
+  deliver(event: HubEvent): void;
+}
+
+const FETCH_BATCH = 500;
+
+/**
+ * One feed per room with local subscribers: it learns of new seqs from the bus, reads the new
+ * messages once (or takes them from an in-process event) and hands the same objects to every
+ * local subscriber, in seq order with no gap.
+ */
+class RoomFeed {
+  readonly subscribers = new Set<HubSubscriber>();
+  private lastSeq: number | undefined;
+  private target = 0;
+  private fetching = false;
+  closed = false;
+
+  constructor(
+    private readonly db: Db,
+    readonly roomId: string,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  async init(): Promise<void> {
+    try {
+      const last = await rooms.getRoomLastSeq(this.db, this.roomId);
+      this.lastSeq = last ?? 0;
+      this.pump();
+    } catch (err) {
+      this.onError(err);
+      // Without a starting point we cannot order anything: retry shortly.
+      setTimeout(() => void (this.closed ? undefined : this.init()), 500).unref();
+    }
+  }
+
+  onMessage(seq: number, message: Message | undefined): void {
+    if (seq > this.target) this.target = seq;
+    if (this.lastSeq === undefined || this.fetching) return;
+    if (message && seq === this.lastSeq + 1) {
+      this.lastSeq = seq;
+      this.broadcast({ type: "message", message });
+      return;
+    }
+    this.pump();
+  }
+
+  broadcast(event: HubEvent): void {
+    for (const s of this.subscribers) s.deliver(event);
+  }
+
+  private pump(): void {
+    if (this.fetching || this.closed || this.lastSeq === undefined || this.target <= this.lastSeq) return;
+    this.fetching = true;
+    void this.fetchLoop();
+  }
+
+  private async fetchLoop(): Promise<void> {
+    try {
+      while (!this.closed && this.lastSeq !== undefined && this.target > this.lastSeq) {
+        const batch = await messages.listMessagesAfter(this.db, this.roomId, this.lastSeq, FETCH_BATCH);
+        if (batch.length === 0) break;
+        for (const m of batch) {
+          if (this.closed) return;
+          this.lastSeq = m.seq;
+          this.broadcast({ type: "message", message: m });
+        }
+      }
+    } catch (err) {
+      this.onError(err);
+      setTimeout(() => this.pump(), 500).unref();
+    } finally {
+      this.fetching = false;
+    }
+    this.pump();
+  }
+}
+
+/** The per-process registry of room feeds, fed by the bus. */
+export class RoomHub {
+  private readonly feeds = new Map<string, RoomFeed>();
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly db: Db,
+    bus: EventBus,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {
+    this.unsubscribe = bus.subscribe((e) => this.onBusEvent(e));
+  }
+
+  attach(roomId: string, sub: HubSubscriber): () => void {
+    let feed = this.feeds.get(roomId);
+    if (!feed) {
+      feed = new RoomFeed(this.db, roomId, this.onError);
+      this.feeds.set(roomId, feed);
+      void feed.init();
+    }
+    feed.subscribers.add(sub);
+    const f = feed;
+    return () => {
+      f.subscribers.delete(sub);
+      if (f.subscribers.size === 0 && this.feeds.get(roomId) === f) {
+        f.closed = true;
+        this.feeds.delete(roomId);
+      }
+    };
+  }
+
+  /** Local subscriber count, for metrics and tests. */
+  subscriberCount(): number {
+    let n = 0;
+    for (const f of this.feeds.values()) n += f.subscribers.size;
+    return n;
+  }
+
+  close(): void {
+    this.unsubscribe();
+    for (const f of this.feeds.values()) f.closed = true;
+    this.feeds.clear();
+  }
+
+  private onBusEvent(e: BusEvent): void {
+    if (e.type === "session_revoked") return;
+    const feed = this.feeds.get(e.roomId);
+    if (!feed) return;
+    switch (e.type) {
+      case "message":
+        feed.onMessage(e.seq, e.message);
+        break;
+      case "room_removed":
+        feed.closed = true;
+        this.feeds.delete(e.roomId);
+        feed.broadcast({ type: "removed", lastSeq: e.lastSeq });
+        break;
+      case "member_left":
+        for (const s of [...feed.subscribers]) if (s.userId === e.userId) s.deliver({ type: "left" });
+        break;
+    }
+  }
+}

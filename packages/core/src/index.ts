@@ -1,0 +1,11 @@
+export type { AuthConfig, ChatConfig } from "./config";
+export { AuthService } from "./auth/auth.service";
+export { AccessTokens, type AccessClaims } from "./auth/tokens";
+export { PasswordHasher } from "./auth/passwords";
+export { LoginGuard } from "./auth/login-guard";
+export { RoomService, type Sender, type StreamOptions } from "./rooms/room.service";
+export type { StreamItem } from "./rooms/room-stream";
+export { InProcessBus, type BusEvent, type EventBus } from "./events/bus";
+export { RoomHub } from "./events/room-hub";
+export { consumeOrThrow, retryAfterSeconds, type Limiter } from "./util/limits";
+export { newRoomId, randomBase62 } from "./util/ids";

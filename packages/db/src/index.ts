@@ -1,0 +1,13 @@
+export type { Database } from "./schema";
+export { openDatabase, type DatabaseHandle, type DatabaseKind, type DatabaseOptions } from "./connect";
+export { migrateToLatest, migrateDownAll } from "./migrate";
+export { isConnectionError, isUniqueViolation } from "./errors";
+export * as users from "./users.repository";
+export * as sessions from "./sessions.repository";
+export * as rooms from "./rooms.repository";
+export * as messages from "./messages.repository";
+
+import type { Kysely } from "kysely";
+import type { Database } from "./schema";
+/** The handle services receive; they never import kysely themselves. */
+export type Db = Kysely<Database>;

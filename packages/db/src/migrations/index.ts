@@ -1,0 +1,11 @@
+import type { Migration, MigrationProvider } from "kysely/migration";
+import * as m0001 from "./0001_init";
+
+/** Numbered migrations, listed statically so they work from source, a bundle, or a container. */
+const MIGRATIONS: Record<string, Migration> = {
+  "0001_init": m0001,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => MIGRATIONS,
+};

@@ -1,0 +1,205 @@
+import { sql, type Kysely, type Transaction } from "kysely";
+import type { Room } from "@anonchat/shared";
+import type { Database, RoomsTable } from "./schema";
+import { isUniqueViolation } from "./errors";
+
+type Db = Kysely<Database>;
+
+const ROOM_COLUMNS = ["id", "name", "owner_id", "max_members", "member_count", "created_at"] as const;
+type RoomRow = Pick<RoomsTable, "id" | "name" | "owner_id" | "max_members" | "member_count"> & { created_at: Date };
+
+function toRoom(r: RoomRow): Room {
+  return {
+    id: r.id,
+    name: r.name,
+    ownerId: r.owner_id,
+    maxMembers: r.max_members,
+    memberCount: r.member_count,
+    createdAt: r.created_at.toISOString(),
+  };
+}
+
+/** Creates a room with its owner as first member. Returns undefined if the id is already taken. */
+export async function insertRoom(
+  db: Db,
+  input: { id: string; name: string; ownerId: number; maxMembers: number },
+): Promise<Room | undefined> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const row = await trx
+        .insertInto("rooms")
+        .values({
+          id: input.id,
+          name: input.name,
+          owner_id: input.ownerId,
+          max_members: input.maxMembers,
+          member_count: 1,
+          last_seq: 0,
+        })
+        .returning(ROOM_COLUMNS)
+        .executeTakeFirstOrThrow();
+      await trx.insertInto("room_members").values({ room_id: input.id, user_id: input.ownerId, via_legacy: false }).execute();
+      return toRoom(row);
+    });
+  } catch (e) {
+    if (isUniqueViolation(e, "rooms_pkey")) return undefined;
+    throw e;
+  }
+}
+
+export async function findRoom(db: Db, roomId: string): Promise<Room | undefined> {
+  const row = await db.selectFrom("rooms").select(ROOM_COLUMNS).where("id", "=", roomId).executeTakeFirst();
+  return row && toRoom(row);
+}
+
+/** The room and whether the user is a member, in one round trip. */
+export async function findRoomForUser(
+  db: Db,
+  roomId: string,
+  userId: number,
+): Promise<{ room: Room; lastSeq: number; isMember: boolean } | undefined> {
+  const row = await db
+    .selectFrom("rooms")
+    .leftJoin("room_members", (j) =>
+      j.onRef("room_members.room_id", "=", "rooms.id").on("room_members.user_id", "=", userId),
+    )
+    .select([
+      "rooms.id",
+      "rooms.name",
+      "rooms.owner_id",
+      "rooms.max_members",
+      "rooms.member_count",
+      "rooms.created_at",
+      "rooms.last_seq",
+      "room_members.user_id as member_id",
+    ])
+    .where("rooms.id", "=", roomId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  return { room: toRoom(row), lastSeq: row.last_seq, isMember: row.member_id !== null };
+}
+
+export async function listRoomsForUser(db: Db, userId: number): Promise<Room[]> {
+  const rows = await db
+    .selectFrom("rooms")
+    .innerJoin("room_members", "room_members.room_id", "rooms.id")
+    .select([
+      "rooms.id",
+      "rooms.name",
+      "rooms.owner_id",
+      "rooms.max_members",
+      "rooms.member_count",
+      "rooms.created_at",
+    ])
+    .where("room_members.user_id", "=", userId)
+    .orderBy("room_members.joined_at", "desc")
+    .orderBy("rooms.id")
+    .execute();
+  return rows.map(toRoom);
+}
+
+async function lockRoom(trx: Transaction<Database>, roomId: string) {
+  return trx
+    .selectFrom("rooms")
+    .select(ROOM_COLUMNS)
+    .where("id", "=", roomId)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+export type JoinResult =
+  | { status: "joined"; room: Room }
+  | { status: "already_member"; room: Room; viaLegacy: boolean }
+  | { status: "full" }
+  | { status: "not_found" };
+
+/**
+ * Adds a member under the room's row lock, so concurrent joins can never pass the limit. A member
+ * who joined through a legacy socket and now joins through the API becomes a permanent member.
+ */
+export async function joinRoom(
+  db: Db,
+  input: { roomId: string; userId: number; viaLegacy: boolean },
+): Promise<JoinResult> {
+  return db.transaction().execute(async (trx) => {
+    const room = await lockRoom(trx, input.roomId);
+    if (!room) return { status: "not_found" };
+    const member = await trx
+      .selectFrom("room_members")
+      .select("via_legacy")
+      .where("room_id", "=", input.roomId)
+      .where("user_id", "=", input.userId)
+      .executeTakeFirst();
+    if (member) {
+      let viaLegacy = member.via_legacy;
+      if (viaLegacy && !input.viaLegacy) {
+        await trx
+          .updateTable("room_members")
+          .set({ via_legacy: false })
+          .where("room_id", "=", input.roomId)
+          .where("user_id", "=", input.userId)
+          .execute();
+        viaLegacy = false;
+      }
+      return { status: "already_member", room: toRoom(room), viaLegacy };
+    }
+    if (room.member_count >= room.max_members) return { status: "full" };
+    await trx
+      .insertInto("room_members")
+      .values({ room_id: input.roomId, user_id: input.userId, via_legacy: input.viaLegacy })
+      .execute();
+    const updated = await trx
+      .updateTable("rooms")
+      .set({ member_count: sql`member_count + 1` })
+      .where("id", "=", input.roomId)
+      .returning(ROOM_COLUMNS)
+      .executeTakeFirstOrThrow();
+    return { status: "joined", room: toRoom(updated) };
+  });
+}
+
+export type LeaveResult = "left" | "not_member" | "not_found" | "kept";
+
+/**
+ * Removes a member. With onlyIfLegacy, a member who joined through the API is kept ("kept"):
+ * closing a legacy socket must not undo an API join.
+ */
+export async function leaveRoom(
+  db: Db,
+  input: { roomId: string; userId: number; onlyIfLegacy?: boolean },
+): Promise<LeaveResult> {
+  return db.transaction().execute(async (trx) => {
+    const room = await lockRoom(trx, input.roomId);
+    if (!room) return "not_found";
+    let q = trx.deleteFrom("room_members").where("room_id", "=", input.roomId).where("user_id", "=", input.userId);
+    if (input.onlyIfLegacy) q = q.where("via_legacy", "=", true);
+    const deleted = await q.returning("user_id").executeTakeFirst();
+    if (!deleted) {
+      if (!input.onlyIfLegacy) return "not_member";
+      const still = await trx
+        .selectFrom("room_members")
+        .select("user_id")
+        .where("room_id", "=", input.roomId)
+        .where("user_id", "=", input.userId)
+        .executeTakeFirst();
+      return still ? "kept" : "not_member";
+    }
+    await trx
+      .updateTable("rooms")
+      .set({ member_count: sql`member_count - 1` })
+      .where("id", "=", input.roomId)
+      .execute();
+    return "left";
+  });
+}
+
+/** Deletes a room (members and messages go with it) and returns its last seq. */
+export async function deleteRoom(db: Db, roomId: string): Promise<{ lastSeq: number } | undefined> {
+  const row = await db.deleteFrom("rooms").where("id", "=", roomId).returning("last_seq").executeTakeFirst();
+  return row && { lastSeq: row.last_seq };
+}
+
+export async function getRoomLastSeq(db: Db, roomId: string): Promise<number | undefined> {
+  const row = await db.selectFrom("rooms").select("last_seq").where("id", "=", roomId).executeTakeFirst();
+  return row?.last_seq;
+}

@@ -1,0 +1,65 @@
+import type { ColumnType, Generated } from "kysely";
+
+/** Row types. They stay inside this package: repositories return @anonchat/shared types. */
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+
+export interface UsersTable {
+  id: Generated<number>;
+  login: string;
+  email: string;
+  password_hash: string;
+  created_at: CreatedAt;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: number;
+  created_at: CreatedAt;
+  expires_at: Date;
+  revoked_at: Date | null;
+}
+
+export interface RefreshTokensTable {
+  token_hash: string;
+  session_id: string;
+  created_at: CreatedAt;
+  expires_at: Date;
+  used_at: Date | null;
+}
+
+export interface RoomsTable {
+  id: string;
+  name: string;
+  owner_id: number;
+  max_members: number;
+  member_count: number;
+  last_seq: number;
+  created_at: CreatedAt;
+}
+
+export interface RoomMembersTable {
+  room_id: string;
+  user_id: number;
+  via_legacy: boolean;
+  joined_at: CreatedAt;
+}
+
+export interface MessagesTable {
+  room_id: string;
+  seq: number;
+  sender_id: number;
+  sender_login: string;
+  text: string;
+  client_msg_id: string | null;
+  created_at: CreatedAt;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  rooms: RoomsTable;
+  room_members: RoomMembersTable;
+  messages: MessagesTable;
+}

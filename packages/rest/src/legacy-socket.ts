@@ -1,0 +1,236 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import type { AccessClaims, AuthService, RoomService } from "@anonchat/core";
+import { AppError, legacySocketQuery, MESSAGES, type Message } from "@anonchat/shared";
+
+/** Where live sockets are registered so a revoked session can close them (shared with tRPC). */
+export interface SocketRegistry {
+  add(entry: { userId: number; sessionId: string; close(code: number, reason: string): void }): () => void;
+}
+
+export interface LegacySocketConfig {
+  maxMessageLength: number;
+  encoding: "base64" | "bytes";
+  pingIntervalSeconds: number;
+  sendBufferMax: number;
+  maxConnectionsPerUser: number;
+}
+
+export interface LegacySocketDeps {
+  auth: AuthService;
+  rooms: RoomService;
+  registry: SocketRegistry;
+  config: LegacySocketConfig;
+  countUserSockets(userId: number): number;
+  log: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
+}
+
+export const CLOSE = {
+  tooBig: 1009,
+  restart: 1012,
+  unauthorized: 4401,
+  full: 4403,
+  notFound: 4404,
+  slow: 4408,
+  removed: 4410,
+  tooMany: 4429,
+} as const;
+
+type Encoding = LegacySocketConfig["encoding"];
+
+/** The original frame. base64 is what the Go server sent; "bytes" suits its web client's decoder. */
+function encodeFrame(clientId: number, clientName: string, roomId: string, text: string, encoding: Encoding): string {
+  const bytes = Buffer.from(text, "utf8");
+  return JSON.stringify({
+    client_id: clientId,
+    client_name: clientName,
+    room_id: roomId,
+    message: encoding === "base64" ? bytes.toString("base64") : Array.from(bytes),
+  });
+}
+
+/** One serialization per message and encoding, however many sockets receive it. */
+const frameCache: Record<Encoding, WeakMap<Message, string>> = { base64: new WeakMap(), bytes: new WeakMap() };
+function messageFrame(m: Message, encoding: Encoding): string {
+  let frame = frameCache[encoding].get(m);
+  if (frame === undefined) {
+    frame = encodeFrame(m.senderId, m.senderLogin, m.roomId, m.text, encoding);
+    frameCache[encoding].set(m, frame);
+  }
+  return frame;
+}
+
+/**
+ * The legacy WebSocket endpoint (/api/v1/rooms/ws?room=&token=): connecting joins, each frame is a
+ * message, every room message comes back as the original JSON frame.
+ */
+export function createLegacySocketServer(deps: LegacySocketDeps) {
+  const { config } = deps;
+  // Enough bytes for the longest allowed text in UTF-8; the text length is checked after decoding.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageLength * 4, clientTracking: true });
+  /** Legacy sockets per room and user in this process, to leave when the last one closes. */
+  const open = new Map<string, number>();
+
+  function notice(ws: WebSocket, roomId: string, text: string) {
+    if (ws.readyState === ws.OPEN) ws.send(encodeFrame(0, "AnonChat", roomId, text, config.encoding));
+  }
+
+  function closeWith(ws: WebSocket, roomId: string, code: number, reason: string) {
+    notice(ws, roomId, reason);
+    ws.close(code, reason);
+  }
+
+  async function serve(ws: WebSocket, req: IncomingMessage) {
+    const query = new URL(req.url ?? "/", "http://localhost").searchParams;
+    const parsed = legacySocketQuery.safeParse({ room: query.get("room") ?? "", token: query.get("token") ?? "" });
+    let claims: AccessClaims;
+    try {
+      const token = query.get("token") ?? "";
+      claims = deps.auth.verifyAccessToken(token);
+      if (!(await deps.auth.isSessionActive(claims.sessionId))) throw new AppError("UNAUTHORIZED", MESSAGES.sessionRevoked);
+    } catch {
+      ws.send("error.token");
+      ws.close(CLOSE.unauthorized, "invalid token");
+      return;
+    }
+    if (!parsed.success) {
+      closeWith(ws, "", CLOSE.notFound, MESSAGES.roomNotFound);
+      return;
+    }
+    const roomId = parsed.data.room;
+    if (deps.countUserSockets(claims.userId) >= config.maxConnectionsPerUser) {
+      closeWith(ws, roomId, CLOSE.tooMany, "too many connections");
+      return;
+    }
+    try {
+      await deps.rooms.join(claims.userId, roomId, "legacy");
+    } catch (err) {
+      if (err instanceof AppError && err.code === "NOT_FOUND") return closeWith(ws, roomId, CLOSE.notFound, MESSAGES.roomNotFound);
+      if (err instanceof AppError && err.code === "FORBIDDEN") return closeWith(ws, roomId, CLOSE.full, MESSAGES.roomFull);
+      deps.log.warn("legacy join failed", { err });
+      ws.close(CLOSE.restart, "try again");
+      return;
+    }
+    if (ws.readyState !== ws.OPEN) {
+      await leaveIfLast(claims.userId, roomId, 0);
+      return;
+    }
+    const key = `${roomId}|${claims.userId}`;
+    open.set(key, (open.get(key) ?? 0) + 1);
+    const unregister = deps.registry.add({
+      userId: claims.userId,
+      sessionId: claims.sessionId,
+      close: (code, reason) => closeWith(ws, roomId, code, reason),
+    });
+    const abort = new AbortController();
+
+    // Outgoing: the room's ordered stream from the live edge.
+    void (async () => {
+      try {
+        const stream = await deps.rooms.openStream(claims.userId, roomId, {
+          afterSeq: undefined,
+          signal: abort.signal,
+          isBackedUp: () => ws.bufferedAmount > config.sendBufferMax,
+          onOverflow: () => ws.terminate(),
+        });
+        for await (const item of stream) {
+          if (item.type === "removed") return closeWith(ws, roomId, CLOSE.removed, MESSAGES.roomRemoved);
+          if (ws.readyState !== ws.OPEN) return;
+          ws.send(messageFrame(item.message, config.encoding));
+        }
+        // The stream ended without removal: the user left the room through the API.
+        if (!abort.signal.aborted) closeWith(ws, roomId, CLOSE.full, MESSAGES.notMember);
+      } catch (err) {
+        if (!abort.signal.aborted) {
+          deps.log.warn("legacy stream failed", { err });
+          ws.close(CLOSE.restart, "try again");
+        }
+      }
+    })();
+
+    // Incoming: every frame is one message, stored in the order this socket sent them.
+    let chain = Promise.resolve();
+    ws.on("message", (data: RawData) => {
+      const text = rawToString(data).trim();
+      if (text.length === 0) return;
+      if (text.length > config.maxMessageLength) {
+        ws.close(CLOSE.tooBig, "message too long");
+        return;
+      }
+      chain = chain.then(() => send(text));
+    });
+    async function send(text: string) {
+      if (ws.readyState !== ws.OPEN) return;
+      try {
+        await deps.rooms.send({ id: claims.userId, login: claims.login }, { roomId, text });
+      } catch (err) {
+        if (!(err instanceof AppError)) {
+          deps.log.warn("legacy send failed", { err });
+          return notice(ws, roomId, "message not sent: server error, try again");
+        }
+        if (err.code === "NOT_FOUND") return closeWith(ws, roomId, CLOSE.removed, MESSAGES.roomRemoved);
+        if (err.code === "FORBIDDEN") return closeWith(ws, roomId, CLOSE.full, err.message);
+        notice(ws, roomId, `message not sent: ${err.message}`);
+      }
+    }
+
+    // Liveness and session checks: a peer that misses a pong is dropped; a revoked session closes.
+    let alive = true;
+    ws.on("pong", () => (alive = true));
+    const timer = setInterval(() => {
+      if (!alive) return ws.terminate();
+      alive = false;
+      ws.ping();
+      deps.auth.isSessionActive(claims.sessionId).then(
+        (active) => {
+          if (!active) closeWith(ws, roomId, CLOSE.unauthorized, MESSAGES.sessionRevoked);
+        },
+        () => undefined,
+      );
+    }, config.pingIntervalSeconds * 1000);
+    timer.unref();
+
+    ws.once("close", () => {
+      clearInterval(timer);
+      abort.abort();
+      unregister();
+      const left = (open.get(key) ?? 1) - 1;
+      if (left <= 0) open.delete(key);
+      else open.set(key, left);
+      void leaveIfLast(claims.userId, roomId, left);
+    });
+  }
+
+  async function leaveIfLast(userId: number, roomId: string, remaining: number) {
+    if (remaining > 0) return;
+    try {
+      await deps.rooms.leaveIfJoinedByLegacy(userId, roomId);
+    } catch (err) {
+      deps.log.warn("legacy leave failed", { err });
+    }
+  }
+
+  return {
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on("error", () => ws.terminate());
+        serve(ws, req).catch((err) => {
+          deps.log.warn("legacy socket failed", { err });
+          ws.terminate();
+        });
+      });
+    },
+    /** Closes every legacy socket (shutdown): old clients reconnect on their own. */
+    closeAll(code: number, reason: string) {
+      for (const ws of wss.clients) ws.close(code, reason);
+    },
+    count: () => wss.clients.size,
+  };
+}
+
+function rawToString(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString("utf8");
+  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
+  return Buffer.from(data).toString("utf8");
+}
