@@ -11,3 +11,4 @@ import type { Kysely } from "kysely";
 import type { Database } from "./schema";
 /** The handle services receive; they never import kysely themselves. */
 export type Db = Kysely<Database>;
+export { createScratchDatabase } from "./testing";
