@@ -28,6 +28,8 @@ export interface StartOptions {
   /** Reuse a data folder / database (restart tests). */
   dataDir?: string;
   databaseUrl?: string;
+  /** Receives every JSON log line (the level is forced to debug when set). */
+  onLog?: (line: string) => void;
 }
 
 const TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
@@ -51,10 +53,10 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
     RATE_LIMIT_PER_IP: "1000000",
     LOGIN_FAILS_PER_IP: "1000000",
     SEND_LIMIT: "1000000",
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    LOG_LEVEL: opts.onLog ? "debug" : (process.env.TEST_LOG_LEVEL ?? "silent"),
     ...opts.env,
   });
-  const server = await startServer(config, createLogger(config.logLevel));
+  const server = await startServer(config, createLogger(config.logLevel, {}, opts.onLog));
   const url = `http://127.0.0.1:${server.port}`;
   return {
     url,
