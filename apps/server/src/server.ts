@@ -115,7 +115,9 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         if (path.startsWith("/api/v1")) {
           return sendEnvelope(res, 429, "error", message, { retry_after: rate.retryAfter }, rate.headers);
         }
-        return sendJson(res, 429, { error: { message, code: "TOO_MANY_REQUESTS", retryAfter: rate.retryAfter } }, rate.headers);
+        // The shape of a tRPC error, so tRPC clients surface the code and the wait.
+        const error = { message, code: -32029, data: { code: "TOO_MANY_REQUESTS", httpStatus: 429, retryAfter: rate.retryAfter } };
+        return sendJson(res, 429, { error }, rate.headers);
       }
       if (req.method === "OPTIONS") {
         res.writeHead(204, rate.headers);

@@ -55,6 +55,8 @@ export function createTrpcTransport(config: ServerConfig, services: Services, re
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxWsPayloadBytes });
   const metaOf = new WeakMap<IncomingMessage, RequestMeta>();
+  /** Closes sockets that have not authenticated in time (including ones that never send connectionParams). */
+  const authTimers = new WeakMap<WebSocket, NodeJS.Timeout>();
 
   const handler = applyWSSHandler({
     wss,
@@ -62,8 +64,9 @@ export function createTrpcTransport(config: ServerConfig, services: Services, re
     keepAlive: { enabled: true, pingMs: config.wsPingInterval * 1000, pongWaitMs: 10_000 },
     createContext: ({ req, res: ws, info }): Context => {
       const meta = metaOf.get(req) ?? { requestId: "ws", clientIp: "unknown" };
-      const auth = verify(services, info.connectionParams?.token);
-      attachAuth(ws, auth);
+      const token = info.connectionParams?.token;
+      const auth = verify(services, token);
+      attachAuth(ws, auth, typeof token === "string" && token !== "");
       return {
         ...base(meta),
         auth,
@@ -86,13 +89,15 @@ export function createTrpcTransport(config: ServerConfig, services: Services, re
    * with a fresh one and resumes), when its session is revoked, or, without a token, after a grace
    * period. It also counts against the user's connection cap.
    */
-  function attachAuth(ws: WebSocket, auth: AccessClaims | null) {
+  function attachAuth(ws: WebSocket, auth: AccessClaims | null, presented: boolean) {
     if (!auth) {
-      const t = setTimeout(() => ws.close(WS_CLOSE.unauthorized, "authentication required"), config.wsAuthTimeout * 1000);
-      t.unref();
-      ws.once("close", () => clearTimeout(t));
+      // A token that fails verification (expired, forged): close now, so a client following the
+      // recipe reconnects at once with a fresh one. With no token at all, public calls may go on
+      // until the auth timer fires.
+      if (presented) setImmediate(() => ws.close(WS_CLOSE.unauthorized, "invalid or expired token"));
       return;
     }
+    clearTimeout(authTimers.get(ws));
     if (registry.countForUser(auth.userId) >= config.maxConnectionsPerUser) {
       ws.close(WS_CLOSE.tooMany, "too many connections");
       return;
@@ -119,6 +124,10 @@ export function createTrpcTransport(config: ServerConfig, services: Services, re
       metaOf.set(req, meta);
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on("error", () => ws.terminate());
+        const t = setTimeout(() => ws.close(WS_CLOSE.unauthorized, "authentication required"), config.wsAuthTimeout * 1000);
+        t.unref();
+        authTimers.set(ws, t);
+        ws.once("close", () => clearTimeout(t));
         wss.emit("connection", ws, req);
       });
     },
