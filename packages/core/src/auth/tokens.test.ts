@@ -1,0 +1,85 @@
+import { createSecretKey } from "node:crypto";
+import jwt from "jsonwebtoken";
+import { describe, expect, it } from "vitest";
+import { AppError } from "@anonchat/shared";
+import type { AuthConfig } from "../config";
+import { AccessTokens } from "./tokens";
+
+const secret = Buffer.from("unit-test-secret-unit-test-secret-0123456789");
+const cfg: AuthConfig = {
+  signingKey: createSecretKey(secret),
+  keyId: "kid-1",
+  issuer: "anonchat",
+  audience: "anonchat",
+  accessTokenTtlSeconds: 60,
+  refreshTokenTtlSeconds: 3600,
+  argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+  maxConcurrentHashes: 2,
+  maxQueuedHashes: 10,
+};
+const tokens = new AccessTokens(cfg);
+const claims = { userId: 42, login: "alice", sessionId: "s1" };
+
+function forge(payload: object, options: jwt.SignOptions, key: jwt.Secret = secret): string {
+  return jwt.sign(payload, key, options);
+}
+const good: jwt.SignOptions = {
+  algorithm: "HS256",
+  subject: "42",
+  issuer: "anonchat",
+  audience: "anonchat",
+  expiresIn: 60,
+  keyid: "kid-1",
+  header: { alg: "HS256", typ: "at+jwt" },
+};
+
+function expectRefused(token: string) {
+  expect(() => tokens.verify(token)).toThrowError(AppError);
+}
+
+describe("AccessTokens", () => {
+  it("round-trips the claims and reports the expiry", () => {
+    const issued = tokens.sign(claims);
+    const v = tokens.verify(issued.token);
+    expect(v).toMatchObject(claims);
+    expect(v.expiresAt).toBe(issued.expiresAt.getTime());
+    expect(issued.expiresAt.getTime() - Date.now()).toBeGreaterThan(55_000);
+  });
+
+  it("accepts a token forged with exactly our options (the forge helper is faithful)", () => {
+    expect(tokens.verify(forge({ sid: "s1", login: "alice" }, good)).userId).toBe(42);
+  });
+
+  it("refuses alg none, another algorithm, another key", () => {
+    const [h, p] = tokens.sign(claims).token.split(".");
+    const noneHeader = Buffer.from(JSON.stringify({ alg: "none", typ: "at+jwt", kid: "kid-1" })).toString("base64url");
+    expectRefused(`${noneHeader}.${p}.`);
+    expectRefused(`${h}.${p}.`);
+    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, algorithm: "HS512", header: { alg: "HS512", typ: "at+jwt" } }));
+    expectRefused(forge({ sid: "s1", login: "a" }, good, "another-secret-another-secret-0123456789"));
+  });
+
+  it("refuses wrong iss, aud, typ, kid, and a missing or past exp", () => {
+    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, issuer: "evil" }));
+    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, audience: "evil" }));
+    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, header: { alg: "HS256", typ: "JWT" } }));
+    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, keyid: "other" }));
+    const { expiresIn: _drop, ...noExp } = good;
+    expectRefused(forge({ sid: "s1", login: "a" }, noExp));
+    expectRefused(forge({ sid: "s1", login: "a", exp: Math.floor(Date.now() / 1000) - 1 }, noExp));
+  });
+
+  it("refuses a token that is not yet valid, a bad subject and missing claims", () => {
+    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, notBefore: 3600 }));
+    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, subject: "abc" }));
+    expectRefused(forge({ login: "a" }, good));
+    expectRefused("");
+    expectRefused("x".repeat(5000));
+  });
+
+  it("refuses a tampered payload", () => {
+    const [h, , s] = tokens.sign(claims).token.split(".");
+    const p = Buffer.from(JSON.stringify({ sub: "1", sid: "s1", login: "root", exp: 9999999999, iss: "anonchat", aud: "anonchat" })).toString("base64url");
+    expectRefused(`${h}.${p}.${s}`);
+  });
+});

@@ -1,0 +1,30 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sql } from "kysely";
+import { migrateDownAll, migrateToLatest } from "./migrate";
+import { openDatabase, type DatabaseHandle } from "./connect";
+
+describe("migrations", () => {
+  let h: DatabaseHandle;
+  beforeAll(async () => {
+    h = await openDatabase({ dataDir: "memory" });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const tables = async () =>
+    (
+      await sql<{ tablename: string }>`select tablename from pg_tables where schemaname = 'public' order by tablename`.execute(h.db)
+    ).rows
+      .map((r) => r.tablename)
+      .filter((t) => !t.startsWith("kysely_"));
+
+  it("apply, revert completely, and apply again", async () => {
+    expect(await migrateToLatest(h.db)).toEqual(["Up 0001_init"]);
+    expect(await tables()).toEqual(["messages", "refresh_tokens", "room_members", "rooms", "sessions", "users"]);
+    expect(await migrateToLatest(h.db)).toEqual([]);
+    expect(await migrateDownAll(h.db)).toEqual(["Down 0001_init"]);
+    expect(await tables()).toEqual([]);
+    expect(await migrateToLatest(h.db)).toEqual(["Up 0001_init"]);
+  });
+});
