@@ -112,11 +112,12 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
       ws.close(CLOSE.restart, "try again");
       return;
     }
+    const key = `${roomId}|${claims.userId}`;
     if (ws.readyState !== ws.OPEN) {
-      await leaveIfLast(claims.userId, roomId, 0);
+      // Closed while joining: undo the join unless another legacy socket holds it.
+      await leaveIfLast(claims.userId, roomId, open.get(key) ?? 0);
       return;
     }
-    const key = `${roomId}|${claims.userId}`;
     open.set(key, (open.get(key) ?? 0) + 1);
     const unregister = deps.registry.add({
       userId: claims.userId,
