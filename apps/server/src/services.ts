@@ -5,12 +5,13 @@ import {
   InProcessBus,
   LoginGuard,
   PasswordHasher,
+  PgBus,
   RoomHub,
   RoomService,
   type AuthConfig,
   type EventBus,
 } from "@anonchat/core";
-import { migrateToLatest, openDatabase, type DatabaseHandle } from "@anonchat/db";
+import { createPgNotifier, migrateToLatest, openDatabase, type DatabaseHandle } from "@anonchat/db";
 import type { ServerConfig } from "./config";
 import type { Logger } from "./logger";
 import { loadSigningKey } from "./secrets";
@@ -48,8 +49,25 @@ export async function createServices(config: ServerConfig, log: Logger): Promise
     maxQueuedHashes: config.hashQueueMax,
   };
 
-  const bus = new InProcessBus();
+  // One process on PGlite needs nothing more than an in-process bus; on PostgreSQL several
+  // processes may serve one room, so events also travel by LISTEN/NOTIFY.
+  let pgBus: PgBus | undefined;
+  if (database.pool && config.databaseUrl) {
+    pgBus = new PgBus(
+      createPgNotifier({
+        url: config.databaseUrl,
+        pool: database.pool,
+        channel: "anonchat_events",
+        onError: (err) => log.warn("event listener connection lost", { err: err.message }),
+      }),
+    );
+  }
+  const bus: EventBus = pgBus ?? new InProcessBus();
   const hub = new RoomHub(database.db, bus, (err) => log.warn("room feed error", { err }));
+  if (pgBus) {
+    pgBus.onResync(() => hub.resync());
+    await pgBus.start();
+  }
   const auth = new AuthService({
     db: database.db,
     config: authConfig,

@@ -9,3 +9,4 @@ export { InProcessBus, type BusEvent, type EventBus } from "./events/bus";
 export { RoomHub } from "./events/room-hub";
 export { consumeOrThrow, retryAfterSeconds, type Limiter } from "./util/limits";
 export { newRoomId, randomBase62 } from "./util/ids";
+export { PgBus } from "./events/pg-bus";

@@ -12,3 +12,4 @@ import type { Database } from "./schema";
 /** The handle services receive; they never import kysely themselves. */
 export type Db = Kysely<Database>;
 export { createScratchDatabase } from "./testing";
+export { createPgNotifier, type Notifier } from "./notify";

@@ -60,6 +60,22 @@ class RoomFeed {
     for (const s of this.subscribers) s.deliver(event);
   }
 
+  /**
+   * Reads whatever is in the database past lastSeq, whether or not a notification said so
+   * (after the bus may have missed some). A room that is gone reports removal.
+   */
+  async resync(onGone: (lastSeq: number) => void): Promise<void> {
+    if (this.lastSeq === undefined || this.closed) return;
+    try {
+      const last = await rooms.getRoomLastSeq(this.db, this.roomId);
+      if (last === undefined) return onGone(this.lastSeq);
+      if (last > this.target) this.target = last;
+      this.pump();
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
   private pump(): void {
     if (this.fetching || this.closed || this.lastSeq === undefined || this.target <= this.lastSeq) return;
     this.fetching = true;
@@ -118,6 +134,13 @@ export class RoomHub {
     };
   }
 
+  /** After a gap in the bus (the listener reconnected): catch every feed up from the database. */
+  resync(): void {
+    for (const [roomId, feed] of this.feeds) {
+      void feed.resync((lastSeq) => this.removeFeed(roomId, feed, lastSeq));
+    }
+  }
+
   /** Local subscriber count, for metrics and tests. */
   subscriberCount(): number {
     let n = 0;
@@ -131,6 +154,12 @@ export class RoomHub {
     this.feeds.clear();
   }
 
+  private removeFeed(roomId: string, feed: RoomFeed, lastSeq: number): void {
+    feed.closed = true;
+    if (this.feeds.get(roomId) === feed) this.feeds.delete(roomId);
+    feed.broadcast({ type: "removed", lastSeq });
+  }
+
   private onBusEvent(e: BusEvent): void {
     if (e.type === "session_revoked") return;
     const feed = this.feeds.get(e.roomId);
@@ -140,9 +169,7 @@ export class RoomHub {
         feed.onMessage(e.seq, e.message);
         break;
       case "room_removed":
-        feed.closed = true;
-        this.feeds.delete(e.roomId);
-        feed.broadcast({ type: "removed", lastSeq: e.lastSeq });
+        this.removeFeed(e.roomId, feed, e.lastSeq);
         break;
       case "member_left":
         for (const s of [...feed.subscribers]) if (s.userId === e.userId) s.deliver({ type: "left" });
