@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { nodeHTTPRequestHandler } from "@trpc/server/adapters/node-http";
 import { applyWSSHandler } from "@trpc/server/adapters/ws";
 import { WebSocketServer, type WebSocket } from "ws";
-import { appRouter, type Context } from "@anonchat/api";
+import { appRouter, roomEventEncoder, type Context } from "@anonchat/api";
 import type { AccessClaims } from "@anonchat/core";
 import type { ServerConfig } from "./config";
 import type { ConnectionRegistry } from "./connections";
@@ -61,6 +61,7 @@ export function createTrpcTransport(config: ServerConfig, services: Services, re
   const handler = applyWSSHandler({
     wss,
     router: appRouter,
+    experimental_encoder: roomEventEncoder,
     keepAlive: { enabled: true, pingMs: config.wsPingInterval * 1000, pongWaitMs: 10_000 },
     createContext: ({ req, res: ws, info }): Context => {
       const meta = metaOf.get(req) ?? { requestId: "ws", clientIp: "unknown" };

@@ -7,6 +7,7 @@ import {
   roomSendInput,
   type RoomEvent,
 } from "@anonchat/shared";
+import { roomEventOf } from "../encoder";
 import { protectedProcedure, router, toTRPCError } from "../trpc";
 
 export const roomRouter = router({
@@ -60,7 +61,7 @@ export const roomRouter = router({
           yield tracked(String(item.lastSeq), { type: "removed" } as RoomEvent);
           return;
         }
-        yield tracked(String(item.message.seq), { type: "message", message: item.message } as RoomEvent);
+        yield tracked(String(item.message.seq), roomEventOf(item.message));
       }
     } catch (err) {
       const mapped = toTRPCError(err);

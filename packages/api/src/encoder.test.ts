@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import type { Message } from "@anonchat/shared";
+import { roomEventEncoder, roomEventOf } from "./encoder";
+
+const message: Message = {
+  roomId: "AbCdEfGh12345678",
+  seq: 7,
+  senderId: 3,
+  senderLogin: "bob",
+  text: 'quotes " and \\ and ünïcode and </script>',
+  createdAt: "2026-11-25T07:00:00.000Z",
+  clientMsgId: null,
+};
+
+describe("roomEventEncoder", () => {
+  it("produces exactly what JSON.stringify would, for shared and plain frames", () => {
+    const event = roomEventOf(message);
+    expect(roomEventOf(message)).toBe(event);
+    for (const jsonrpc of [undefined, "2.0" as const]) {
+      const frame = { id: 4, ...(jsonrpc ? { jsonrpc } : {}), result: { type: "data", id: "7", data: { id: "7", data: event } } };
+      expect(JSON.parse(roomEventEncoder.encode(frame) as string)).toEqual(JSON.parse(JSON.stringify(frame)));
+    }
+    const plain = { id: "x", result: { type: "data", id: "1", data: { id: "1", data: { type: "removed" } } } };
+    expect(roomEventEncoder.encode(plain)).toBe(JSON.stringify(plain));
+    const started = { id: 1, result: { type: "started" } };
+    expect(roomEventEncoder.encode(started)).toBe(JSON.stringify(started));
+  });
+});

@@ -1,0 +1,55 @@
+import type { Encoder } from "@trpc/server/adapters/ws";
+import type { Message, RoomEvent } from "@anonchat/shared";
+
+/**
+ * A wide room sends one event to many sockets. tRPC serializes every outgoing frame on its own,
+ * so by default one message is turned into JSON once per subscriber. Events made by
+ * roomEventOf() are shared objects; the encoder below serializes each of them once and splices
+ * the cached text into every subscriber's frame.
+ */
+const events = new WeakMap<Message, RoomEvent>();
+const serialized = new WeakMap<object, string>();
+
+/** The one RoomEvent object for a message (the same for every subscriber in this process). */
+export function roomEventOf(message: Message): RoomEvent {
+  let e = events.get(message);
+  if (!e) {
+    e = { type: "message", message };
+    events.set(message, e);
+    serialized.set(e, JSON.stringify(e));
+  }
+  return e;
+}
+
+interface DataFrame {
+  id: string | number | null;
+  jsonrpc?: "2.0";
+  result: { type: "data"; id?: string; data: { id?: string; data: unknown } | unknown };
+}
+
+function isTrackedDataFrame(v: unknown): v is DataFrame & { result: { id: string; data: { id: string; data: object } } } {
+  if (typeof v !== "object" || v === null) return false;
+  const r = (v as { result?: unknown }).result as { type?: unknown; id?: unknown; data?: unknown } | undefined;
+  if (!r || r.type !== "data" || typeof r.id !== "string" || typeof r.data !== "object" || r.data === null) return false;
+  const inner = (r.data as { data?: unknown }).data;
+  return typeof inner === "object" && inner !== null;
+}
+
+export const roomEventEncoder: Encoder = {
+  encode(frame) {
+    if (isTrackedDataFrame(frame)) {
+      const cached = serialized.get(frame.result.data.data);
+      if (cached !== undefined) {
+        const id = JSON.stringify(frame.id);
+        const tid = JSON.stringify(frame.result.id);
+        const rpc = frame.jsonrpc === undefined ? "" : `"jsonrpc":"2.0",`;
+        return `{"id":${id},${rpc}"result":{"type":"data","id":${tid},"data":{"id":${tid},"data":${cached}}}}`;
+      }
+    }
+    return JSON.stringify(frame);
+  },
+  decode(data) {
+    if (typeof data !== "string") throw new Error("expected a text frame");
+    return JSON.parse(data) as unknown;
+  },
+};
