@@ -1,0 +1,119 @@
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const WEB_DIST = path.resolve(here, "../dist");
+export const SCREENSHOT_DIR = path.resolve(here, "../../../artifacts/screenshots");
+
+/** Debian's chromium (installed by .ci/run); never a downloaded browser. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** Fails with a clear message when the client has not been built or the browser is missing. */
+export function assertPrerequisites(): void {
+  if (!existsSync(path.join(WEB_DIST, "index.html"))) {
+    throw new Error(
+      `The web client is not built: ${WEB_DIST}/index.html is missing. Run \`pnpm --filter @anonchat/web build\` first.`,
+    );
+  }
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`No browser at ${CHROMIUM}. Install Debian's chromium (apt-get install -y chromium) or set CHROMIUM_PATH.`);
+  }
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  assertPrerequisites();
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-dev-shm-usage",
+    ],
+  });
+}
+
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 780 };
+
+/**
+ * A browser context that may only talk to the test server: any request elsewhere (a CDN font,
+ * a script, an image) is recorded and aborted, so a test can assert there were none.
+ */
+export async function newContext(browser: Browser, baseUrl: string, viewport = DESKTOP) {
+  const context = await browser.newContext({
+    viewport,
+    baseURL: baseUrl,
+    deviceScaleFactor: 1,
+    isMobile: viewport.width < 600,
+    hasTouch: viewport.width < 600,
+  });
+  const foreign: string[] = [];
+  const origin = new URL(baseUrl).origin;
+  await context.route(
+    (url) => url.origin !== origin && url.protocol !== "data:" && url.protocol !== "blob:",
+    (route) => {
+      foreign.push(route.request().url());
+      return route.abort();
+    },
+  );
+  const pageErrors: string[] = [];
+  context.on("weberror", (e) => pageErrors.push(String(e.error())));
+  // Every connection state the page shows, in order (a MutationObserver sees even brief ones).
+  await context.addInitScript(() => {
+    const seen: string[] = [];
+    (window as unknown as { __connectionStates: string[] }).__connectionStates = seen;
+    const watch = () => {
+      const el = document.querySelector("[data-testid=connection-status]");
+      if (!el) return void requestAnimationFrame(watch);
+      seen.push(el.getAttribute("data-status") ?? "");
+      new MutationObserver(() => seen.push(el.getAttribute("data-status") ?? "")).observe(el, { attributes: true });
+    };
+    watch();
+    // When each stored message appeared on screen (pending ones are not counted).
+    const arrivals: { text: string; at: number }[] = [];
+    (window as unknown as { __arrivals: typeof arrivals }).__arrivals = arrivals;
+    new MutationObserver((records) => {
+      const at = Date.now();
+      for (const r of records) {
+        for (const node of r.addedNodes) {
+          if (node instanceof HTMLElement && node.matches("li.msg:not(.pending)")) {
+            arrivals.push({ text: node.querySelector(".msg-text")?.textContent ?? "", at });
+          }
+        }
+      }
+    }).observe(document, { childList: true, subtree: true });
+  });
+  return { context, foreign, pageErrors };
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  const file = path.join(SCREENSHOT_DIR, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: false });
+  return file;
+}
+
+/** The connection states the page has shown since it loaded. */
+export function shownConnectionStates(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { __connectionStates: string[] }).__connectionStates);
+}
+
+/** When a stored message with this text first appeared on the page (epoch ms), if it has. */
+export function arrivalTime(page: Page, text: string): Promise<number | undefined> {
+  return page.evaluate(
+    (t) => (window as unknown as { __arrivals: { text: string; at: number }[] }).__arrivals.find((a) => a.text === t)?.at,
+    text,
+  );
+}
+
+export type { Browser, BrowserContext, Page };

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../../server/test/harness";
+import { DESKTOP, PHONE, WEB_DIST, launchBrowser, newContext, shownConnectionStates, type Browser, type Page } from "./browser";
+import { composer, connectionStatus, createRoom, messageTexts, newUser, register, visibleErrors, waitForMessage } from "./ui";
+
+const CONVERSATION_MS = 15_000;
+
+/** The access token the page holds right now (from its stored session). */
+function accessToken(page: Page): Promise<string | undefined> {
+  return page.evaluate(() => {
+    const raw = localStorage.getItem("anonchat.session");
+    return raw ? (JSON.parse(raw) as { session: { accessToken: string } }).session.accessToken : undefined;
+  });
+}
+
+describe("with 3-second access tokens", () => {
+  let browser: Browser;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    [browser, server] = await Promise.all([launchBrowser(), startTestServer({ env: { WEB_DIR: WEB_DIST, ACCESS_TOKEN_TTL: "3" } })]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it("a 15-second conversation loses no message and shows no error", async () => {
+    const a = await newContext(browser, server.url, DESKTOP);
+    const b = await newContext(browser, server.url, PHONE);
+    const alice = await a.context.newPage();
+    const bob = await b.context.newPage();
+    await alice.goto("/");
+    await register(alice, newUser("tokA"));
+    const roomId = await createRoom(alice, "Short tokens", 5);
+    await bob.goto(`/r/${roomId}`);
+    await register(bob, newUser("tokB"));
+    await bob.getByRole("heading", { level: 1, name: "Short tokens" }).waitFor();
+    const firstTokens = [await accessToken(alice), await accessToken(bob)];
+    const sockets = { alice: 0, bob: 0 };
+    alice.on("websocket", () => sockets.alice++);
+    bob.on("websocket", () => sockets.bob++);
+
+    // Both talk in turns for 15 s, through several token lifetimes (and socket reconnects).
+    const sent: string[] = [];
+    const problems: string[] = [];
+    const start = Date.now();
+    for (let i = 0; Date.now() - start < CONVERSATION_MS; i++) {
+      const from = i % 2 === 0 ? alice : bob;
+      const text = `message ${i + 1} from ${i % 2 === 0 ? "alice" : "bob"}`;
+      await composer(from).fill(text);
+      await composer(from).press("Enter");
+      sent.push(text);
+      for (const [name, page] of [["alice", alice], ["bob", bob]] as const) {
+        const status = await connectionStatus(page);
+        if (status !== "connected") problems.push(`${name} showed "${status}" after ${text}`);
+        for (const e of await visibleErrors(page)) problems.push(`${name} showed "${e}" after ${text}`);
+      }
+      await new Promise((r) => setTimeout(r, 250 + (i % 3) * 150));
+    }
+
+    const last = sent.at(-1) as string;
+    await waitForMessage(alice, last);
+    await waitForMessage(bob, last);
+    expect(await messageTexts(alice)).toEqual(sent);
+    expect(await messageTexts(bob)).toEqual(sent);
+    expect(problems).toEqual([]);
+    // The user never saw the socket follow the token: the state stayed "connected" throughout.
+    expect(new Set(await shownConnectionStates(alice))).toEqual(new Set(["connected"]));
+    expect(new Set(await shownConnectionStates(bob))).toEqual(new Set(["connected"]));
+    // ...though the server closed each socket when its token expired, and the client reconnected.
+    expect(sockets.alice).toBeGreaterThanOrEqual(3);
+    expect(sockets.bob).toBeGreaterThanOrEqual(3);
+    expect(a.pageErrors.concat(b.pageErrors)).toEqual([]);
+    expect(sent.length).toBeGreaterThan(15);
+    // The tokens really were replaced along the way.
+    expect(await accessToken(alice)).not.toBe(firstTokens[0]);
+    expect(await accessToken(bob)).not.toBe(firstTokens[1]);
+    expect(a.foreign.concat(b.foreign)).toEqual([]);
+  });
+});

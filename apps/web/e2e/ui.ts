@@ -1,0 +1,68 @@
+import type { Page } from "playwright-core";
+
+/** Page actions in the words a user would use: labels, roles and visible text only. */
+
+let counter = 0;
+export function newUser(prefix: string) {
+  counter++;
+  const tag = `${prefix}${process.pid % 1000}${counter}${Math.floor(Math.random() * 1e4)}`.slice(0, 24);
+  return { login: tag, email: `${tag}@example.test`, password: `pw-${tag}-secret` };
+}
+export type TestUser = ReturnType<typeof newUser>;
+
+export async function register(page: Page, user: TestUser): Promise<void> {
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByLabel("Login (shown to others)").fill(user.login);
+  await page.getByLabel("Email").fill(user.email);
+  await page.getByLabel("Password").fill(user.password);
+  await page.getByRole("button", { name: "Create an account" }).click();
+  await page.getByText(`Signed in as ${user.login}`).waitFor();
+}
+
+export async function logIn(page: Page, user: { email: string; password: string }): Promise<void> {
+  await page.getByLabel("Email").fill(user.email);
+  await page.getByLabel("Password").fill(user.password);
+  await page.getByRole("button", { name: "Log in" }).last().click();
+}
+
+/** Creates a room from the lobby and returns its id (from the address it opens at). */
+export async function createRoom(page: Page, name: string, limit: number): Promise<string> {
+  await page.getByLabel("Room name").fill(name);
+  await page.getByLabel("Member limit").fill(String(limit));
+  await page.getByRole("button", { name: "Create room" }).click();
+  await page.getByRole("heading", { level: 1, name }).waitFor();
+  const m = /\/r\/([A-Za-z0-9]+)$/.exec(new URL(page.url()).pathname);
+  if (!m?.[1]) throw new Error(`expected a room address, got ${page.url()}`);
+  return m[1];
+}
+
+export function composer(page: Page) {
+  return page.getByRole("textbox", { name: "Message" });
+}
+
+/** Types a message and presses Enter. */
+export async function send(page: Page, text: string): Promise<void> {
+  const box = composer(page);
+  await box.fill(text);
+  await box.press("Enter");
+}
+
+/** Waits until a stored (not pending) message with exactly this text is shown. */
+export async function waitForMessage(page: Page, text: string, timeout = 10_000): Promise<void> {
+  await page.locator(".msg:not(.pending) .msg-text", { hasText: text }).first().waitFor({ timeout });
+}
+
+export async function messageTexts(page: Page): Promise<string[]> {
+  return page.locator(".msg:not(.pending) .msg-text").allInnerTexts();
+}
+
+/** Visible errors a user would see: alerts and unsent messages. */
+export async function visibleErrors(page: Page): Promise<string[]> {
+  const alerts = await page.locator("[role=alert]:visible").allInnerTexts();
+  const unsent = await page.locator(".msg.failed:visible").allInnerTexts();
+  return [...alerts, ...unsent];
+}
+
+export async function connectionStatus(page: Page): Promise<string | null> {
+  return page.getByTestId("connection-status").getAttribute("data-status");
+}
