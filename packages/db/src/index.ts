@@ -6,6 +6,7 @@ export * as users from "./users.repository";
 export * as sessions from "./sessions.repository";
 export * as rooms from "./rooms.repository";
 export * as messages from "./messages.repository";
+export type { AppendInput, AppendResult } from "./messages.repository";
 
 import type { Kysely } from "kysely";
 import type { Database } from "./schema";

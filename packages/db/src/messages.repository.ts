@@ -25,52 +25,114 @@ export type AppendResult =
   | { status: "not_found" }
   | { status: "not_member" };
 
+export interface AppendInput {
+  roomId: string;
+  senderId: number;
+  senderLogin: string;
+  text: string;
+  clientMsgId: string | null;
+}
+
+export async function appendMessage(db: Db, input: AppendInput): Promise<AppendResult> {
+  return (await appendMessages(db, [input]))[0] as AppendResult;
+}
+
 /**
- * Stores a message with the room's next seq. The room row is locked first, so seqs are gap-free
- * and commit in seq order, and a repeated clientMsgId (checked under the lock) returns the first
- * message instead of storing a second.
+ * Stores a batch of messages in one transaction (group commit), one result per input in order.
+ * The rooms' rows are locked first, in id order, so seqs are gap-free, commit in seq order, and
+ * concurrent batches cannot deadlock. A repeated clientMsgId (checked under the lock, and within
+ * the batch) returns the first message instead of storing a second.
  */
-export async function appendMessage(
-  db: Db,
-  input: { roomId: string; senderId: number; senderLogin: string; text: string; clientMsgId: string | null },
-): Promise<AppendResult> {
+export async function appendMessages(db: Db, inputs: readonly AppendInput[]): Promise<AppendResult[]> {
+  if (inputs.length === 0) return [];
+  const roomIds = [...new Set(inputs.map((i) => i.roomId))].sort();
+  const senderIds = [...new Set(inputs.map((i) => i.senderId))];
+  const clientMsgIds = [...new Set(inputs.flatMap((i) => (i.clientMsgId === null ? [] : [i.clientMsgId])))];
+  const key = (roomId: string, senderId: number, cmid: string) => `${roomId}\u0000${senderId}\u0000${cmid}`;
+
   return db.transaction().execute(async (trx) => {
-    const room = await trx
+    const locked = await trx
       .selectFrom("rooms")
-      .leftJoin("room_members", (j) =>
-        j.onRef("room_members.room_id", "=", "rooms.id").on("room_members.user_id", "=", input.senderId),
-      )
-      .select(["rooms.last_seq", "room_members.user_id as member_id"])
-      .where("rooms.id", "=", input.roomId)
-      .forUpdate("rooms")
-      .executeTakeFirst();
-    if (!room) return { status: "not_found" };
-    if (room.member_id === null) return { status: "not_member" };
-    if (input.clientMsgId !== null) {
-      const existing = await trx
+      .select(["id", "last_seq"])
+      .where("id", "in", roomIds)
+      .orderBy("id")
+      .forUpdate()
+      .execute();
+    const lastSeq = new Map(locked.map((r) => [r.id, r.last_seq]));
+    const members = await trx
+      .selectFrom("room_members")
+      .select(["room_id", "user_id"])
+      .where("room_id", "in", roomIds)
+      .where("user_id", "in", senderIds)
+      .execute();
+    const isMember = new Set(members.map((m) => `${m.room_id}\u0000${m.user_id}`));
+    const existing = new Map<string, Message>();
+    if (clientMsgIds.length > 0) {
+      const rows = await trx
         .selectFrom("messages")
         .select(MESSAGE_COLUMNS)
-        .where("room_id", "=", input.roomId)
-        .where("sender_id", "=", input.senderId)
-        .where("client_msg_id", "=", input.clientMsgId)
-        .executeTakeFirst();
-      if (existing) return { status: "duplicate", message: toMessage(existing) };
+        .where("room_id", "in", roomIds)
+        .where("sender_id", "in", senderIds)
+        .where("client_msg_id", "in", clientMsgIds)
+        .execute();
+      for (const r of rows) existing.set(key(r.room_id, r.sender_id, r.client_msg_id as string), toMessage(r));
     }
-    const seq = room.last_seq + 1;
-    const row = await trx
-      .insertInto("messages")
-      .values({
-        room_id: input.roomId,
-        seq,
-        sender_id: input.senderId,
-        sender_login: input.senderLogin,
-        text: input.text,
-        client_msg_id: input.clientMsgId,
-      })
-      .returning(MESSAGE_COLUMNS)
-      .executeTakeFirstOrThrow();
-    await trx.updateTable("rooms").set({ last_seq: seq }).where("id", "=", input.roomId).execute();
-    return { status: "stored", message: toMessage(row) };
+
+    type Pending = { index: number; seq: number };
+    const results: Array<AppendResult | undefined> = new Array(inputs.length);
+    const toInsert: Pending[] = [];
+    const firstInBatch = new Map<string, number>();
+    const duplicatesOfBatch: Array<{ index: number; of: number }> = [];
+    inputs.forEach((input, index) => {
+      const last = lastSeq.get(input.roomId);
+      if (last === undefined) return void (results[index] = { status: "not_found" });
+      if (!isMember.has(`${input.roomId}\u0000${input.senderId}`)) return void (results[index] = { status: "not_member" });
+      if (input.clientMsgId !== null) {
+        const k = key(input.roomId, input.senderId, input.clientMsgId);
+        const found = existing.get(k);
+        if (found) return void (results[index] = { status: "duplicate", message: found });
+        const first = firstInBatch.get(k);
+        if (first !== undefined) return void duplicatesOfBatch.push({ index, of: first });
+        firstInBatch.set(k, index);
+      }
+      const seq = last + 1;
+      lastSeq.set(input.roomId, seq);
+      toInsert.push({ index, seq });
+    });
+
+    if (toInsert.length > 0) {
+      const rows = await trx
+        .insertInto("messages")
+        .values(
+          toInsert.map(({ index, seq }) => {
+            const i = inputs[index] as AppendInput;
+            return {
+              room_id: i.roomId,
+              seq,
+              sender_id: i.senderId,
+              sender_login: i.senderLogin,
+              text: i.text,
+              client_msg_id: i.clientMsgId,
+            };
+          }),
+        )
+        .returning(MESSAGE_COLUMNS)
+        .execute();
+      // RETURNING order is not promised: match rows to inputs by (room, seq).
+      const indexOf = new Map(toInsert.map((p) => [`${(inputs[p.index] as AppendInput).roomId}\u0000${p.seq}`, p.index]));
+      for (const row of rows) {
+        results[indexOf.get(`${row.room_id}\u0000${row.seq}`) as number] = { status: "stored", message: toMessage(row) };
+      }
+      const advanced = new Set(toInsert.map((p) => (inputs[p.index] as AppendInput).roomId));
+      for (const roomId of [...advanced].sort()) {
+        await trx.updateTable("rooms").set({ last_seq: lastSeq.get(roomId) as number }).where("id", "=", roomId).execute();
+      }
+    }
+    for (const d of duplicatesOfBatch) {
+      const first = results[d.of];
+      results[d.index] = first && "message" in first ? { status: "duplicate", message: first.message } : first;
+    }
+    return results as AppendResult[];
   });
 }
 

@@ -2,7 +2,8 @@ import pg from "pg";
 
 /** A PostgreSQL channel: NOTIFY through the pool, LISTEN on a dedicated connection. */
 export interface Notifier {
-  notify(payload: string): Promise<void>;
+  /** Sends each payload as one notification, all in one round trip. */
+  notify(payloads: string[]): Promise<void>;
   /**
    * Calls onPayload for every notification. The listening connection reconnects by itself;
    * after every (re)connect onResync runs, since notifications sent meanwhile are lost.
@@ -55,8 +56,9 @@ export function createPgNotifier(opts: NotifierOptions): Notifier {
   }
 
   return {
-    async notify(payload) {
-      await opts.pool.query("select pg_notify($1, $2)", [opts.channel, payload]);
+    async notify(payloads) {
+      if (payloads.length === 0) return;
+      await opts.pool.query("select pg_notify($1, p) from unnest($2::text[]) as p", [opts.channel, payloads]);
     },
     async listen(onPayload, onResync) {
       await connect(onPayload, onResync);

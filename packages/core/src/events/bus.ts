@@ -14,6 +14,8 @@ export type BusListener = (event: BusEvent) => void;
 
 export interface EventBus {
   publish(event: BusEvent): Promise<void>;
+  /** Several events at once (one round trip where the bus crosses processes). */
+  publishMany(events: BusEvent[]): Promise<void>;
   subscribe(listener: BusListener): () => void;
   close(): Promise<void>;
 }
@@ -30,6 +32,10 @@ export class InProcessBus implements EventBus {
         // A listener's failure must not stop delivery to the others.
       }
     }
+  }
+
+  async publishMany(events: BusEvent[]): Promise<void> {
+    for (const e of events) await this.publish(e);
   }
 
   subscribe(listener: BusListener): () => void {

@@ -22,9 +22,24 @@ export class PgBus implements EventBus {
   }
 
   async publish(event: BusEvent): Promise<void> {
-    this.emit(event);
-    const { message: _local, ...wire } = event as BusEvent & { message?: unknown };
-    await this.notifier.notify(JSON.stringify({ o: this.origin, e: wire }));
+    await this.publishMany([event]);
+  }
+
+  /**
+   * Local listeners get every event; other processes get one notification per room for a run of
+   * messages (the highest seq: they read everything up to it), all in one round trip.
+   */
+  async publishMany(events: BusEvent[]): Promise<void> {
+    for (const e of events) this.emit(e);
+    const newest = new Map<string, number>();
+    const wire: BusEvent[] = [];
+    for (const e of events) {
+      if (e.type === "message") newest.set(e.roomId, Math.max(e.seq, newest.get(e.roomId) ?? 0));
+      else wire.push(e);
+    }
+    for (const [roomId, seq] of newest) wire.push({ type: "message", roomId, seq });
+    if (wire.length === 0) return;
+    await this.notifier.notify(wire.map((e) => JSON.stringify({ o: this.origin, e })));
   }
 
   subscribe(listener: BusListener): () => void {

@@ -1,4 +1,4 @@
-import { messages, rooms, type Db } from "@anonchat/db";
+import { isConnectionError, messages, rooms, type AppendInput, type AppendResult, type Db } from "@anonchat/db";
 import {
   AppError,
   MESSAGES,
@@ -13,6 +13,7 @@ import type { ChatConfig } from "../config";
 import type { EventBus } from "../events/bus";
 import type { RoomHub } from "../events/room-hub";
 import { newRoomId } from "../util/ids";
+import { GroupCommit } from "../util/group-commit";
 import { consumeOrThrow, type Limiter } from "../util/limits";
 import { openRoomStream, type RoomStreamOptions, type StreamItem } from "./room-stream";
 
@@ -31,9 +32,31 @@ export interface Sender {
 
 export type StreamOptions = Omit<RoomStreamOptions, "roomId" | "userId" | "maxQueue">;
 
+const MAX_SEND_BATCH = 256;
+
 /** Rooms, membership and messages: every business rule of chat lives here. */
 export class RoomService {
-  constructor(private readonly deps: RoomServiceDeps) {}
+  /** Concurrent sends share one transaction and one bus round trip (group commit). */
+  private readonly sends: GroupCommit<AppendInput, AppendResult>;
+
+  constructor(private readonly deps: RoomServiceDeps) {
+    this.sends = new GroupCommit(
+      async (items) => {
+        const results = await messages.appendMessages(deps.db, items);
+        const stored = results.flatMap((r) =>
+          r.status === "stored"
+            ? [{ type: "message" as const, roomId: r.message.roomId, seq: r.message.seq, message: r.message }]
+            : [],
+        );
+        // Published after commit; a failure here must not turn stored messages into errors:
+        // subscribers catch up from the database on the next event or resync.
+        await deps.bus.publishMany(stored).catch(() => undefined);
+        return results;
+      },
+      MAX_SEND_BATCH,
+      (err) => !isConnectionError(err),
+    );
+  }
 
   async create(ownerId: number, input: RoomCreateInput): Promise<Room> {
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -94,7 +117,7 @@ export class RoomService {
       throw new AppError("BAD_REQUEST", `text must be at most ${this.deps.config.maxMessageLength} characters`);
     }
     await consumeOrThrow(this.deps.sendLimiter, String(sender.id), "too many messages");
-    const r = await messages.appendMessage(this.deps.db, {
+    const r = await this.sends.submit({
       roomId: input.roomId,
       senderId: sender.id,
       senderLogin: sender.login,
@@ -103,9 +126,6 @@ export class RoomService {
     });
     if (r.status === "not_found") throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
     if (r.status === "not_member") throw new AppError("FORBIDDEN", MESSAGES.notMember);
-    if (r.status === "stored") {
-      await this.deps.bus.publish({ type: "message", roomId: input.roomId, seq: r.message.seq, message: r.message });
-    }
     return r.message;
   }
 

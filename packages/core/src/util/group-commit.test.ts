@@ -1,0 +1,26 @@
+import { describe, expect, it } from "vitest";
+import { GroupCommit } from "./group-commit";
+
+describe("GroupCommit", () => {
+  it("writes the first item alone and batches what arrives meanwhile, preserving order", async () => {
+    const batches: number[][] = [];
+    const gc = new GroupCommit<number, number>(async (items) => {
+      batches.push(items);
+      await new Promise((r) => setTimeout(r, 5));
+      return items.map((i) => i * 10);
+    }, 4);
+    const results = await Promise.all(Array.from({ length: 9 }, (_, i) => gc.submit(i)));
+    expect(results).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80]);
+    expect(batches).toEqual([[0], [1, 2, 3, 4], [5, 6, 7, 8]]);
+  });
+
+  it("isolates a failing item by retrying the batch one by one", async () => {
+    const gc = new GroupCommit<number, number>(async (items) => {
+      await new Promise((r) => setTimeout(r, 1));
+      if (items.includes(3)) throw new Error("bad item");
+      return items;
+    }, 10);
+    const settled = await Promise.allSettled([0, 1, 2, 3, 4].map((i) => gc.submit(i)));
+    expect(settled.map((s) => s.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected", "fulfilled"]);
+  });
+});

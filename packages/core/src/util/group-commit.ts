@@ -1,0 +1,49 @@
+/**
+ * Group commit: while one batch is being written, new items wait and then go together in the
+ * next one. An idle system writes each item at once; a busy one pays one commit per batch
+ * instead of one per item.
+ */
+export class GroupCommit<I, R> {
+  private queue: Array<{ item: I; resolve: (r: R) => void; reject: (e: unknown) => void }> = [];
+  private running = false;
+
+  constructor(
+    private readonly write: (items: I[]) => Promise<R[]>,
+    private readonly maxBatch: number,
+    /** Errors after which the items are retried one by one (a bad item must not fail its neighbours). */
+    private readonly retrySingly: (err: unknown) => boolean = () => true,
+  ) {}
+
+  submit(item: I): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.running || this.queue.length === 0) return;
+    this.running = true;
+    const batch = this.queue.splice(0, this.maxBatch);
+    void this.flush(batch).finally(() => {
+      this.running = false;
+      this.kick();
+    });
+  }
+
+  private async flush(batch: Array<{ item: I; resolve: (r: R) => void; reject: (e: unknown) => void }>) {
+    try {
+      const results = await this.write(batch.map((b) => b.item));
+      batch.forEach((b, i) => b.resolve(results[i] as R));
+    } catch (err) {
+      if (batch.length === 1 || !this.retrySingly(err)) return batch.forEach((b) => b.reject(err));
+      for (const b of batch) {
+        try {
+          b.resolve(((await this.write([b.item])) as R[])[0] as R);
+        } catch (e) {
+          b.reject(e);
+        }
+      }
+    }
+  }
+}
