@@ -86,14 +86,16 @@ export function MessageList(props: Props) {
         {loaded && messages.length === 0 && pending.length === 0 ? (
           <p className="empty muted">No messages yet. Say hello!</p>
         ) : null}
-        <ol className="message-log" role="log" aria-live="polite" aria-relevant="additions" aria-label="Conversation">
-          {messages.map((m) => (
-            <MessageItem key={m.seq} message={m} mine={m.senderId === myId} />
-          ))}
-          {pending.map((p) => (
-            <PendingItem key={p.clientMsgId} pending={p} onRetry={props.onRetry} onDiscard={props.onDiscard} />
-          ))}
-        </ol>
+        <div role="log" aria-live="polite" aria-relevant="additions" aria-label="Conversation">
+          <ol className="message-log">
+            {messages.map((m) => (
+              <MessageItem key={m.seq} message={m} mine={m.senderId === myId} />
+            ))}
+            {pending.map((p) => (
+              <PendingItem key={p.clientMsgId} pending={p} onRetry={props.onRetry} onDiscard={props.onDiscard} />
+            ))}
+          </ol>
+        </div>
       </div>
       {unseen > 0 ? (
         <button type="button" className="btn btn-small jump" onClick={jumpToLatest}>
