@@ -66,7 +66,7 @@ describe("the web client on the real server", () => {
     await alice.goto("/");
     await alice.getByRole("heading", { name: "Log in" }).waitFor();
     await screenshot(alice, "01-login");
-    aliceUser = newUser("alice");
+    aliceUser = newUser("alice", true);
     await register(alice, aliceUser);
     await alice.getByRole("heading", { name: "My rooms" }).waitFor();
     await screenshot(alice, "02-lobby-empty");
@@ -77,12 +77,12 @@ describe("the web client on the real server", () => {
     // Bob opens the link before he has an account: he registers and lands in the room.
     await bob.goto(`/r/${roomId}`);
     await bob.getByText("Log in or create an account to join the room you were invited to.").waitFor();
-    await register(bob, newUser("bob"));
+    await register(bob, newUser("bruno", true));
     await bob.getByRole("heading", { level: 1, name: "Lunch plans" }).waitFor();
     await bob.getByText("2 / 2 members").waitFor();
 
     const times: number[] = [];
-    times.push(await deliver(alice, bob, "Hi Bob! Pizza or sushi?"));
+    times.push(await deliver(alice, bob, "Hi Bruno! Pizza or sushi?"));
     times.push(await deliver(bob, alice, "Sushi, obviously. Ça te va ?"));
     times.push(await deliver(alice, bob, "Sushi it is. 12:30 at the usual place?"));
     // Shift+Enter breaks the line; Enter sends both lines as one message.
@@ -131,7 +131,7 @@ describe("the web client on the real server", () => {
     const c = await newContext(browser, server.url, DESKTOP);
     const carol = await c.context.newPage();
     await carol.goto(`/r/${roomId}`);
-    await register(carol, newUser("carol"));
+    await register(carol, newUser("carol", true));
     await carol.getByRole("alert").getByText("This room is full").waitFor();
     await screenshot(carol, "06-room-full");
     await carol.getByRole("button", { name: "Back to my rooms" }).click();
@@ -171,12 +171,13 @@ describe("the web client on the real server", () => {
     // Scrolling to the top loads the older pages, without losing the reader's place.
     const list = dana.getByRole("region", { name: "Messages" });
     for (let i = 0; i < 5 && (await dana.getByText("history message 1", { exact: true }).count()) === 0; i++) {
+      const before = await dana.locator(".msg").count();
       await list.evaluate((el) => {
         el.scrollTop = 0;
       });
       await dana.waitForFunction(
         (n) => document.querySelectorAll(".msg").length > n || !!document.querySelector(".history-edge p"),
-        await dana.locator(".msg").count(),
+        before,
         { timeout: 10_000 },
       );
     }
@@ -199,6 +200,14 @@ describe("the web client on the real server", () => {
     await dana.getByRole("dialog", { name: "Leave “Long history”?" }).getByRole("button", { name: "Leave room" }).click();
     await dana.getByText("You left “Long history”.").waitFor();
     await dana.getByText("No rooms yet").waitFor();
+
+    // Logging out forgets the session (a reload stays logged out); logging in brings it back.
+    await dana.getByRole("button", { name: "Log out" }).click();
+    await dana.getByText("You're logged out.").waitFor();
+    await dana.reload();
+    await dana.getByRole("heading", { name: "Log in" }).waitFor();
+    await logIn(dana, { email: session.user.email, password });
+    await dana.getByText(`Signed in as ${session.user.login}`).waitFor();
     expect(d.pageErrors).toEqual([]);
     await d.context.close();
   });

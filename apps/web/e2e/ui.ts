@@ -3,9 +3,13 @@ import type { Page } from "playwright-core";
 /** Page actions in the words a user would use: labels, roles and visible text only. */
 
 let counter = 0;
-export function newUser(prefix: string) {
+/**
+ * A new user's credentials. `exact` keeps the login as given (each test file has a database of
+ * its own, so readable names in screenshots are safe when used once per file).
+ */
+export function newUser(prefix: string, exact = false) {
   counter++;
-  const tag = `${prefix}${process.pid % 1000}${counter}${Math.floor(Math.random() * 1e4)}`.slice(0, 24);
+  const tag = exact ? prefix : `${prefix}${process.pid % 1000}${counter}${Math.floor(Math.random() * 1e4)}`.slice(0, 24);
   return { login: tag, email: `${tag}@example.test`, password: `pw-${tag}-secret` };
 }
 export type TestUser = ReturnType<typeof newUser>;
@@ -16,7 +20,17 @@ export async function register(page: Page, user: TestUser): Promise<void> {
   await page.getByLabel("Email").fill(user.email);
   await page.getByLabel("Password").fill(user.password);
   await page.getByRole("button", { name: "Create an account" }).click();
-  await page.getByText(`Signed in as ${user.login}`).waitFor();
+  await signedInOrAlert(page, user.login);
+}
+
+/** Waits to be signed in; fails at once with the text of an alert if one shows instead. */
+async function signedInOrAlert(page: Page, login: string): Promise<void> {
+  const alert = page.locator("main [role=alert]").first();
+  const outcome = await Promise.race([
+    page.getByText(`Signed in as ${login}`).waitFor().then(() => "ok" as const),
+    alert.waitFor().then(() => "alert" as const),
+  ]);
+  if (outcome === "alert") throw new Error(`expected to be signed in as ${login}, but the page says: ${await alert.innerText()}`);
 }
 
 export async function logIn(page: Page, user: { email: string; password: string }): Promise<void> {
