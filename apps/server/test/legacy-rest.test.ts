@@ -80,6 +80,14 @@ describe("legacy /api/v1 REST", () => {
       expect(env.data).toBeNull();
     });
 
+    it("stores the email lower-cased", async () => {
+      const login = uniqueLogin("lc");
+      const res = await post("/api/v1/auth/register", { login, email: `${login.toUpperCase()}@Example.TEST`, password: "password1" });
+      const pair = expectTokenPair(expectEnvelope(res, 200, "success"));
+      const me = expectEnvelope(await api(srv.url, "GET", "/api/v1/auth/validate", { token: pair.access_token }), 200, "success");
+      expect(me.data).toMatchObject({ login, email: `${login.toLowerCase()}@example.test` });
+    });
+
     it("answers 409 when the email is taken, whatever its case", async () => {
       const u = await registerLegacy(srv.url, "dupe");
       const res = await post("/api/v1/auth/register", {
