@@ -105,11 +105,11 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       });
     });
     try {
+      const rate = await ipLimit.check(meta.clientIp);
       if (!originAllowed(req, config.corsOrigins)) {
-        return sendJson(res, 403, { status: "error", message: "origin not allowed", data: null });
+        return sendJson(res, 403, { status: "error", message: "origin not allowed", data: null }, rate.headers);
       }
       applyCors(req, res);
-      const rate = await ipLimit.check(meta.clientIp);
       if (!rate.allowed) {
         const message = `too many requests; retry in ${rate.retryAfter} s`;
         if (path.startsWith("/api/v1")) {
@@ -139,8 +139,8 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     log.info("upgrade", { requestId: meta.requestId, path, ip: meta.clientIp });
     void (async () => {
       if (shuttingDown) return refuseUpgrade(socket, 503, "shutting down");
-      if (!originAllowed(req, config.corsOrigins)) return refuseUpgrade(socket, 403, "origin not allowed");
       const rate = await ipLimit.check(meta.clientIp);
+      if (!originAllowed(req, config.corsOrigins)) return refuseUpgrade(socket, 403, "origin not allowed", rate.headers);
       if (!rate.allowed) return refuseUpgrade(socket, 429, "too many requests", rate.headers);
       if (path === "/trpc" || path === "/trpc/") return trpc.handleUpgrade(req, socket, head, meta);
       if (path === "/api/v1/rooms/ws") return legacy.handleUpgrade(req, socket, head);

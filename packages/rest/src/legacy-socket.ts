@@ -76,9 +76,15 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
     if (ws.readyState === ws.OPEN) ws.send(encodeFrame(0, "AnonChat", roomId, text, config.encoding));
   }
 
+  /** Closes cleanly; a paused socket is resumed first, or the closing handshake could not complete. */
+  function close(ws: WebSocket, code: number, reason: string) {
+    ws.resume();
+    ws.close(code, reason);
+  }
+
   function closeWith(ws: WebSocket, roomId: string, code: number, reason: string) {
     notice(ws, roomId, reason);
-    ws.close(code, reason);
+    close(ws, code, reason);
   }
 
   async function serve(ws: WebSocket, req: IncomingMessage) {
@@ -91,7 +97,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
       if (!(await deps.auth.isSessionActive(claims.sessionId))) throw new AppError("UNAUTHORIZED", MESSAGES.sessionRevoked);
     } catch {
       ws.send("error.token");
-      ws.close(CLOSE.unauthorized, "invalid token");
+      close(ws, CLOSE.unauthorized, "invalid token");
       return;
     }
     if (!parsed.success) {
@@ -109,7 +115,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
       if (err instanceof AppError && err.code === "NOT_FOUND") return closeWith(ws, roomId, CLOSE.notFound, MESSAGES.roomNotFound);
       if (err instanceof AppError && err.code === "FORBIDDEN") return closeWith(ws, roomId, CLOSE.full, MESSAGES.roomFull);
       deps.log.warn("legacy join failed", { err });
-      ws.close(CLOSE.restart, "try again");
+      close(ws, CLOSE.restart, "try again");
       return;
     }
     const key = `${roomId}|${claims.userId}`;
@@ -134,6 +140,8 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
           signal: abort.signal,
           isBackedUp: () => ws.bufferedAmount > config.sendBufferMax,
           onOverflow: () => ws.terminate(),
+          // Read frames only now: a message sent at once must be stored, and echoed to its sender.
+          onReady: () => ws.resume(),
         });
         for await (const item of stream) {
           if (item.type === "removed") return closeWith(ws, roomId, CLOSE.removed, MESSAGES.roomRemoved);
@@ -145,7 +153,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
       } catch (err) {
         if (!abort.signal.aborted) {
           deps.log.warn("legacy stream failed", { err });
-          ws.close(CLOSE.restart, "try again");
+          close(ws, CLOSE.restart, "try again");
         }
       }
     })();
@@ -156,7 +164,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
       const text = rawToString(data).trim();
       if (text.length === 0) return;
       if (text.length > config.maxMessageLength) {
-        ws.close(CLOSE.tooBig, "message too long");
+        close(ws, CLOSE.tooBig, "message too long");
         return;
       }
       chain = chain.then(() => send(text));
@@ -215,6 +223,9 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
   return {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
       wss.handleUpgrade(req, socket, head, (ws) => {
+        // ws does not keep frames that arrive before a listener: hold them in the socket until
+        // this one has joined and listens to the room (resumed in serve()).
+        ws.pause();
         ws.on("error", () => ws.terminate());
         serve(ws, req).catch((err) => {
           deps.log.warn("legacy socket failed", { err });
@@ -224,7 +235,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
     },
     /** Closes every legacy socket (shutdown): old clients reconnect on their own. */
     closeAll(code: number, reason: string) {
-      for (const ws of wss.clients) ws.close(code, reason);
+      for (const ws of wss.clients) close(ws, code, reason);
     },
     count: () => wss.clients.size,
   };

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { AppError, MESSAGES } from "@anonchat/shared";
 import type { AuthConfig } from "../config";
@@ -30,6 +31,8 @@ export class AccessTokens {
       audience: this.cfg.audience,
       expiresIn: this.cfg.accessTokenTtlSeconds,
       keyid: this.cfg.keyId,
+      // Two tokens issued in the same second must still differ.
+      jwtid: randomBytes(9).toString("base64url"),
       header: { alg: ALGORITHM, typ: TOKEN_TYP },
     });
     const payload = jwt.decode(token) as { exp: number };

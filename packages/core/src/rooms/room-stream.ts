@@ -17,6 +17,8 @@ export interface RoomStreamOptions {
   isBackedUp?: () => boolean;
   /** Called once when the subscriber is dropped for being too slow. */
   onOverflow?: () => void;
+  /** Called once the stream listens and knows where it starts: later messages will be seen. */
+  onReady?: () => void;
 }
 
 const BACKFILL_BATCH = 500;
@@ -44,6 +46,7 @@ export async function* openRoomStream(db: Db, hub: RoomHub, opts: RoomStreamOpti
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     let cursor = opts.afterSeq ?? (await rooms.getRoomLastSeq(db, opts.roomId)) ?? 0;
+    opts.onReady?.();
     for (;;) {
       const batch = await messages.listMessagesAfter(db, opts.roomId, cursor, BACKFILL_BATCH);
       for (const m of batch) {
