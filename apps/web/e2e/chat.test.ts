@@ -141,6 +141,15 @@ describe("the web client on the real server", () => {
     await carol.getByRole("button", { name: "Join room" }).click();
     await carol.getByRole("alert").getByText("No room has this id. Check the link or id.").waitFor();
 
+    // Bruno opens the room from his list this time (after a reload), and that list will be
+    // refetched without the room: the room view must stay and explain.
+    await bob.reload();
+    await waitForMessage(bob, "Perfect, see you there!");
+    const listWithoutRoom = new Promise<void>((resolve) => {
+      bob.on("response", async (r) => {
+        if (r.url().includes("room.list") && !(await r.text().catch(() => roomId)).includes(roomId)) resolve();
+      });
+    });
     await alice.getByRole("button", { name: "Delete room" }).click();
     const dialog = alice.getByRole("dialog", { name: /Delete “Lunch plans” for everyone\?/ });
     await dialog.waitFor();
@@ -149,6 +158,9 @@ describe("the web client on the real server", () => {
     await alice.getByText("“Lunch plans” was deleted.").waitFor();
 
     await bob.getByText("This room was removed by its owner").waitFor();
+    await listWithoutRoom;
+    await bob.getByText("This room was removed by its owner").waitFor();
+    expect(await bob.getByRole("heading", { name: "Can't open this room" }).count()).toBe(0);
     await expect(composer(bob).isDisabled()).resolves.toBe(true);
     await screenshot(bob, "08-room-removed-phone");
     await c.context.close();

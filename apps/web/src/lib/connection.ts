@@ -42,6 +42,11 @@ export class ConnectionMonitor {
       this.browserOffline = true;
       this.update();
     });
+    // Say so at once when the server is down as the page opens (before any call is made).
+    void fetch(this.healthUrl, { cache: "no-store" }).then(
+      (res) => (res.ok ? undefined : this.httpFailed()),
+      () => this.httpFailed(),
+    );
   }
 
   subscribe = (listener: () => void): (() => void) => {

@@ -177,7 +177,10 @@ export class SessionStore {
     clearTimeout(this.timer);
     const s = this.state;
     if (!s) return;
-    const delay = Math.max(0, s.expiresAt - refreshMargin(s.lifetime) - Date.now());
+    // A little earlier by a random amount, so tabs without Web Locks rarely refresh together
+    // (the later one adopts the earlier one's pair through the storage event).
+    const margin = refreshMargin(s.lifetime);
+    const delay = Math.max(0, s.expiresAt - margin - Math.random() * (margin / 3) - Date.now());
     this.timer = setTimeout(() => {
       this.accessToken().catch((err: unknown) => {
         // Unreachable server: try again shortly; an ended session has already signed out.

@@ -1,6 +1,7 @@
 import { useMutation } from "@tanstack/react-query";
-import { useId, useState, type FormEvent } from "react";
+import { useId, useRef, useState, type FormEvent } from "react";
 import { loginInput, registerInput, describeIssues, LIMITS } from "@anonchat/shared";
+import { useScreen } from "../../app/useScreen";
 import { ErrorNotice, InfoNotice } from "../../components/Notice";
 import { describeError, type UserMessage } from "../../lib/errors";
 import type { SessionStore } from "../../lib/session";
@@ -48,10 +49,14 @@ export function AuthScreen({ store, notice, pendingRoom }: { store: SessionStore
   }
 
   const title = mode === "login" ? "Log in" : "Create an account";
+  const heading = useRef<HTMLHeadingElement>(null);
+  useScreen(title, heading);
   return (
     <main id="main" className="auth">
       <div className="card auth-card">
-        <h1>{title}</h1>
+        <h1 ref={heading} tabIndex={-1}>
+          {title}
+        </h1>
         <p className="muted">
           {pendingRoom ? "Log in or create an account to join the room you were invited to." : "Chat in rooms with anyone who has the link."}
         </p>

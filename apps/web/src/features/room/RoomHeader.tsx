@@ -1,11 +1,12 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useRef, useState } from "react";
 import type { Room } from "@anonchat/shared";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { ErrorNotice } from "../../components/Notice";
 import { describeError, type UserMessage } from "../../lib/errors";
 import { useTRPC } from "../../lib/trpc";
 import { navigate, roomLink } from "../../app/router";
+import { useScreen } from "../../app/useScreen";
 
 interface Props {
   room: Room;
@@ -26,6 +27,8 @@ export function RoomHeader({ room, isOwner, ended, onFlash }: Props) {
   const leave = useMutation(trpc.room.leave.mutationOptions());
   const remove = useMutation(trpc.room.remove.mutationOptions());
   const link = roomLink(room.id);
+  const heading = useRef<HTMLHeadingElement>(null);
+  useScreen(room.name, heading);
 
   async function confirm() {
     const action = confirming;
@@ -69,7 +72,9 @@ export function RoomHeader({ room, isOwner, ended, onFlash }: Props) {
         >
           <span aria-hidden="true">←</span> Rooms
         </a>
-        <h1 id="room-heading">{room.name}</h1>
+        <h1 id="room-heading" ref={heading} tabIndex={-1}>
+          {room.name}
+        </h1>
         <p className="members" data-testid="member-count">
           {room.memberCount} / {room.maxMembers} members
         </p>
