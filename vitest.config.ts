@@ -4,7 +4,12 @@ import { defineConfig } from "vitest/config";
 // tests of apps/web (which need apps/web/dist built first).
 export default defineConfig({
   test: {
-    include: ["packages/*/src/**/*.test.ts", "apps/*/test/**/*.test.ts", "apps/web/e2e/**/*.test.ts"],
+    include: [
+      "packages/*/src/**/*.test.ts",
+      "apps/*/test/**/*.test.ts",
+      "apps/web/src/**/*.test.ts",
+      "apps/web/e2e/**/*.test.ts",
+    ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",

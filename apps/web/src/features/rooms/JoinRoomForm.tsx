@@ -1,16 +1,8 @@
 import { useState, type FormEvent } from "react";
-import { ROOM_ID_PATTERN } from "@anonchat/shared";
 import { ErrorNotice } from "../../components/Notice";
 import type { UserMessage } from "../../lib/errors";
+import { roomIdFrom } from "../../lib/room-link";
 import { navigate, roomPath } from "../../app/router";
-
-/** Accepts a bare room id or a shared link (…/r/<roomId>). */
-export function roomIdFrom(text: string): string | null {
-  const t = text.trim();
-  if (ROOM_ID_PATTERN.test(t)) return t;
-  const m = /\/r\/([A-Za-z0-9]+)\/?(?:[?#].*)?$/.exec(t);
-  return m?.[1] && ROOM_ID_PATTERN.test(m[1]) ? m[1] : null;
-}
 
 export function JoinRoomForm() {
   const [value, setValue] = useState("");
