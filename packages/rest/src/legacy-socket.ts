@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { AccessClaims, AuthService, RoomService } from "@anonchat/core";
-import { AppError, legacySocketQuery, MESSAGES, type Message } from "@anonchat/shared";
+import { AppError, charCount, legacySocketQuery, MESSAGES, type Message } from "@anonchat/shared";
 
 /** Where live sockets are registered so a revoked session can close them (shared with tRPC). */
 export interface SocketRegistry {
@@ -163,7 +163,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
     ws.on("message", (data: RawData) => {
       const text = rawToString(data).trim();
       if (text.length === 0) return;
-      if (text.length > config.maxMessageLength) {
+      if (text.length > config.maxMessageLength && charCount(text) > config.maxMessageLength) {
         close(ws, CLOSE.tooBig, "message too long");
         return;
       }

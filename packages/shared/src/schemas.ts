@@ -22,6 +22,22 @@ export const LIMITS = {
 
 export const ROOM_ID_PATTERN = /^[A-Za-z0-9]{16,20}$/;
 
+/** seq is a PostgreSQL integer: larger values are refused at the edge, not by the database. */
+export const MAX_SEQ = 2_147_483_647;
+
+/** Characters as people count them (code points), not UTF-16 units: an emoji is one. */
+export function charCount(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+/** PostgreSQL text cannot hold NUL; refuse it with a message naming the field. */
+const noNul = (field: string) => [(s: string) => !s.includes("\u0000"), `${field} must not contain NUL characters`] as const;
+
+const maxChars = (field: string, max: number) =>
+  [(s: string) => s.length <= max || charCount(s) <= max, `${field} must be at most ${max} characters`] as const;
+
 export const loginSchema = z
   .string({ error: "login is required" })
   .regex(/^[A-Za-z0-9_-]{4,32}$/, "login must be 4 to 32 characters of letters, digits, _ or -");
@@ -31,6 +47,7 @@ export const emailSchema = z
   .trim()
   .max(LIMITS.emailMax, `email must be at most ${LIMITS.emailMax} characters`)
   .regex(/^[^\s@]+@[^\s@]+$/, "email must be an address like name@example.com")
+  .refine(...noNul("email"))
   .transform((s) => s.toLowerCase());
 
 export const passwordSchema = z
@@ -51,7 +68,8 @@ export const roomNameSchema = z
   .string({ error: "name is required" })
   .trim()
   .min(1, "name must not be empty")
-  .max(LIMITS.roomNameMax, `name must be at most ${LIMITS.roomNameMax} characters`);
+  .refine(...maxChars("name", LIMITS.roomNameMax))
+  .refine(...noNul("name"));
 
 export const maxMembersSchema = z
   .number({ error: "maxMembers must be an integer" })
@@ -63,14 +81,20 @@ export const messageTextSchema = z
   .string({ error: "text is required" })
   .trim()
   .min(1, "text must not be empty")
-  .max(LIMITS.messageTextMax, `text must be at most ${LIMITS.messageTextMax} characters`);
+  .refine(...maxChars("text", LIMITS.messageTextMax))
+  .refine(...noNul("text"));
 
 export const clientMsgIdSchema = z
   .string({ error: "clientMsgId must be a string" })
   .min(1, "clientMsgId must not be empty")
-  .max(LIMITS.clientMsgIdMax, `clientMsgId must be at most ${LIMITS.clientMsgIdMax} characters`);
+  .max(LIMITS.clientMsgIdMax, `clientMsgId must be at most ${LIMITS.clientMsgIdMax} characters`)
+  .refine(...noNul("clientMsgId"));
 
-export const seqSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+export const seqSchema = z
+  .number({ error: "beforeSeq must be an integer" })
+  .int("beforeSeq must be an integer")
+  .min(1, "beforeSeq must be at least 1")
+  .max(MAX_SEQ, `beforeSeq must be at most ${MAX_SEQ}`);
 
 // ---- auth ----
 export const registerInput = z.object({
@@ -112,7 +136,8 @@ export const roomOnMessageInput = z.object({
   // tRPC's tracked() ids are strings; ours are the decimal seq.
   lastEventId: z
     .string()
-    .regex(/^\d{1,15}$/, "lastEventId must be a message seq")
+    .regex(/^\d{1,10}$/, "lastEventId must be a message seq")
+    .refine((s) => Number(s) <= MAX_SEQ, "lastEventId must be a message seq")
     .nullish(),
 });
 

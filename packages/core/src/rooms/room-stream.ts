@@ -45,7 +45,15 @@ export async function* openRoomStream(db: Db, hub: RoomHub, opts: RoomStreamOpti
   const onAbort = () => queue.close();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    let cursor = opts.afterSeq ?? (await rooms.getRoomLastSeq(db, opts.roomId)) ?? 0;
+    // Checked again now that we listen: a removal or leave between the caller's membership
+    // check and the attach would otherwise never reach this stream.
+    const now = await rooms.findRoomForUser(db, opts.roomId, opts.userId);
+    if (!now) {
+      yield { type: "removed", lastSeq: opts.afterSeq ?? 0 };
+      return;
+    }
+    if (!now.isMember) return;
+    let cursor = opts.afterSeq ?? now.lastSeq;
     opts.onReady?.();
     for (;;) {
       const batch = await messages.listMessagesAfter(db, opts.roomId, cursor, BACKFILL_BATCH);

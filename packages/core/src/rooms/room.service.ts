@@ -1,6 +1,7 @@
 import { isConnectionError, messages, rooms, type AppendInput, type AppendResult, type Db } from "@anonchat/db";
 import {
   AppError,
+  charCount,
   MESSAGES,
   type HistoryPage,
   type Message,
@@ -111,11 +112,13 @@ export class RoomService {
   }
 
   async send(sender: Sender, input: RoomSendInput): Promise<Message> {
+    // Checked here as well as in the schema: legacy frames reach this without one.
     const text = input.text.trim();
     if (text.length === 0) throw new AppError("BAD_REQUEST", "text must not be empty");
-    if (text.length > this.deps.config.maxMessageLength) {
+    if (text.length > this.deps.config.maxMessageLength && charCount(text) > this.deps.config.maxMessageLength) {
       throw new AppError("BAD_REQUEST", `text must be at most ${this.deps.config.maxMessageLength} characters`);
     }
+    if (text.includes("\u0000")) throw new AppError("BAD_REQUEST", "text must not contain NUL characters");
     await consumeOrThrow(this.deps.sendLimiter, String(sender.id), "too many messages");
     const r = await this.sends.submit({
       roomId: input.roomId,
