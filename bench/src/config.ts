@@ -1,0 +1,197 @@
+/**
+ * Scenario sizes and durations. `pnpm bench` uses FULL, `pnpm bench:smoke` SMOKE; any field can
+ * be overridden with --name=value (numbers, comma lists) or BENCH_<NAME in capitals>=value,
+ * e.g. `pnpm bench --wideSubs=500 --rates=5000,20000` or `BENCH_CONNS=2000 pnpm bench`.
+ */
+import type { TargetKind } from "./targets";
+
+export type Scenario = "wide" | "many" | "conns" | "auth" | "send";
+export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send"];
+
+export interface Config {
+  smoke: boolean;
+  scenarios: Scenario[];
+  /** Which servers to run besides the baseline: pglite, postgres. */
+  servers: TargetKind[];
+  /** Also measure the baseline with writes corked per tick (wide room saturation only). */
+  corkedBaseline: boolean;
+  /** Message text length (characters, ASCII). */
+  textBytes: number;
+  /** How the server's publishers send: "http" (POST /trpc/room.send, the README recipe) or "ws". */
+  sendVia: "http" | "ws";
+  httpSockets: number;
+  connectConcurrency: number;
+
+  wideSubs: number;
+  wideUsers: number;
+  widePubs: number;
+  /** Closed loop: messages per room sent but not yet delivered to every subscriber. */
+  wideWindow: number;
+  manyRooms: number;
+  manySubsPerRoom: number;
+  manyUsersPerRoom: number;
+  manyWindow: number;
+
+  warmupMs: number;
+  saturationMs: number;
+  stepMs: number;
+  drainMs: number;
+  /** Offered loads for the latency steps, delivered messages per second. */
+  rates: number[];
+  /** The load the latency target is stated at; always run. */
+  targetRate: number;
+  /** Open loop: skip scheduled sends while the oldest undelivered message is older than this. */
+  shedAfterMs: number;
+
+  conns: number;
+  connRooms: number;
+  connGenerators: number;
+  holdMs: number;
+
+  authUsers: number;
+  authConcurrency: number;
+  authMs: number;
+
+  sendUsers: number;
+  sendRooms: number;
+  sendConcurrency: number;
+  sendMs: number;
+
+  wsSendBufferMax: number;
+  subscriberQueueMax: number;
+  /** Extra server environment, from --env KEY=VALUE (repeatable). */
+  serverEnv: Record<string, string>;
+
+  /** Profile the server (node --cpu-prof) and print where its time goes. */
+  profile: boolean;
+  /** Write BENCHMARKS.md, bench/results/latest.json and docs/bench-latency.svg. */
+  write: boolean;
+  outDir: string;
+}
+
+export const FULL: Config = {
+  smoke: false,
+  scenarios: ALL_SCENARIOS,
+  servers: ["pglite", "postgres"],
+  corkedBaseline: true,
+  textBytes: 100,
+  sendVia: "http",
+  httpSockets: 64,
+  connectConcurrency: 100,
+
+  wideSubs: 1000,
+  wideUsers: 50,
+  widePubs: 5,
+  wideWindow: 16,
+  manyRooms: 100,
+  manySubsPerRoom: 10,
+  manyUsersPerRoom: 2,
+  manyWindow: 8,
+
+  warmupMs: 1000,
+  saturationMs: 5000,
+  stepMs: 4000,
+  drainMs: 10_000,
+  rates: [2500, 5000, 10_000, 20_000, 40_000, 80_000, 160_000, 320_000],
+  targetRate: 20_000,
+  shedAfterMs: 2000,
+
+  conns: 10_000,
+  connRooms: 100,
+  connGenerators: 2,
+  holdMs: 5000,
+
+  authUsers: 16,
+  authConcurrency: 8,
+  authMs: 8000,
+
+  sendUsers: 64,
+  sendRooms: 8,
+  sendConcurrency: 64,
+  sendMs: 8000,
+
+  wsSendBufferMax: 16 * 1024 * 1024,
+  subscriberQueueMax: 100_000,
+  serverEnv: {},
+
+  profile: false,
+  write: true,
+  outDir: "",
+};
+
+export const SMOKE: Config = {
+  ...FULL,
+  smoke: true,
+  servers: ["pglite"],
+  corkedBaseline: false,
+  wideSubs: 20,
+  wideUsers: 4,
+  widePubs: 2,
+  manyRooms: 4,
+  manySubsPerRoom: 3,
+  warmupMs: 200,
+  saturationMs: 800,
+  stepMs: 600,
+  drainMs: 5000,
+  rates: [200, 1000],
+  targetRate: 1000,
+  conns: 60,
+  connRooms: 3,
+  holdMs: 200,
+  authUsers: 2,
+  authConcurrency: 2,
+  authMs: 800,
+  sendUsers: 4,
+  sendRooms: 2,
+  sendConcurrency: 4,
+  sendMs: 800,
+  write: false,
+};
+
+function parseValue(current: unknown, raw: string): unknown {
+  if (Array.isArray(current)) {
+    const parts = raw.split(",").map((s) => s.trim()).filter(Boolean);
+    return typeof current[0] === "number" ? parts.map(Number) : parts;
+  }
+  if (typeof current === "number") {
+    const n = Number(raw);
+    if (!Number.isFinite(n)) throw new Error(`not a number: ${raw}`);
+    return n;
+  }
+  if (typeof current === "boolean") return raw === "" || /^(1|true|yes)$/i.test(raw);
+  return raw;
+}
+
+export function parseConfig(argv: string[], env: Record<string, string | undefined>): Config {
+  const smoke = argv.includes("--smoke");
+  const cfg: Config = structuredClone(smoke ? SMOKE : FULL);
+  const fields = cfg as unknown as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    const v = env[`BENCH_${key.toUpperCase()}`];
+    if (v !== undefined && key !== "serverEnv") fields[key] = parseValue(fields[key], v);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--smoke") continue;
+    if (a === "--env") {
+      const kv = argv[++i] ?? "";
+      const eq = kv.indexOf("=");
+      if (eq < 1) throw new Error(`--env needs KEY=VALUE, got ${kv}`);
+      cfg.serverEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
+      continue;
+    }
+    const m = /^--([A-Za-z0-9]+)(?:=(.*))?$/.exec(a);
+    if (!m) throw new Error(`unknown argument ${a} (use --name=value)`);
+    const key = m[1] as string;
+    if (key === "only") {
+      fields.scenarios = parseValue([""], m[2] ?? "");
+      continue;
+    }
+    if (!(key in fields) || key === "serverEnv") throw new Error(`unknown option --${key}`);
+    fields[key] = parseValue(fields[key], m[2] ?? "");
+  }
+  for (const s of cfg.scenarios) if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}`);
+  for (const s of cfg.servers) if (s !== "pglite" && s !== "postgres") throw new Error(`unknown server ${s}`);
+  if (cfg.profile) cfg.write = false;
+  return cfg;
+}

@@ -1,0 +1,68 @@
+import http from "node:http";
+
+/**
+ * tRPC over plain HTTP, as httpLink sends it without batching: a mutation is a POST of the JSON
+ * input to /trpc/<path>, a query a GET with ?input=<JSON>; the answer is {"result":{"data":…}}
+ * or {"error":{…}}.
+ */
+export class TrpcHttp {
+  readonly agent: http.Agent;
+  private readonly host: string;
+  private readonly port: number;
+
+  constructor(baseUrl: string, sockets = 64) {
+    const u = new URL(baseUrl);
+    this.host = u.hostname;
+    this.port = Number(u.port);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
+  }
+
+  /** The raw response; rejects on a transport error or a non-200 status. */
+  request(method: "GET" | "POST", path: string, body: string | undefined, token?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string | number> = {};
+      if (body !== undefined) {
+        headers["Content-Type"] = "application/json";
+        headers["Content-Length"] = Buffer.byteLength(body);
+      }
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const req = http.request({ host: this.host, port: this.port, method, path, headers, agent: this.agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (res.statusCode === 200) resolve(text);
+          else reject(new Error(`HTTP ${res.statusCode} ${path.split("?")[0]}: ${text.slice(0, 200)}`));
+        });
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.setTimeout(60_000, () => req.destroy(new Error(`timeout ${path}`)));
+      req.end(body);
+    });
+  }
+
+  async mutation<T>(path: string, input: unknown, token?: string): Promise<T> {
+    const text = await this.request("POST", `/trpc/${path}`, JSON.stringify(input), token);
+    return unwrap<T>(text);
+  }
+
+  async query<T>(path: string, input: unknown, token?: string): Promise<T> {
+    const q = input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify(input))}`;
+    const text = await this.request("GET", `/trpc/${path}${q}`, undefined, token);
+    return unwrap<T>(text);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function unwrap<T>(text: string): T {
+  const body: unknown = JSON.parse(text);
+  if (typeof body === "object" && body !== null && "result" in body) {
+    const result = (body as { result: unknown }).result;
+    if (typeof result === "object" && result !== null && "data" in result) return (result as { data: T }).data;
+  }
+  throw new Error(`unexpected tRPC answer: ${text.slice(0, 200)}`);
+}

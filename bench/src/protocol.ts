@@ -1,0 +1,220 @@
+import type { HistogramJSON } from "./histogram";
+import type { CpuGroup } from "./proc";
+
+/**
+ * The messages between the orchestrator (run.ts) and a load-generator process (generator.ts),
+ * over the child_process IPC channel. Every command carries a reqId; the generator answers once
+ * with { reqId, ok, result | error }.
+ */
+
+/** "trpc": the server's real tRPC WebSocket protocol; "baseline": the bare ws broadcast server. */
+export type Protocol = "trpc" | "baseline";
+
+export interface SubSpec {
+  roomId: string;
+  /** Access token for tRPC's connectionParams; empty for the baseline. */
+  token: string;
+}
+
+export interface PubSpec {
+  roomId: string;
+  token: string;
+}
+
+export interface ConnectCmd {
+  cmd: "connect";
+  protocol: Protocol;
+  /** ws://host:port/path (the generator adds ?connectionParams=1 for tRPC). */
+  wsUrl: string;
+  subs: SubSpec[];
+  concurrency: number;
+  timeoutMs: number;
+}
+
+export interface ConnectResult {
+  requested: number;
+  established: number;
+  failed: number;
+  /** From the first connect to the last subscription confirmed. */
+  elapsedMs: number;
+  errors: string[];
+}
+
+export interface PublishersCmd {
+  cmd: "publishers";
+  protocol: Protocol;
+  /** "http": POST /trpc/room.send (the README recipe); "ws": mutations over a socket. */
+  via: "http" | "ws";
+  httpUrl: string;
+  wsUrl: string;
+  pubs: PubSpec[];
+  /** Characters of message text. */
+  textBytes: number;
+  /** Sockets in the HTTP keep-alive pool. */
+  httpSockets: number;
+}
+
+export interface RunCmd {
+  cmd: "run";
+  phase: number;
+  /** closed: at most `window` undelivered messages per room; open: a fixed send rate. */
+  mode: "closed" | "open";
+  window: number;
+  /** Sends per second over all rooms (open mode). */
+  sendRate: number;
+  warmupMs: number;
+  measureMs: number;
+  drainMs: number;
+  /**
+   * Open mode: a scheduled send is skipped (shed) while the oldest undelivered message is older
+   * than this, so an overloaded step cannot build an unbounded backlog.
+   */
+  shedAfterMs: number;
+  cpu: CpuGroup[];
+}
+
+export interface RunResult {
+  phase: number;
+  mode: "closed" | "open";
+  /** Offered load in delivered messages per second (open mode): sendRate × subscribers per message. */
+  offeredDelivered: number;
+  sendRate: number;
+  measureSeconds: number;
+  /** Sends issued and acknowledged (or written, for fire-and-forget) in the whole phase. */
+  sent: number;
+  sendOk: number;
+  sendErrors: number;
+  sendErrorSamples: string[];
+  /** Scheduled sends skipped because the target was too far behind (open mode): overload. */
+  shed: number;
+  /** Sends issued in the measurement window, per second. */
+  sendsPerSec: number;
+  /** Deliveries received in the measurement window, per second. */
+  deliveredPerSec: number;
+  /** Deliveries expected in the whole phase (acknowledged sends × subscribers of the room). */
+  expected: number;
+  received: number;
+  undelivered: number;
+  duplicated: number;
+  /** Deliveries of a message whose send was not acknowledged. */
+  unexpected: number;
+  /** Latency (receive − intended send time) of messages sent in the measurement window. */
+  latency: HistogramJSON;
+  /** Acknowledgement latency of sends in the window. */
+  ack: HistogramJSON;
+  cpu: Record<string, number>;
+  closedSockets: number;
+  errorFrames: number;
+  errorFrameSamples: string[];
+  drainedMs: number;
+  drainTimedOut: boolean;
+  /** The measurement window on CLOCK_MONOTONIC, µs (to cut CPU profiles to it). */
+  window: [number, number];
+}
+
+export interface ExpectCmd {
+  cmd: "expect";
+  phase: number;
+  /** Messages each subscriber should receive in this phase. */
+  perSub: number;
+  timeoutMs: number;
+}
+
+export interface ExpectResult {
+  subs: number;
+  openSubs: number;
+  received: number;
+  expected: number;
+  duplicated: number;
+  elapsedMs: number;
+}
+
+export interface PublishOnceCmd {
+  cmd: "publishOnce";
+  phase: number;
+  /** One message to each publisher's room. */
+}
+
+export interface PublishOnceResult {
+  sent: number;
+  ok: number;
+  errors: string[];
+}
+
+export interface SendLoopCmd {
+  cmd: "sendLoop";
+  concurrency: number;
+  warmupMs: number;
+  measureMs: number;
+  cpu: CpuGroup[];
+}
+
+export interface OpsResult {
+  opsPerSec: number;
+  /** Successful operations inside the measurement window. */
+  ops: number;
+  /** Successful operations over the whole loop, warm-up included. */
+  total: number;
+  errors: number;
+  errorSamples: string[];
+  latency: HistogramJSON;
+  measureSeconds: number;
+  cpu: Record<string, number>;
+  window: [number, number];
+}
+
+export type AuthOp = "login" | "refresh" | "me";
+
+export interface AuthLoopCmd {
+  cmd: "authLoop";
+  op: AuthOp;
+  httpUrl: string;
+  concurrency: number;
+  warmupMs: number;
+  measureMs: number;
+  creds: { email: string; password: string; refreshToken: string; accessToken: string }[];
+  cpu: CpuGroup[];
+}
+
+export interface Argon2Cmd {
+  cmd: "argon2";
+  concurrency: number;
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+  warmupMs: number;
+  measureMs: number;
+  cpu: CpuGroup[];
+}
+
+export interface StatsCmd {
+  cmd: "stats";
+}
+
+export interface StatsResult {
+  openSubs: number;
+  closedSockets: number;
+  errorFrames: number;
+  errorFrameSamples: string[];
+  rss: number;
+}
+
+export interface CloseCmd {
+  cmd: "close";
+}
+
+export type GenCommand =
+  | ConnectCmd
+  | PublishersCmd
+  | RunCmd
+  | ExpectCmd
+  | PublishOnceCmd
+  | SendLoopCmd
+  | AuthLoopCmd
+  | Argon2Cmd
+  | StatsCmd
+  | CloseCmd;
+
+export type GenRequest = GenCommand & { reqId: number };
+
+export type GenReply = { reqId: number; ok: true; result: unknown } | { reqId: number; ok: false; error: string };

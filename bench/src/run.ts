@@ -1,0 +1,197 @@
+/**
+ * `pnpm bench` / `pnpm bench:smoke`: runs the scenarios against the bare ws baseline and the real
+ * server (PGlite, PostgreSQL) in one run, writes BENCHMARKS.md, bench/results/latest.json and
+ * docs/bench-latency.svg (full run), and exits non-zero when the harness itself failed (smoke: also
+ * when any message was lost or doubled). Figures are never asserted.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseConfig, type Config } from "./config";
+import { latencySvg } from "./plot";
+import { loadAverage } from "./proc";
+import { formatProfile, isMainThreadProfile, summarizeProfile } from "./profile";
+import { benchmarksMarkdown, correctnessProblems, evaluateTargets, plotPanels, TARGET_LABEL, type Machine, type Results } from "./report";
+import { auth, connections, fanout, sendPath, type Ctx } from "./scenarios";
+import { startPostgres, type TargetKind } from "./targets";
+import { BENCH_DIR, log, now, ROOT } from "./util";
+
+function git(args: string[]): string {
+  try {
+    return execFileSync("git", args, { cwd: ROOT, encoding: "utf8" }).trim();
+  } catch {
+    return "";
+  }
+}
+
+function machine(): Machine {
+  let osName = os.type();
+  try {
+    osName = /^PRETTY_NAME="?([^"\n]+)"?/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1] ?? osName;
+  } catch {
+    // keep os.type()
+  }
+  return {
+    cpu: os.cpus()[0]?.model.trim() ?? "?",
+    cores: os.cpus().length,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    os: osName,
+    kernel: os.release(),
+    loadBefore: loadAverage(),
+    loadAfter: "",
+  };
+}
+
+function commandLine(cfg: Config, argv: string[]): string {
+  const rest = argv.filter((a) => a !== "--smoke");
+  return [cfg.smoke ? "pnpm bench:smoke" : "pnpm bench", ...rest].join(" ");
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const cfg = parseConfig(argv, process.env);
+  const t0 = now();
+  const runDir = mkdtempSync(path.join(os.tmpdir(), "anonchat-bench-run-"));
+  const profileDir = cfg.profile ? path.join(runDir, "profiles") : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  log(`${cfg.smoke ? "smoke" : "full"} run: scenarios ${cfg.scenarios.join(", ")}; servers ${cfg.servers.join(", ")}; logs in ${runDir}`);
+
+  const m = machine();
+  let pg: Ctx["pg"];
+  if (cfg.servers.includes("postgres")) {
+    pg = await startPostgres();
+    if (!pg) {
+      log("PostgreSQL server binaries not found (Debian: apt-get install -y postgresql): PostgreSQL targets skipped");
+      cfg.servers = cfg.servers.filter((s) => s !== "postgres");
+    } else {
+      log(`PostgreSQL ${pg.settings.server_version}: fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronous_commit}`);
+    }
+  }
+  const ctx: Ctx = { cfg, runDir, pg, profileDir, phase: 0 };
+  const results: Results = {
+    date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
+    command: commandLine(cfg, argv),
+    commit: git(["rev-parse", "--short", "HEAD"]),
+    dirty: git(["status", "--porcelain", "--untracked-files=no", "--", "apps/server/src", "packages"]) !== "",
+    machine: m,
+    postgres: pg?.settings,
+    durationSeconds: 0,
+    config: cfg,
+    fanout: [],
+    connections: [],
+    auth: [],
+    send: [],
+  };
+  const profiles: { title: string; file: string; windows: [number, number][] }[] = [];
+  /** Attributes the server's main-thread profile written during fn to a scenario/target. */
+  const profiled = async <T>(title: string, fn: () => Promise<T>, windows: (r: T) => [number, number][]): Promise<T> => {
+    const before = new Set(profileDir ? readdirSync(profileDir) : []);
+    const r = await fn();
+    if (profileDir) {
+      for (const f of readdirSync(profileDir)) {
+        if (before.has(f) || !f.endsWith(".cpuprofile")) continue;
+        const named = path.join(profileDir, `${title.replace(/[^A-Za-z0-9]+/g, "-")}-${f}`);
+        renameSync(path.join(profileDir, f), named);
+        if (isMainThreadProfile(f)) profiles.push({ title, file: named, windows: windows(r) });
+      }
+    }
+    return r;
+  };
+  const baselineFirst = (withBaseline: boolean): TargetKind[] => [...(withBaseline ? (["baseline"] as TargetKind[]) : []), ...cfg.servers];
+  const onlyServers = cfg.profile; // profiling is about the server: skip the baseline then
+
+  try {
+    for (const scenario of cfg.scenarios) {
+      log(`scenario ${scenario}`);
+      if (scenario === "wide" || scenario === "many") {
+        for (const kind of baselineFirst(!onlyServers)) {
+          results.fanout.push(
+            await profiled(`${scenario} ${kind}`, () => fanout(ctx, scenario, kind), (r) =>
+              [...(r.probe ? [r.probe] : []), ...r.steps].map((x) => x.window),
+            ),
+          );
+        }
+        if (scenario === "wide" && cfg.corkedBaseline && !onlyServers) {
+          results.fanout.push(await fanout(ctx, "wide", "baseline-cork", { saturationOnly: true }));
+        }
+      } else if (scenario === "conns") {
+        for (const kind of baselineFirst(!onlyServers)) {
+          results.connections.push(await profiled(`conns ${kind}`, () => connections(ctx, kind), (r) => [r.window]));
+        }
+      } else if (scenario === "auth") {
+        for (const kind of cfg.servers) {
+          results.auth.push(
+            await profiled(`auth ${kind}`, () => auth(ctx, kind), (r) => [r.login, r.refresh, r.me].flatMap((x) => (x ? [x.window] : []))),
+          );
+        }
+      } else {
+        for (const kind of cfg.servers) {
+          results.send.push(await profiled(`send ${kind}`, () => sendPath(ctx, kind), (r) => (r.ops ? [r.ops.window] : [])));
+        }
+      }
+    }
+  } finally {
+    await pg?.stop();
+  }
+
+  m.loadAfter = loadAverage();
+  results.durationSeconds = (now() - t0) / 1000;
+
+  const svgRel = "docs/bench-latency.svg";
+  const panels = plotPanels(results);
+  const caption = `AnonChat ${results.commit}, ${results.date}, ${m.cores} cores (${m.cpu}); ${results.command}`;
+  const svg = panels.length ? latencySvg(panels, caption) : undefined;
+  if (cfg.write) {
+    mkdirSync(path.join(BENCH_DIR, "results"), { recursive: true });
+    writeFileSync(path.join(BENCH_DIR, "results", "latest.json"), JSON.stringify(results, null, 2) + "\n");
+    if (svg) writeFileSync(path.join(ROOT, svgRel), svg);
+    writeFileSync(path.join(ROOT, "BENCHMARKS.md"), benchmarksMarkdown(results, svgRel));
+    log(`wrote BENCHMARKS.md, bench/results/latest.json${svg ? `, ${svgRel}` : ""}`);
+  } else {
+    writeFileSync(path.join(runDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
+    if (svg) writeFileSync(path.join(runDir, "bench-latency.svg"), svg);
+    writeFileSync(path.join(runDir, "BENCHMARKS.md"), benchmarksMarkdown(results, "bench-latency.svg"));
+    log(`wrote ${runDir}/{BENCHMARKS.md,results.json${svg ? ",bench-latency.svg" : ""}}`);
+  }
+
+  const rows = evaluateTargets(results);
+  if (rows.length) {
+    process.stdout.write("\nTargets (ratios to the bare ws server in this run):\n");
+    for (const r of rows) {
+      const mark = r.met === undefined ? " - " : r.met ? " ok" : "MISS";
+      process.stdout.write(
+        `  [${mark}] ${r.what} (${TARGET_LABEL[r.server]}): ${r.measured}${r.baseline ? ` vs ${r.baseline}` : ""}${r.ratio ? ` = ${r.ratio}` : ""}; goal ${r.goal}${r.note ? `; ${r.note}` : ""}\n`,
+      );
+    }
+  }
+
+  if (profiles.length) {
+    const text = profiles.map((p) => formatProfile(summarizeProfile(p.file, 25, p.windows), `server profile: ${p.title}`)).join("\n");
+    writeFileSync(path.join(runDir, "PROFILE.md"), text);
+    process.stdout.write(`\n${text}\nprofiles in ${profileDir}; summary in ${runDir}/PROFILE.md\n`);
+  }
+
+  const problems = correctnessProblems(results);
+  const failures = [
+    ...results.fanout.filter((f) => f.error).map((f) => `${f.scenario}/${f.target}: ${f.error}`),
+    ...results.connections.filter((c) => c.error).map((c) => `conns/${c.target}: ${c.error}`),
+    ...results.auth.filter((a) => a.error).map((a) => `auth/${a.target}: ${a.error}`),
+    ...results.send.filter((s) => s.error).map((s) => `send/${s.target}: ${s.error}`),
+  ];
+  if (problems.length) {
+    process.stdout.write(`\n${cfg.smoke ? "FAILED" : "Problems"}:\n${problems.map((p) => `  - ${p}`).join("\n")}\n`);
+  }
+  process.stdout.write(`\nbench ${cfg.smoke ? "smoke " : ""}finished in ${results.durationSeconds.toFixed(0)} s\n`);
+  if (cfg.smoke) return problems.length ? 1 : 0;
+  return failures.length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

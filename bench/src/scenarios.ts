@@ -1,0 +1,556 @@
+/**
+ * The five scenarios of the issue. Each one starts its target fresh, prepares users and rooms
+ * through the real API (not measured), then drives it from separate load-generator processes.
+ */
+import { readFileSync } from "node:fs";
+import type { Message, Room, Session } from "@anonchat/shared";
+import type { Config } from "./config";
+import { Histogram, summarize, type LatencySummary } from "./histogram";
+import { TrpcHttp } from "./http";
+import { rssBytes, sampleCpu, cpuPercent, type CpuGroup } from "./proc";
+import type { ConnectResult, ExpectResult, OpsResult, PubSpec, PublishOnceResult, RunResult, StatsResult, SubSpec } from "./protocol";
+import { Generator, startBaseline, startServer, type PgHandle, type Target, type TargetKind } from "./targets";
+import { log, mapLimit, mono, now, randomId, sleep } from "./util";
+
+export interface Ctx {
+  cfg: Config;
+  runDir: string;
+  pg: PgHandle | undefined;
+  /** Folder for server CPU profiles, when profiling. */
+  profileDir: string | undefined;
+  phase: number;
+}
+
+// ---- targets -------------------------------------------------------------------------------------
+
+/** Limits raised so that the load itself, not a per-user or per-IP cap, is what is measured. */
+function loadEnv(cfg: Config): Record<string, string> {
+  return {
+    RATE_LIMIT_PER_IP: "10000000",
+    LOGIN_FAILS_PER_IP: "1000000",
+    SEND_LIMIT: "10000000",
+    MAX_CONNECTIONS_PER_USER: "100000",
+    ACCESS_TOKEN_TTL: "3600",
+    WS_SEND_BUFFER_MAX: String(cfg.wsSendBufferMax),
+    SUBSCRIBER_QUEUE_MAX: String(cfg.subscriberQueueMax),
+    // Setup registers hundreds of users; argon2 is measured in the auth scenario only.
+    ARGON2_MEMORY_KIB: "1024",
+    ARGON2_TIME_COST: "1",
+    ...cfg.serverEnv,
+  };
+}
+
+/** The auth scenario keeps the product's argon2 defaults (OWASP) and hash concurrency. */
+function authEnv(cfg: Config): Record<string, string> {
+  const { ARGON2_MEMORY_KIB: _m, ARGON2_TIME_COST: _t, ...rest } = loadEnv(cfg);
+  return rest;
+}
+
+async function startTarget(ctx: Ctx, kind: TargetKind, env: Record<string, string>): Promise<Target> {
+  if (kind === "baseline" || kind === "baseline-cork") return startBaseline(ctx.runDir, kind === "baseline-cork");
+  if (kind === "postgres" && !ctx.pg) throw new Error("PostgreSQL is not available");
+  return startServer({ kind, ...(ctx.pg ? { pg: ctx.pg } : {}), env, runDir: ctx.runDir, ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}) });
+}
+
+function isServer(kind: TargetKind): boolean {
+  return kind === "pglite" || kind === "postgres";
+}
+
+/** Warnings and errors the server logged (e.g. slow consumers dropped). */
+function serverLogIssues(target: Target): { warnings: number; errors: number; samples: string[] } {
+  if (!isServer(target.kind)) return { warnings: 0, errors: 0, samples: [] };
+  let warnings = 0;
+  let errors = 0;
+  const samples: string[] = [];
+  let text = "";
+  try {
+    text = readFileSync(target.logFile, "utf8");
+  } catch {
+    return { warnings, errors, samples };
+  }
+  for (const line of text.split("\n")) {
+    if (line.includes('"level":"warn"')) warnings++;
+    else if (line.includes('"level":"error"')) errors++;
+    else continue;
+    if (samples.length < 3) samples.push(line.slice(0, 300));
+  }
+  return { warnings, errors, samples };
+}
+
+// ---- setup through the API ---------------------------------------------------------------------------
+
+interface BenchUser {
+  email: string;
+  password: string;
+  session: Session;
+}
+
+let userSeq = 0;
+async function registerUsers(api: TrpcHttp, n: number, concurrency = 8): Promise<BenchUser[]> {
+  const tag = randomId(4);
+  return mapLimit(
+    Array.from({ length: n }, () => ++userSeq),
+    concurrency,
+    async (i) => {
+      const login = `b${tag}u${i}`;
+      const email = `${login}@bench.test`;
+      const password = `pw-${login}-secret`;
+      const session = await api.mutation<Session>("auth.register", { login, email, password });
+      return { email, password, session };
+    },
+  );
+}
+
+export interface Layout {
+  rooms: number;
+  subsPerRoom: number;
+  /** Distinct users (members) per room; subscribers and publishers take turns among them. */
+  usersPerRoom: number;
+  pubsPerRoom: number;
+}
+
+interface Prepared {
+  subs: SubSpec[];
+  pubs: PubSpec[];
+  roomIds: string[];
+  users: BenchUser[];
+}
+
+/** Users, rooms and memberships for a layout; for the baseline only room ids. */
+async function prepare(target: Target, layout: Layout): Promise<Prepared> {
+  const subs: SubSpec[] = [];
+  const pubs: PubSpec[] = [];
+  const roomIds: string[] = [];
+  if (!isServer(target.kind)) {
+    for (let r = 0; r < layout.rooms; r++) {
+      const roomId = randomId(16);
+      roomIds.push(roomId);
+      for (let k = 0; k < layout.subsPerRoom; k++) subs.push({ roomId, token: "" });
+      for (let k = 0; k < layout.pubsPerRoom; k++) pubs.push({ roomId, token: "" });
+    }
+    return { subs, pubs, roomIds, users: [] };
+  }
+  const api = new TrpcHttp(target.httpUrl, 16);
+  try {
+    const users = await registerUsers(api, layout.rooms * layout.usersPerRoom);
+    const rooms = await mapLimit(Array.from({ length: layout.rooms }, (_, r) => r), 8, async (r) => {
+      const members = users.slice(r * layout.usersPerRoom, (r + 1) * layout.usersPerRoom);
+      const owner = members[0] as BenchUser;
+      const room = await api.mutation<Room>("room.create", { name: `bench ${r}`, maxMembers: 1000 }, owner.session.accessToken);
+      for (const m of members.slice(1)) await api.mutation<Room>("room.join", { roomId: room.id }, m.session.accessToken);
+      return { room, members };
+    });
+    for (const { room, members } of rooms) {
+      roomIds.push(room.id);
+      for (let k = 0; k < layout.subsPerRoom; k++) {
+        subs.push({ roomId: room.id, token: (members[k % members.length] as BenchUser).session.accessToken });
+      }
+      for (let k = 0; k < layout.pubsPerRoom; k++) {
+        pubs.push({ roomId: room.id, token: (members[k % members.length] as BenchUser).session.accessToken });
+      }
+    }
+    return { subs, pubs, roomIds, users };
+  } finally {
+    api.close();
+  }
+}
+
+// ---- fan-out: wide room and many rooms ----------------------------------------------------------------
+
+export interface RunSummary extends Omit<RunResult, "latency" | "ack"> {
+  latency: LatencySummary;
+  ack: LatencySummary;
+}
+
+export interface FanoutResult {
+  scenario: "wide" | "many";
+  target: TargetKind;
+  layout: Layout;
+  connect?: ConnectResult;
+  /** The closed-loop run (bounded in-flight messages). */
+  probe?: RunSummary;
+  /** Open-loop steps at fixed offered loads, ascending, up to the first overloaded one. */
+  steps: RunSummary[];
+  /** The run with the most delivered messages per second: the saturation throughput. */
+  peak?: RunSummary;
+  logIssues?: { warnings: number; errors: number; samples: string[] };
+  error?: string;
+}
+
+function summarizeRun(r: RunResult): RunSummary {
+  return { ...r, latency: summarize(Histogram.fromJSON(r.latency)), ack: summarize(Histogram.fromJSON(r.ack)) };
+}
+
+/** A step the target could not keep up with: it shed sends, fell short, or did not drain. */
+export function overloaded(r: RunSummary): boolean {
+  return r.shed > 0 || r.drainTimedOut || r.deliveredPerSec < r.offeredDelivered * 0.9;
+}
+
+function cpuGroups(target: Target, gens: Generator[]): CpuGroup[] {
+  return [...target.cpuGroups(), { name: "generator", pids: gens.map((g) => g.pid) }];
+}
+
+export async function fanout(ctx: Ctx, scenario: "wide" | "many", kind: TargetKind, opts: { saturationOnly?: boolean } = {}): Promise<FanoutResult> {
+  const { cfg } = ctx;
+  const layout: Layout =
+    scenario === "wide"
+      ? { rooms: 1, subsPerRoom: cfg.wideSubs, usersPerRoom: cfg.wideUsers, pubsPerRoom: cfg.widePubs }
+      : { rooms: cfg.manyRooms, subsPerRoom: cfg.manySubsPerRoom, usersPerRoom: cfg.manyUsersPerRoom, pubsPerRoom: 1 };
+  const window = scenario === "wide" ? cfg.wideWindow : cfg.manyWindow;
+  const result: FanoutResult = { scenario, target: kind, layout, steps: [] };
+  let target: Target | undefined;
+  let gen: Generator | undefined;
+  try {
+    target = await startTarget(ctx, kind, loadEnv(cfg));
+    const prep = await prepare(target, layout);
+    gen = await Generator.start();
+    result.connect = await gen.call<ConnectResult>({
+      cmd: "connect",
+      protocol: isServer(kind) ? "trpc" : "baseline",
+      wsUrl: target.wsUrl,
+      subs: prep.subs,
+      concurrency: cfg.connectConcurrency,
+      timeoutMs: 30_000,
+    });
+    if (result.connect.failed > 0) throw new Error(`${result.connect.failed} subscriptions failed: ${result.connect.errors.join("; ")}`);
+    await gen.call({
+      cmd: "publishers",
+      protocol: isServer(kind) ? "trpc" : "baseline",
+      via: isServer(kind) ? cfg.sendVia : "ws",
+      httpUrl: target.httpUrl,
+      wsUrl: target.wsUrl,
+      pubs: prep.pubs,
+      textBytes: cfg.textBytes,
+      httpSockets: cfg.httpSockets,
+    });
+    const groups = cpuGroups(target, [gen]);
+    const g = gen;
+    const run = async (mode: "closed" | "open", deliveredRate: number) =>
+      summarizeRun(
+        await g.call<RunResult>({
+          cmd: "run",
+          phase: ++ctx.phase,
+          mode,
+          window,
+          sendRate: deliveredRate / layout.subsPerRoom,
+          warmupMs: cfg.warmupMs,
+          measureMs: mode === "closed" ? cfg.saturationMs : cfg.stepMs,
+          drainMs: cfg.drainMs,
+          shedAfterMs: cfg.shedAfterMs,
+          cpu: groups,
+        }),
+      );
+    const probe = await run("closed", 0);
+    result.probe = probe;
+    log(`  ${scenario}/${kind}: closed loop ${Math.round(probe.deliveredPerSec)} delivered/s (server CPU ${Math.round(probe.cpu.server ?? 0)}%, generator ${Math.round(probe.cpu.generator ?? 0)}%), undelivered ${probe.undelivered}, dup ${probe.duplicated}`);
+    if (!opts.saturationOnly) {
+      const rates = [...cfg.rates].sort((a, b) => a - b);
+      let targetDone = !rates.includes(cfg.targetRate);
+      for (const rate of rates) {
+        const last = result.steps.at(-1);
+        if (last && overloaded(last)) {
+          // Past saturation: only the target's load is still worth a step.
+          if (targetDone || rate !== cfg.targetRate) continue;
+        }
+        const step = await run("open", rate);
+        if (rate === cfg.targetRate) targetDone = true;
+        result.steps.push(step);
+        log(`  ${scenario}/${kind}: offered ${rate}/s → delivered ${Math.round(step.deliveredPerSec)}/s, p50 ${fmtMs(step.latency.p50)} p99 ${fmtMs(step.latency.p99)} p99.9 ${fmtMs(step.latency.p999)}, undelivered ${step.undelivered}, dup ${step.duplicated}${step.shed ? `, shed ${step.shed}` : ""}${overloaded(step) ? " (overloaded)" : ""}`);
+      }
+    }
+    result.peak = [probe, ...result.steps].reduce((a, b) => (b.deliveredPerSec > a.deliveredPerSec ? b : a));
+  } catch (e) {
+    result.error = e instanceof Error ? e.message : String(e);
+    log(`  ${scenario}/${kind}: FAILED ${result.error}`);
+  } finally {
+    await gen?.stop();
+    await target?.stop();
+    if (target) result.logIssues = serverLogIssues(target);
+  }
+  return result;
+}
+
+function fmtMs(v: number | undefined): string {
+  return v === undefined ? "–" : `${v.toFixed(2)} ms`;
+}
+
+// ---- connections ------------------------------------------------------------------------------------
+
+export interface ConnectionsResult {
+  target: TargetKind;
+  requested: number;
+  established: number;
+  failed: number;
+  connectSeconds: number;
+  connPerSec: number;
+  rssBefore: number;
+  rssAfter: number;
+  bytesPerConn: number;
+  cpu: Record<string, number>;
+  /** The connect phase on CLOCK_MONOTONIC, µs. */
+  window: [number, number];
+  delivery?: { expected: number; received: number; duplicated: number; openSubs: number };
+  closedSockets: number;
+  errorFrames: number;
+  errors: string[];
+  logIssues?: { warnings: number; errors: number; samples: string[] };
+  error?: string;
+}
+
+export async function connections(ctx: Ctx, kind: TargetKind): Promise<ConnectionsResult> {
+  const { cfg } = ctx;
+  const layout: Layout = { rooms: cfg.connRooms, subsPerRoom: Math.ceil(cfg.conns / cfg.connRooms), usersPerRoom: 1, pubsPerRoom: 1 };
+  const result: ConnectionsResult = {
+    target: kind,
+    requested: 0,
+    established: 0,
+    failed: 0,
+    connectSeconds: 0,
+    connPerSec: 0,
+    rssBefore: 0,
+    rssAfter: 0,
+    bytesPerConn: 0,
+    cpu: {},
+    window: [0, 0],
+    closedSockets: 0,
+    errorFrames: 0,
+    errors: [],
+  };
+  let target: Target | undefined;
+  const gens: Generator[] = [];
+  try {
+    target = await startTarget(ctx, kind, loadEnv(cfg));
+    const prep = await prepare(target, layout);
+    const subs = prep.subs.slice(0, cfg.conns);
+    for (let i = 0; i < cfg.connGenerators; i++) gens.push(await Generator.start());
+    // One more process publishes, so the subscribers' processes only receive.
+    const publisher = await Generator.start();
+    await publisher.call({
+      cmd: "publishers",
+      protocol: isServer(kind) ? "trpc" : "baseline",
+      via: isServer(kind) ? cfg.sendVia : "ws",
+      httpUrl: target.httpUrl,
+      wsUrl: target.wsUrl,
+      pubs: prep.pubs,
+      textBytes: cfg.textBytes,
+      httpSockets: cfg.httpSockets,
+    });
+    gens.push(publisher);
+    await sleep(1000);
+    result.rssBefore = rssBytes(target.pid);
+    const groups = cpuGroups(target, gens);
+    const cpuA = sampleCpu(groups);
+    result.window[0] = mono();
+    const t0 = now();
+    const parts = gens.slice(0, cfg.connGenerators).map((_, i) => subs.filter((__, k) => k % cfg.connGenerators === i));
+    const connects = await Promise.all(
+      parts.map((part, i) =>
+        (gens[i] as Generator).call<ConnectResult>({
+          cmd: "connect",
+          protocol: isServer(kind) ? "trpc" : "baseline",
+          wsUrl: target?.wsUrl ?? "",
+          subs: part,
+          concurrency: cfg.connectConcurrency,
+          timeoutMs: 60_000,
+        }),
+      ),
+    );
+    result.connectSeconds = (now() - t0) / 1000;
+    result.window[1] = mono();
+    result.cpu = cpuPercent(cpuA, sampleCpu(groups), result.connectSeconds);
+    result.requested = subs.length;
+    result.established = connects.reduce((n, c) => n + c.established, 0);
+    result.failed = connects.reduce((n, c) => n + c.failed, 0);
+    result.errors = connects.flatMap((c) => c.errors).slice(0, 5);
+    result.connPerSec = result.established / result.connectSeconds;
+    await sleep(2000);
+    result.rssAfter = rssBytes(target.pid);
+    result.bytesPerConn = result.established ? (result.rssAfter - result.rssBefore) / result.established : 0;
+    log(`  conns/${kind}: ${result.established}/${result.requested} in ${result.connectSeconds.toFixed(1)} s (${Math.round(result.connPerSec)}/s), ${Math.round(result.bytesPerConn)} B/conn`);
+    // Hold them, then check every one still delivers.
+    await sleep(cfg.holdMs);
+    const phase = ++ctx.phase;
+    const sent = await publisher.call<PublishOnceResult>({ cmd: "publishOnce", phase });
+    if (sent.ok !== sent.sent) result.errors.push(...sent.errors);
+    const perGen = await Promise.all(
+      gens.slice(0, cfg.connGenerators).map((g) => g.call<ExpectResult>({ cmd: "expect", phase, perSub: 1, timeoutMs: 15_000 })),
+    );
+    result.delivery = {
+      expected: perGen.reduce((n, r) => n + r.expected, 0),
+      received: perGen.reduce((n, r) => n + r.received, 0),
+      duplicated: perGen.reduce((n, r) => n + r.duplicated, 0),
+      openSubs: perGen.reduce((n, r) => n + r.openSubs, 0),
+    };
+    const st = await Promise.all(gens.map((g) => g.call<StatsResult>({ cmd: "stats" })));
+    result.closedSockets = st.reduce((n, s) => n + s.closedSockets, 0);
+    result.errorFrames = st.reduce((n, s) => n + s.errorFrames, 0);
+    for (const s of st) result.errors.push(...s.errorFrameSamples);
+    log(`  conns/${kind}: delivery ${result.delivery.received}/${result.delivery.expected}, closed ${result.closedSockets}, error frames ${result.errorFrames}`);
+  } catch (e) {
+    result.error = e instanceof Error ? e.message : String(e);
+    log(`  conns/${kind}: FAILED ${result.error}`);
+  } finally {
+    await Promise.all(gens.map((g) => g.stop()));
+    await target?.stop();
+    if (target) result.logIssues = serverLogIssues(target);
+  }
+  return result;
+}
+
+// ---- auth ---------------------------------------------------------------------------------------------
+
+export interface OpsSummary extends Omit<OpsResult, "latency"> {
+  latency: LatencySummary;
+}
+
+function summarizeOps(r: OpsResult): OpsSummary {
+  return { ...r, latency: summarize(Histogram.fromJSON(r.latency)) };
+}
+
+export interface AuthResult {
+  target: TargetKind;
+  argon2: { memoryCost: number; timeCost: number; parallelism: number; hashConcurrency: number };
+  concurrency: number;
+  login?: OpsSummary;
+  refresh?: OpsSummary;
+  me?: OpsSummary;
+  /** Raw argon2id verifies measured before and after the server's loops (the machine drifts). */
+  rawArgon2?: OpsSummary;
+  rawArgon2After?: OpsSummary;
+  logIssues?: { warnings: number; errors: number; samples: string[] };
+  error?: string;
+}
+
+export async function auth(ctx: Ctx, kind: TargetKind): Promise<AuthResult> {
+  const { cfg } = ctx;
+  const env = authEnv(cfg);
+  const params = {
+    memoryCost: Number(env.ARGON2_MEMORY_KIB ?? 19456),
+    timeCost: Number(env.ARGON2_TIME_COST ?? 2),
+    parallelism: Number(env.ARGON2_PARALLELISM ?? 1),
+    hashConcurrency: Number(env.HASH_CONCURRENCY ?? 4),
+  };
+  const result: AuthResult = { target: kind, argon2: params, concurrency: cfg.authConcurrency };
+  let target: Target | undefined;
+  let gen: Generator | undefined;
+  try {
+    target = await startTarget(ctx, kind, env);
+    const api = new TrpcHttp(target.httpUrl, 8);
+    const users = await registerUsers(api, Math.max(cfg.authUsers, cfg.authConcurrency), params.hashConcurrency);
+    api.close();
+    const creds = users.map((u) => ({
+      email: u.email,
+      password: u.password,
+      refreshToken: u.session.refreshToken,
+      accessToken: u.session.accessToken,
+    }));
+    gen = await Generator.start();
+    const groups = cpuGroups(target, [gen]);
+    const loop = (op: "login" | "refresh" | "me") =>
+      gen?.call<OpsResult>({
+        cmd: "authLoop",
+        op,
+        httpUrl: target?.httpUrl ?? "",
+        concurrency: cfg.authConcurrency,
+        warmupMs: cfg.warmupMs,
+        measureMs: cfg.authMs,
+        creds,
+        cpu: groups,
+      }) as Promise<OpsResult>;
+    // Raw argon2id verifies with the same parameters and the server's concurrency, in a
+    // separate process while the server idles: what the hardware allows. Measured before and
+    // after the server's loops; the mean is the reference.
+    const raw = async () =>
+      summarizeOps(
+        await (gen as Generator).call<OpsResult>({
+          cmd: "argon2",
+          concurrency: params.hashConcurrency,
+          memoryCost: params.memoryCost,
+          timeCost: params.timeCost,
+          parallelism: params.parallelism,
+          warmupMs: cfg.warmupMs,
+          measureMs: cfg.authMs,
+          cpu: groups,
+        }),
+      );
+    result.rawArgon2 = await raw();
+    result.login = summarizeOps(await loop("login"));
+    result.refresh = summarizeOps(await loop("refresh"));
+    result.me = summarizeOps(await loop("me"));
+    result.rawArgon2After = await raw();
+    log(`  auth/${kind}: login ${result.login.opsPerSec.toFixed(1)}/s, refresh ${Math.round(result.refresh.opsPerSec)}/s, me ${Math.round(result.me.opsPerSec)}/s, raw argon2 ${result.rawArgon2.opsPerSec.toFixed(1)}/s before, ${result.rawArgon2After.opsPerSec.toFixed(1)}/s after`);
+  } catch (e) {
+    result.error = e instanceof Error ? e.message : String(e);
+    log(`  auth/${kind}: FAILED ${result.error}`);
+  } finally {
+    await gen?.stop();
+    await target?.stop();
+    if (target) result.logIssues = serverLogIssues(target);
+  }
+  return result;
+}
+
+// ---- send path ------------------------------------------------------------------------------------------
+
+export interface SendResult {
+  target: TargetKind;
+  concurrency: number;
+  rooms: number;
+  users: number;
+  ops?: OpsSummary;
+  /** Messages stored (sum of the rooms' newest seq) and sends acknowledged over the whole loop. */
+  stored?: number;
+  logIssues?: { warnings: number; errors: number; samples: string[] };
+  error?: string;
+}
+
+export async function sendPath(ctx: Ctx, kind: TargetKind): Promise<SendResult> {
+  const { cfg } = ctx;
+  const layout: Layout = { rooms: cfg.sendRooms, subsPerRoom: 0, usersPerRoom: Math.ceil(cfg.sendUsers / cfg.sendRooms), pubsPerRoom: Math.ceil(cfg.sendUsers / cfg.sendRooms) };
+  const result: SendResult = { target: kind, concurrency: cfg.sendConcurrency, rooms: layout.rooms, users: layout.rooms * layout.usersPerRoom };
+  let target: Target | undefined;
+  let gen: Generator | undefined;
+  try {
+    target = await startTarget(ctx, kind, loadEnv(cfg));
+    const prep = await prepare(target, layout);
+    gen = await Generator.start();
+    await gen.call({
+      cmd: "publishers",
+      protocol: "trpc",
+      via: cfg.sendVia,
+      httpUrl: target.httpUrl,
+      wsUrl: target.wsUrl,
+      pubs: prep.pubs,
+      textBytes: cfg.textBytes,
+      httpSockets: Math.max(cfg.httpSockets, cfg.sendConcurrency),
+    });
+    result.ops = summarizeOps(
+      await gen.call<OpsResult>({
+        cmd: "sendLoop",
+        concurrency: cfg.sendConcurrency,
+        warmupMs: cfg.warmupMs,
+        measureMs: cfg.sendMs,
+        cpu: cpuGroups(target, [gen]),
+      }),
+    );
+    const api = new TrpcHttp(target.httpUrl, 8);
+    const owner = prep.users;
+    let stored = 0;
+    for (let r = 0; r < prep.roomIds.length; r++) {
+      const member = owner[r * layout.usersPerRoom] as BenchUser;
+      const page = await api.query<{ messages: Message[] }>("room.history", { roomId: prep.roomIds[r], limit: 1 }, member.session.accessToken);
+      stored += page.messages.at(-1)?.seq ?? 0;
+    }
+    api.close();
+    result.stored = stored;
+    log(`  send/${kind}: ${Math.round(result.ops.opsPerSec)} acknowledged sends/s (p99 ${fmtMs(result.ops.latency.p99)}), stored ${stored}, errors ${result.ops.errors}`);
+  } catch (e) {
+    result.error = e instanceof Error ? e.message : String(e);
+    log(`  send/${kind}: FAILED ${result.error}`);
+  } finally {
+    await gen?.stop();
+    await target?.stop();
+    if (target) result.logIssues = serverLogIssues(target);
+  }
+  return result;
+}
