@@ -1,3 +1,3 @@
-export { appRouter, type AppRouter, type RouterInputs, type RouterOutputs } from "./root";
+export { appRouter, authOnlyRouter, type AppRouter, type RouterInputs, type RouterOutputs } from "./root";
 export { toTRPCError, type Context, type LiveConnection } from "./trpc";
 export { roomEventEncoder } from "./encoder";

@@ -9,5 +9,8 @@ export const appRouter = router({
 });
 
 export type AppRouter = typeof appRouter;
+
+/** What the auth role serves: the same auth procedures, nothing else. */
+export const authOnlyRouter = router({ auth: authRouter });
 export type RouterInputs = inferRouterInputs<AppRouter>;
 export type RouterOutputs = inferRouterOutputs<AppRouter>;

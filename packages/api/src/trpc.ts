@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import { ZodError } from "zod";
-import type { AccessClaims, AuthService, RoomService } from "@anonchat/core";
+import type { AccessClaims, AuthApi, RoomService } from "@anonchat/core";
 import { AppError, describeIssues, MESSAGES, type ErrorCode } from "@anonchat/shared";
 
 // ---- context -------------------------------------------------------------------------------
@@ -15,7 +15,8 @@ export interface LiveConnection {
 }
 
 export interface Context {
-  services: { auth: AuthService; rooms: RoomService };
+  /** rooms is null in a process that serves only auth (the split deployment's auth role). */
+  services: { auth: AuthApi; rooms: RoomService | null };
   /** Verified access-token claims, or null when the caller sent none or a bad one. */
   auth: AccessClaims | null;
   clientIp: string;
@@ -90,4 +91,11 @@ export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
     throw new TRPCError({ code: "UNAUTHORIZED", message: MESSAGES.tokenInvalid });
   }
   return next({ ctx: { ...ctx, auth: ctx.auth } });
+});
+
+/** A protected procedure of the chat service: the process must hold the room service. */
+export const chatProcedure = protectedProcedure.use(({ ctx, next }) => {
+  const rooms = ctx.services.rooms;
+  if (!rooms) throw new TRPCError({ code: "NOT_FOUND", message: "room procedures are served by the chat service" });
+  return next({ ctx: { ...ctx, rooms } });
 });

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
-import type { AccessClaims, AuthService, RoomService } from "@anonchat/core";
+import type { AccessClaims, AuthApi, RoomService } from "@anonchat/core";
 import { AppError, charCount, legacySocketQuery, MESSAGES, type Message } from "@anonchat/shared";
 
 /** Where live sockets are registered so a revoked session can close them (shared with tRPC). */
@@ -18,7 +18,7 @@ export interface LegacySocketConfig {
 }
 
 export interface LegacySocketDeps {
-  auth: AuthService;
+  auth: AuthApi;
   rooms: RoomService;
   registry: SocketRegistry;
   config: LegacySocketConfig;

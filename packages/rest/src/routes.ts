@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
-import type { AuthService, RoomService } from "@anonchat/core";
+import type { AuthApi, RoomService } from "@anonchat/core";
 import {
   AppError,
   describeIssues,
@@ -16,8 +16,9 @@ import { readJsonBody } from "./body";
 import { sendEnvelope } from "./envelope";
 
 export interface RestDeps {
-  auth: AuthService;
-  rooms: RoomService;
+  auth: AuthApi;
+  /** null where only auth is served (the split deployment's auth role): room routes are absent. */
+  rooms: RoomService | null;
   maxBodyBytes: number;
   logError(err: unknown, fields: Record<string, unknown>): void;
 }
@@ -46,7 +47,7 @@ async function parseBody<S extends z.ZodType>(req: IncomingMessage, schema: S, m
   return parsed.data;
 }
 
-function bearer(req: IncomingMessage, auth: AuthService) {
+function bearer(req: IncomingMessage, auth: AuthApi) {
   const header = req.headers.authorization ?? "";
   const m = /^Bearer\s+(\S+)$/i.exec(header);
   if (!m?.[1]) throw new AppError("UNAUTHORIZED", "missing bearer token");
@@ -55,7 +56,25 @@ function bearer(req: IncomingMessage, auth: AuthService) {
 
 /** The /api/v1 adapter: parse with the shared schema, call one service, map the result. */
 export function createRestHandler(deps: RestDeps) {
-  const { auth, rooms, maxBodyBytes } = deps;
+  const { auth, maxBodyBytes } = deps;
+  const roomRoutes = (rooms: RoomService): Record<string, Partial<Record<string, Handler>>> => ({
+    "/api/v1/rooms/create": {
+      POST: async (req) => {
+        const claims = bearer(req, auth);
+        const body = await parseBody(req, legacyCreateRoomBody, maxBodyBytes);
+        const room = await rooms.create(claims.userId, { name: body.name, maxMembers: body.max_user });
+        return { status: 201, message: "room created", data: { room_id: room.id } };
+      },
+    },
+    "/api/v1/rooms/remove": {
+      DELETE: async (req) => {
+        const claims = bearer(req, auth);
+        const body = await parseBody(req, legacyRoomIdBody, maxBodyBytes);
+        await rooms.remove(claims.userId, body.room_id);
+        return { status: 200, message: "room removed" };
+      },
+    },
+  });
   const routes: Record<string, Partial<Record<string, Handler>>> = {
     "/api/v1/status": {
       GET: async () => ({ status: 200, message: "AnonChat is running" }),
@@ -91,22 +110,7 @@ export function createRestHandler(deps: RestDeps) {
         return { status: 200, message: "token is valid", data: await auth.me(claims.userId) };
       },
     },
-    "/api/v1/rooms/create": {
-      POST: async (req) => {
-        const claims = bearer(req, auth);
-        const body = await parseBody(req, legacyCreateRoomBody, maxBodyBytes);
-        const room = await rooms.create(claims.userId, { name: body.name, maxMembers: body.max_user });
-        return { status: 201, message: "room created", data: { room_id: room.id } };
-      },
-    },
-    "/api/v1/rooms/remove": {
-      DELETE: async (req) => {
-        const claims = bearer(req, auth);
-        const body = await parseBody(req, legacyRoomIdBody, maxBodyBytes);
-        await rooms.remove(claims.userId, body.room_id);
-        return { status: 200, message: "room removed" };
-      },
-    },
+    ...(deps.rooms ? roomRoutes(deps.rooms) : {}),
   };
 
   return async function handleRest(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {

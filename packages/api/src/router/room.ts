@@ -8,41 +8,41 @@ import {
   type RoomEvent,
 } from "@anonchat/shared";
 import { roomEventOf } from "../encoder";
-import { protectedProcedure, router, toTRPCError } from "../trpc";
+import { chatProcedure, router, toTRPCError } from "../trpc";
 
 export const roomRouter = router({
-  create: protectedProcedure
+  create: chatProcedure
     .input(roomCreateInput)
-    .mutation(({ ctx, input }) => ctx.services.rooms.create(ctx.auth.userId, input)),
-  join: protectedProcedure
+    .mutation(({ ctx, input }) => ctx.rooms.create(ctx.auth.userId, input)),
+  join: chatProcedure
     .input(roomIdInput)
-    .mutation(({ ctx, input }) => ctx.services.rooms.join(ctx.auth.userId, input.roomId)),
-  leave: protectedProcedure
+    .mutation(({ ctx, input }) => ctx.rooms.join(ctx.auth.userId, input.roomId)),
+  leave: chatProcedure
     .input(roomIdInput)
-    .mutation(({ ctx, input }) => ctx.services.rooms.leave(ctx.auth.userId, input.roomId)),
-  remove: protectedProcedure
+    .mutation(({ ctx, input }) => ctx.rooms.leave(ctx.auth.userId, input.roomId)),
+  remove: chatProcedure
     .input(roomIdInput)
-    .mutation(({ ctx, input }) => ctx.services.rooms.remove(ctx.auth.userId, input.roomId)),
-  list: protectedProcedure.query(({ ctx }) => ctx.services.rooms.list(ctx.auth.userId)),
-  get: protectedProcedure
+    .mutation(({ ctx, input }) => ctx.rooms.remove(ctx.auth.userId, input.roomId)),
+  list: chatProcedure.query(({ ctx }) => ctx.rooms.list(ctx.auth.userId)),
+  get: chatProcedure
     .input(roomIdInput)
-    .query(({ ctx, input }) => ctx.services.rooms.get(ctx.auth.userId, input.roomId)),
-  history: protectedProcedure
+    .query(({ ctx, input }) => ctx.rooms.get(ctx.auth.userId, input.roomId)),
+  history: chatProcedure
     .input(roomHistoryInput)
-    .query(({ ctx, input }) => ctx.services.rooms.history(ctx.auth.userId, input)),
-  send: protectedProcedure
+    .query(({ ctx, input }) => ctx.rooms.history(ctx.auth.userId, input)),
+  send: chatProcedure
     .input(roomSendInput)
     .mutation(({ ctx, input }) =>
-      ctx.services.rooms.send({ id: ctx.auth.userId, login: ctx.auth.login }, input),
+      ctx.rooms.send({ id: ctx.auth.userId, login: ctx.auth.login }, input),
     ),
 
   /** Listens first, replays after lastEventId, then streams live: no gap, no duplicate. */
-  onMessage: protectedProcedure.input(roomOnMessageInput).subscription(async function* ({ ctx, input, signal }) {
+  onMessage: chatProcedure.input(roomOnMessageInput).subscription(async function* ({ ctx, input, signal }) {
     const connection = ctx.connection;
     // Errors inside a generator bypass middleware: map them here.
-    let stream: Awaited<ReturnType<typeof ctx.services.rooms.openStream>>;
+    let stream: Awaited<ReturnType<typeof ctx.rooms.openStream>>;
     try {
-      stream = await ctx.services.rooms.openStream(ctx.auth.userId, input.roomId, {
+      stream = await ctx.rooms.openStream(ctx.auth.userId, input.roomId, {
         afterSeq: input.lastEventId ? Number(input.lastEventId) : undefined,
         ...(signal ? { signal } : {}),
         ...(connection

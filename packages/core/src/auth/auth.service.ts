@@ -3,6 +3,7 @@ import { AppError, MESSAGES, type LoginInput, type RegisterInput, type Session, 
 import type { AuthConfig } from "../config";
 import type { EventBus } from "../events/bus";
 import { newRefreshToken, newSessionId, sha256Hex } from "../util/ids";
+import type { AuthApi } from "./auth-api";
 import type { LoginGuard } from "./login-guard";
 import type { PasswordHasher } from "./passwords";
 import type { AccessClaims, AccessTokens } from "./tokens";
@@ -16,7 +17,7 @@ export interface AuthServiceDeps {
   bus: EventBus;
 }
 
-export class AuthService {
+export class AuthService implements AuthApi {
   constructor(private readonly deps: AuthServiceDeps) {}
 
   async register(input: RegisterInput): Promise<Session> {

@@ -1,0 +1,17 @@
+import type { LoginInput, RegisterInput, Session, User } from "@anonchat/shared";
+import type { AccessClaims } from "./tokens";
+
+/**
+ * What the transports need from auth. AuthService implements it in the process that owns users
+ * and sessions; a chat process in the split deployment implements it by calling that process,
+ * verifying access tokens locally with the published public key.
+ */
+export interface AuthApi {
+  register(input: RegisterInput): Promise<Session>;
+  login(input: LoginInput, clientIp: string): Promise<Session>;
+  refresh(refreshToken: string): Promise<Session>;
+  logout(refreshToken: string): Promise<{ ok: true }>;
+  me(userId: number): Promise<User>;
+  verifyAccessToken(token: string): AccessClaims;
+  isSessionActive(sessionId: string): Promise<boolean>;
+}
