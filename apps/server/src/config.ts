@@ -40,10 +40,10 @@ const envSchema = z.object({
     .transform((v) => (v && v.trim() !== "" ? v.trim() : undefined))
     .refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), "must be a postgres:// URL"),
   DATABASE_POOL_MAX: int(10, 1, 500),
-  JWT_SECRET: z
+  JWT_PRIVATE_KEY: z
     .string()
     .optional()
-    .refine((v) => v === undefined || v === "" || v.length >= 32, "must be at least 32 characters"),
+    .refine((v) => v === undefined || v.trim() === "" || v.includes("PRIVATE KEY"), "must be a PEM private key"),
   JWT_ISSUER: str("anonchat"),
   JWT_AUDIENCE: str("anonchat"),
   ACCESS_TOKEN_TTL: int(900, 2, 86_400),
@@ -85,7 +85,7 @@ export interface ServerConfig {
   dataDir: string;
   databaseUrl: string | undefined;
   databasePoolMax: number;
-  jwtSecret: string | undefined;
+  jwtPrivateKey: string | undefined;
   jwtIssuer: string;
   jwtAudience: string;
   accessTokenTtl: number;
@@ -129,7 +129,7 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     dataDir: e.DATA_DIR,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
-    jwtSecret: e.JWT_SECRET || undefined,
+    jwtPrivateKey: e.JWT_PRIVATE_KEY?.trim() || undefined,
     jwtIssuer: e.JWT_ISSUER,
     jwtAudience: e.JWT_AUDIENCE,
     accessTokenTtl: e.ACCESS_TOKEN_TTL,

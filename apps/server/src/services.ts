@@ -14,7 +14,7 @@ import {
 import { createPgNotifier, migrateToLatest, openDatabase, type DatabaseHandle } from "@anonchat/db";
 import type { ServerConfig } from "./config";
 import type { Logger } from "./logger";
-import { loadSigningKey } from "./secrets";
+import { loadSigningKeys } from "./keys";
 
 export interface Services {
   database: DatabaseHandle;
@@ -36,10 +36,11 @@ export async function createServices(config: ServerConfig, log: Logger): Promise
   const applied = await migrateToLatest(database.db);
   if (applied.length) log.info("migrations applied", { applied });
 
-  const signing = await loadSigningKey(config.jwtSecret, config.dataDir);
+  const keys = await loadSigningKeys(config.jwtPrivateKey, config.dataDir);
   const authConfig: AuthConfig = {
-    signingKey: signing.key,
-    keyId: signing.keyId,
+    signingKey: keys.privateKey,
+    verifyKey: keys.publicKey,
+    keyId: keys.keyId,
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     accessTokenTtlSeconds: config.accessTokenTtl,

@@ -1,15 +1,18 @@
-import { createHmac } from "node:crypto";
+import { createHmac, createSign, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES, type Session } from "@anonchat/shared";
 import { httpClient, registerUser, startTestServer, type TestServer } from "./harness";
 import { expectAnsweredOrBadRequest, expectTRPCError } from "./helpers/trpc";
 
-// A known secret, so the forged-token tests can also sign with the right key (a positive control).
-const SECRET = "auth-test-secret-abcdefghijklmnopqrstuvwxyz-0123456789";
+// A known signing key, so the forged-token tests can also sign with the right key (a positive control).
+const KEYS = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const OTHER = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const PRIVATE_PEM = KEYS.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+const PUBLIC_PEM = KEYS.publicKey.export({ type: "spki", format: "pem" }).toString();
 
 let srv: TestServer;
 beforeAll(async () => {
-  srv = await startTestServer({ env: { JWT_SECRET: SECRET } });
+  srv = await startTestServer({ env: { JWT_PRIVATE_KEY: PRIVATE_PEM } });
 });
 afterAll(async () => {
   await srv.stop();
@@ -231,9 +234,14 @@ const b64 = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringi
 const decodePart = (token: string, i: number) =>
   JSON.parse(Buffer.from(token.split(".")[i] ?? "", "base64url").toString("utf8")) as Record<string, unknown>;
 
-function sign(header: Record<string, unknown>, payload: Record<string, unknown>, key: string | null, hash = "sha256") {
+function rs(header: Record<string, unknown>, payload: Record<string, unknown>, key: KeyObject, hash = "RSA-SHA256") {
   const body = `${b64(header)}.${b64(payload)}`;
-  return `${body}.${key === null ? "" : createHmac(hash, key).update(body).digest("base64url")}`;
+  return `${body}.${createSign(hash).update(body).sign(key).toString("base64url")}`;
+}
+
+function hmac(header: Record<string, unknown>, payload: Record<string, unknown>, key: string | null) {
+  const body = `${b64(header)}.${b64(payload)}`;
+  return `${body}.${key === null ? "" : createHmac("sha256", key).update(body).digest("base64url")}`;
 }
 
 describe("forged access tokens", () => {
@@ -249,21 +257,22 @@ describe("forged access tokens", () => {
 
   it("accepts a token re-signed with the server's key and claims (positive control)", async () => {
     const later = { ...payload, exp: Math.floor(Date.now() / 1000) + 600 };
-    expect(await me(sign(header, later, SECRET))).toMatchObject({ id: Number(payload.sub) });
+    expect(await me(rs(header, later, KEYS.privateKey))).toMatchObject({ id: Number(payload.sub) });
   });
 
   it.each<[string, () => string]>([
-    ["signed with another secret", () => sign(header, payload, "another-secret-another-secret-another-secret")],
-    ["alg none, no signature", () => sign({ ...header, alg: "none" }, payload, null)],
-    ["alg none, with the right key's signature", () => sign({ ...header, alg: "none" }, payload, SECRET)],
-    ["HS512 with the right key", () => sign({ ...header, alg: "HS512" }, payload, SECRET, "sha512")],
-    ["typ JWT instead of at+jwt", () => sign({ ...header, typ: "JWT" }, payload, SECRET)],
-    ["an unknown kid", () => sign({ ...header, kid: "0000000000000000" }, payload, SECRET)],
-    ["no exp", () => sign(header, { ...payload, exp: undefined }, SECRET)],
-    ["expired", () => sign(header, { ...payload, exp: Math.floor(Date.now() / 1000) - 5 }, SECRET)],
-    ["another audience", () => sign(header, { ...payload, aud: "someone-else" }, SECRET)],
-    ["another issuer", () => sign(header, { ...payload, iss: "someone-else" }, SECRET)],
-    ["a non-numeric subject", () => sign(header, { ...payload, sub: "admin" }, SECRET)],
+    ["signed with another key", () => rs(header, payload, OTHER.privateKey)],
+    ["alg none, no signature", () => hmac({ ...header, alg: "none" }, payload, null)],
+    ["alg none, with the right key's signature", () => rs({ ...header, alg: "none" }, payload, KEYS.privateKey)],
+    ["HS256 keyed with the public key (algorithm confusion)", () => hmac({ ...header, alg: "HS256" }, payload, PUBLIC_PEM)],
+    ["RS512 with the right key", () => rs({ ...header, alg: "RS512" }, payload, KEYS.privateKey, "RSA-SHA512")],
+    ["typ JWT instead of at+jwt", () => rs({ ...header, typ: "JWT" }, payload, KEYS.privateKey)],
+    ["an unknown kid", () => rs({ ...header, kid: "0000000000000000" }, payload, KEYS.privateKey)],
+    ["no exp", () => rs(header, { ...payload, exp: undefined }, KEYS.privateKey)],
+    ["expired", () => rs(header, { ...payload, exp: Math.floor(Date.now() / 1000) - 5 }, KEYS.privateKey)],
+    ["another audience", () => rs(header, { ...payload, aud: "someone-else" }, KEYS.privateKey)],
+    ["another issuer", () => rs(header, { ...payload, iss: "someone-else" }, KEYS.privateKey)],
+    ["a non-numeric subject", () => rs(header, { ...payload, sub: "admin" }, KEYS.privateKey)],
   ])("refuses a token %s", async (_name, make) => {
     await expectTRPCError(me(make()), "UNAUTHORIZED", MESSAGES.tokenInvalid);
   });

@@ -32,7 +32,6 @@ export interface StartOptions {
   onLog?: (line: string) => void;
 }
 
-const TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
 
 /** Starts the real server on 127.0.0.1 and a free port, on a fresh database of DB_KIND. */
 export async function startTestServer(opts: StartOptions = {}): Promise<TestServer> {
@@ -49,7 +48,6 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
     HOST: "127.0.0.1",
     DATA_DIR: dataDir,
     DATABASE_URL: databaseUrl,
-    JWT_SECRET: TEST_SECRET,
     RATE_LIMIT_PER_IP: "1000000",
     LOGIN_FAILS_PER_IP: "1000000",
     SEND_LIMIT: "1000000",

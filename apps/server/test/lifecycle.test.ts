@@ -127,7 +127,6 @@ describe("lifecycle", () => {
       PORT: String(port),
       HOST: "127.0.0.1",
       DATA_DIR: await tempDir(),
-      JWT_SECRET: "lifecycle-secret-0123456789-abcdefghijklmnop",
       ARGON2_MEMORY_KIB: "4096",
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     });

@@ -2,8 +2,12 @@ import type { KeyObject } from "node:crypto";
 
 /** Everything core needs, read once from the environment by the server app. */
 export interface AuthConfig {
-  /** HMAC key for access tokens (a KeyObject: string secrets make jsonwebtoken slow). */
-  signingKey: KeyObject;
+  /**
+   * RS256 private key: only the process that issues tokens (the auth role) has it. Every other
+   * process verifies with the public key alone.
+   */
+  signingKey: KeyObject | undefined;
+  verifyKey: KeyObject;
   /** Key id placed in the token header and required on verify. */
   keyId: string;
   issuer: string;

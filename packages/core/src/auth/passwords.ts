@@ -8,7 +8,7 @@ export class PasswordHasher {
   private readonly gate: Semaphore;
   private readonly dummyHash: Promise<string>;
 
-  constructor(private readonly cfg: AuthConfig) {
+  constructor(private readonly cfg: Pick<AuthConfig, "argon2" | "maxConcurrentHashes" | "maxQueuedHashes">) {
     this.gate = new Semaphore(cfg.maxConcurrentHashes, cfg.maxQueuedHashes);
     // Ready before the first unknown-user login, so that one costs what every other does.
     this.dummyHash = argon2.hash(randomBytes(16), this.options);

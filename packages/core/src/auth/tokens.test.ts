@@ -1,13 +1,16 @@
-import { createSecretKey } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { describe, expect, it } from "vitest";
 import { AppError } from "@anonchat/shared";
 import type { AuthConfig } from "../config";
 import { AccessTokens } from "./tokens";
 
-const secret = Buffer.from("unit-test-secret-unit-test-secret-0123456789");
+const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const other = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const publicPem = keys.publicKey.export({ type: "spki", format: "pem" }).toString();
 const cfg: AuthConfig = {
-  signingKey: createSecretKey(secret),
+  signingKey: keys.privateKey,
+  verifyKey: keys.publicKey,
   keyId: "kid-1",
   issuer: "anonchat",
   audience: "anonchat",
@@ -20,17 +23,17 @@ const cfg: AuthConfig = {
 const tokens = new AccessTokens(cfg);
 const claims = { userId: 42, login: "alice", sessionId: "s1" };
 
-function forge(payload: object, options: jwt.SignOptions, key: jwt.Secret = secret): string {
+function forge(payload: object, options: jwt.SignOptions, key: jwt.Secret = keys.privateKey): string {
   return jwt.sign(payload, key, options);
 }
 const good: jwt.SignOptions = {
-  algorithm: "HS256",
+  algorithm: "RS256",
   subject: "42",
   issuer: "anonchat",
   audience: "anonchat",
   expiresIn: 60,
   keyid: "kid-1",
-  header: { alg: "HS256", typ: "at+jwt" },
+  header: { alg: "RS256", typ: "at+jwt" },
 };
 
 function expectRefused(token: string) {
@@ -50,19 +53,20 @@ describe("AccessTokens", () => {
     expect(tokens.verify(forge({ sid: "s1", login: "alice" }, good)).userId).toBe(42);
   });
 
-  it("refuses alg none, another algorithm, another key", () => {
+  it("refuses alg none, another algorithm (HMAC keyed with the public key), another key", () => {
     const [h, p] = tokens.sign(claims).token.split(".");
     const noneHeader = Buffer.from(JSON.stringify({ alg: "none", typ: "at+jwt", kid: "kid-1" })).toString("base64url");
     expectRefused(`${noneHeader}.${p}.`);
     expectRefused(`${h}.${p}.`);
-    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, algorithm: "HS512", header: { alg: "HS512", typ: "at+jwt" } }));
-    expectRefused(forge({ sid: "s1", login: "a" }, good, "another-secret-another-secret-0123456789"));
+    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, algorithm: "HS256", header: { alg: "HS256", typ: "at+jwt" } }, publicPem));
+    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, algorithm: "RS512", header: { alg: "RS512", typ: "at+jwt" } }));
+    expectRefused(forge({ sid: "s1", login: "a" }, good, other.privateKey));
   });
 
   it("refuses wrong iss, aud, typ, kid, and a missing or past exp", () => {
     expectRefused(forge({ sid: "s1", login: "a" }, { ...good, issuer: "evil" }));
     expectRefused(forge({ sid: "s1", login: "a" }, { ...good, audience: "evil" }));
-    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, header: { alg: "HS256", typ: "JWT" } }));
+    expectRefused(forge({ sid: "s1", login: "a" }, { ...good, header: { alg: "RS256", typ: "JWT" } }));
     expectRefused(forge({ sid: "s1", login: "a" }, { ...good, keyid: "other" }));
     const { expiresIn: _drop, ...noExp } = good;
     expectRefused(forge({ sid: "s1", login: "a" }, noExp));
@@ -75,6 +79,21 @@ describe("AccessTokens", () => {
     expectRefused(forge({ login: "a" }, good));
     expectRefused("");
     expectRefused("x".repeat(5000));
+  });
+
+  it("serves a repeated token from its cache, and still refuses it once expired", () => {
+    const issued = tokens.sign(claims);
+    expect(tokens.verify(issued.token)).toBe(tokens.verify(issued.token));
+    const short = new AccessTokens({ ...cfg, accessTokenTtlSeconds: 1 });
+    const t = short.sign(claims);
+    expect(short.verify(t.token).userId).toBe(42);
+    const realNow = Date.now;
+    Date.now = () => realNow() + 2000;
+    try {
+      expect(() => short.verify(t.token)).toThrowError(AppError);
+    } finally {
+      Date.now = realNow;
+    }
   });
 
   it("refuses a tampered payload", () => {

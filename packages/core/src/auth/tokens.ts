@@ -3,7 +3,9 @@ import jwt from "jsonwebtoken";
 import { AppError, MESSAGES } from "@anonchat/shared";
 import type { AuthConfig } from "../config";
 
-const ALGORITHM = "HS256";
+const ALGORITHM = "RS256";
+/** Verified tokens kept so a client's repeated calls cost a map lookup, not a signature check. */
+const CACHE_MAX = 20_000;
 /** RFC 9068 access-token type, checked so no other JWT of ours can pass as one. */
 const TOKEN_TYP = "at+jwt";
 
@@ -21,9 +23,12 @@ export interface IssuedAccessToken {
 }
 
 export class AccessTokens {
-  constructor(private readonly cfg: AuthConfig) {}
+  private readonly cache = new Map<string, AccessClaims>();
+
+  constructor(private readonly cfg: Pick<AuthConfig, "signingKey" | "verifyKey" | "keyId" | "issuer" | "audience" | "accessTokenTtlSeconds">) {}
 
   sign(claims: { userId: number; login: string; sessionId: string }): IssuedAccessToken {
+    if (!this.cfg.signingKey) throw new Error("this process cannot sign access tokens");
     const token = jwt.sign({ sid: claims.sessionId, login: claims.login }, this.cfg.signingKey, {
       algorithm: ALGORITHM,
       subject: String(claims.userId),
@@ -43,9 +48,22 @@ export class AccessTokens {
   verify(token: string): AccessClaims {
     const fail = () => new AppError("UNAUTHORIZED", MESSAGES.tokenInvalid);
     if (typeof token !== "string" || token.length === 0 || token.length > 4096) throw fail();
+    const known = this.cache.get(token);
+    if (known) {
+      if (known.expiresAt > Date.now()) return known;
+      this.cache.delete(token);
+      throw fail();
+    }
+    const claims = this.verifyUncached(token, fail);
+    if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(token, claims);
+    return claims;
+  }
+
+  private verifyUncached(token: string, fail: () => AppError): AccessClaims {
     let decoded: jwt.Jwt;
     try {
-      decoded = jwt.verify(token, this.cfg.signingKey, {
+      decoded = jwt.verify(token, this.cfg.verifyKey, {
         algorithms: [ALGORITHM],
         issuer: this.cfg.issuer,
         audience: this.cfg.audience,
