@@ -28,13 +28,20 @@ export async function loadSigningKeys(privateKeyPem: string | undefined, dataDir
   if (privateKeyPem) return fromPrivate(createPrivateKey(privateKeyPem.replace(/\\n/g, "\n")));
   await mkdir(dataDir, { recursive: true });
   const file = path.join(dataDir, "jwt-private.pem");
-  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  try {
-    await writeFile(file, privateKey.export({ type: "pkcs8", format: "pem" }), { flag: "wx", mode: 0o600 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  const existing = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return undefined;
+    throw e;
+  });
+  if (existing === undefined) {
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    try {
+      await writeFile(file, privateKey.export({ type: "pkcs8", format: "pem" }), { flag: "wx", mode: 0o600 });
+    } catch (e) {
+      // Another process created it first: use theirs, so both sign with one key.
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
   }
-  return fromPrivate(createPrivateKey(await readFile(file, "utf8")));
+  return fromPrivate(createPrivateKey(existing ?? (await readFile(file, "utf8"))));
 }
 
 /** A verify-only key set, from a PEM public key or a JWK (as published by the auth role). */
