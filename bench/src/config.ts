@@ -42,6 +42,10 @@ export interface Config {
   targetRate: number;
   /** Open loop: skip scheduled sends while the oldest undelivered message is older than this. */
   shedAfterMs: number;
+  /** Closed-loop runs per target, round-robin over the targets. */
+  probeRounds: number;
+  /** Runs at targetRate per target (the ascending step is the first), round-robin over the targets. */
+  targetRounds: number;
 
   conns: number;
   connRooms: number;
@@ -95,6 +99,8 @@ export const FULL: Config = {
   rates: [2500, 5000, 10_000, 20_000, 40_000, 80_000, 160_000, 320_000],
   targetRate: 20_000,
   shedAfterMs: 2000,
+  probeRounds: 2,
+  targetRounds: 3,
 
   conns: 10_000,
   connRooms: 100,
@@ -135,6 +141,8 @@ export const SMOKE: Config = {
   drainMs: 5000,
   rates: [200, 1000],
   targetRate: 1000,
+  probeRounds: 1,
+  targetRounds: 2,
   conns: 60,
   connRooms: 3,
   holdMs: 200,

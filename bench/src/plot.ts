@@ -8,6 +8,8 @@ export interface Series {
   color: string;
   p50: [number, number][];
   p99: [number, number][];
+  /** Offered loads at which the target was overloaded (drawn as open circles). */
+  overloadedAt: number[];
 }
 
 export interface Panel {
@@ -75,7 +77,10 @@ function panelSvg(p: Panel, ox: number, oy: number): string {
       if (valid.length === 0) continue;
       const d = valid.map(([x, y], i) => `${i ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ");
       out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${dash}/>`);
-      for (const [x, y] of valid) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
+      for (const [x, y] of valid) {
+        const open = s.overloadedAt.includes(x);
+        out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="${open ? 3.5 : 2.5}" fill="${open ? "white" : s.color}" stroke="${s.color}"/>`);
+      }
     }
   }
   return out.join("\n");
@@ -92,7 +97,7 @@ export function latencySvg(panels: Panel[], caption: string): string {
     legend.push(`<text x="${x + 30}" y="${legendY + 12}" font-size="12">${esc(name)}</text>`);
     x += 40 + name.length * 7;
   }
-  legend.push(`<text x="${x + 10}" y="${legendY + 12}" font-size="12">solid: p99, dashed: p50</text>`);
+  legend.push(`<text x="${x + 10}" y="${legendY + 12}" font-size="12">solid: p99, dashed: p50, open circle: overloaded</text>`);
   const height = H + 52;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,

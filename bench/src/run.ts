@@ -13,7 +13,7 @@ import { latencySvg } from "./plot";
 import { loadAverage } from "./proc";
 import { formatProfile, isMainThreadProfile, summarizeProfile } from "./profile";
 import { benchmarksMarkdown, correctnessProblems, evaluateTargets, plotPanels, TARGET_LABEL, type Machine, type Results } from "./report";
-import { auth, connections, fanout, sendPath, type Ctx } from "./scenarios";
+import { auth, connections, fanoutScenario, runsOf, sendPath, type Ctx } from "./scenarios";
 import { startPostgres, type TargetKind } from "./targets";
 import { BENCH_DIR, log, now, ROOT } from "./util";
 
@@ -85,50 +85,53 @@ async function main(): Promise<number> {
     send: [],
   };
   const profiles: { title: string; file: string; windows: [number, number][] }[] = [];
-  /** Attributes the server's main-thread profile written during fn to a scenario/target. */
-  const profiled = async <T>(title: string, fn: () => Promise<T>, windows: (r: T) => [number, number][]): Promise<T> => {
+  /** Attributes each server main-thread profile written during fn to its result, by pid. */
+  const profiled = async <T extends { target: TargetKind; pid?: number }>(
+    scenario: string,
+    fn: () => Promise<T[]>,
+    windows: (r: T) => [number, number][],
+  ): Promise<T[]> => {
     const before = new Set(profileDir ? readdirSync(profileDir) : []);
-    const r = await fn();
+    const rs = await fn();
     if (profileDir) {
       for (const f of readdirSync(profileDir)) {
         if (before.has(f) || !f.endsWith(".cpuprofile")) continue;
+        const pid = Number(/^CPU\.\d+\.\d+\.(\d+)\./.exec(f)?.[1]);
+        const r = rs.find((x) => x.pid === pid);
+        const title = `${scenario} ${r?.target ?? "?"}`;
         const named = path.join(profileDir, `${title.replace(/[^A-Za-z0-9]+/g, "-")}-${f}`);
         renameSync(path.join(profileDir, f), named);
-        if (isMainThreadProfile(f)) profiles.push({ title, file: named, windows: windows(r) });
+        if (r && isMainThreadProfile(f)) profiles.push({ title, file: named, windows: windows(r) });
       }
     }
-    return r;
+    return rs;
   };
-  const baselineFirst = (withBaseline: boolean): TargetKind[] => [...(withBaseline ? (["baseline"] as TargetKind[]) : []), ...cfg.servers];
+  const one = async <T>(fn: () => Promise<T>): Promise<T[]> => [await fn()];
+  const withBaseline = (yes: boolean): TargetKind[] => [...(yes ? (["baseline"] as TargetKind[]) : []), ...cfg.servers];
   const onlyServers = cfg.profile; // profiling is about the server: skip the baseline then
 
   try {
     for (const scenario of cfg.scenarios) {
       log(`scenario ${scenario}`);
       if (scenario === "wide" || scenario === "many") {
-        for (const kind of baselineFirst(!onlyServers)) {
-          results.fanout.push(
-            await profiled(`${scenario} ${kind}`, () => fanout(ctx, scenario, kind), (r) =>
-              [...(r.probe ? [r.probe] : []), ...r.steps].map((x) => x.window),
-            ),
-          );
-        }
-        if (scenario === "wide" && cfg.corkedBaseline && !onlyServers) {
-          results.fanout.push(await fanout(ctx, "wide", "baseline-cork", { saturationOnly: true }));
-        }
+        const kinds = withBaseline(!onlyServers);
+        const corked: TargetKind[] = scenario === "wide" && cfg.corkedBaseline && !onlyServers ? ["baseline-cork"] : [];
+        results.fanout.push(
+          ...(await profiled(scenario, () => fanoutScenario(ctx, scenario, [...kinds, ...corked], corked), (r) => runsOf(r).map((x) => x.window))),
+        );
       } else if (scenario === "conns") {
-        for (const kind of baselineFirst(!onlyServers)) {
-          results.connections.push(await profiled(`conns ${kind}`, () => connections(ctx, kind), (r) => [r.window]));
+        for (const kind of withBaseline(!onlyServers)) {
+          results.connections.push(...(await profiled("conns", () => one(() => connections(ctx, kind)), (r) => [r.window])));
         }
       } else if (scenario === "auth") {
         for (const kind of cfg.servers) {
           results.auth.push(
-            await profiled(`auth ${kind}`, () => auth(ctx, kind), (r) => [r.login, r.refresh, r.me].flatMap((x) => (x ? [x.window] : []))),
+            ...(await profiled("auth", () => one(() => auth(ctx, kind)), (r) => [r.login, r.refresh, r.me].flatMap((x) => (x ? [x.window] : [])))),
           );
         }
       } else {
         for (const kind of cfg.servers) {
-          results.send.push(await profiled(`send ${kind}`, () => sendPath(ctx, kind), (r) => (r.ops ? [r.ops.window] : [])));
+          results.send.push(...(await profiled("send", () => one(() => sendPath(ctx, kind)), (r) => (r.ops ? [r.ops.window] : []))));
         }
       }
     }

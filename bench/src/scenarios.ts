@@ -165,12 +165,16 @@ export interface RunSummary extends Omit<RunResult, "latency" | "ack"> {
 export interface FanoutResult {
   scenario: "wide" | "many";
   target: TargetKind;
+  /** The target's process id (to match its CPU profile). */
+  pid?: number;
   layout: Layout;
   connect?: ConnectResult;
-  /** The closed-loop run (bounded in-flight messages). */
-  probe?: RunSummary;
+  /** Closed-loop runs (bounded in-flight messages), one per round. */
+  probes: RunSummary[];
   /** Open-loop steps at fixed offered loads, ascending, up to the first overloaded one. */
   steps: RunSummary[];
+  /** Extra open-loop runs at the target's load, interleaved with the other targets'. */
+  repeats: RunSummary[];
   /** The run with the most delivered messages per second: the saturation throughput. */
   peak?: RunSummary;
   logIssues?: { warnings: number; errors: number; samples: string[] };
@@ -186,22 +190,53 @@ export function overloaded(r: RunSummary): boolean {
   return r.shed > 0 || r.drainTimedOut || r.deliveredPerSec < r.offeredDelivered * 0.9;
 }
 
+/** Every run of a fan-out result, in the order they ran per kind. */
+export function runsOf(f: FanoutResult): RunSummary[] {
+  return [...f.probes, ...f.steps, ...f.repeats];
+}
+
+/** The runs at one offered load (the ascending step and its repeats). */
+export function runsAt(f: FanoutResult | undefined, rate: number): RunSummary[] {
+  if (!f) return [];
+  return [...f.steps, ...f.repeats].filter((s) => Math.abs(s.offeredDelivered - rate) < rate * 0.01);
+}
+
+export function median(xs: number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const v = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+}
+
 function cpuGroups(target: Target, gens: Generator[]): CpuGroup[] {
   return [...target.cpuGroups(), { name: "generator", pids: gens.map((g) => g.pid) }];
 }
 
-export async function fanout(ctx: Ctx, scenario: "wide" | "many", kind: TargetKind, opts: { saturationOnly?: boolean } = {}): Promise<FanoutResult> {
+/** One target of a fan-out scenario, set up and connected, ready to run phases. */
+interface FanoutSession {
+  result: FanoutResult;
+  run(mode: "closed" | "open", deliveredRate: number): Promise<RunSummary>;
+  close(): Promise<void>;
+}
+
+async function openFanout(ctx: Ctx, scenario: "wide" | "many", kind: TargetKind): Promise<FanoutSession> {
   const { cfg } = ctx;
   const layout: Layout =
     scenario === "wide"
       ? { rooms: 1, subsPerRoom: cfg.wideSubs, usersPerRoom: cfg.wideUsers, pubsPerRoom: cfg.widePubs }
       : { rooms: cfg.manyRooms, subsPerRoom: cfg.manySubsPerRoom, usersPerRoom: cfg.manyUsersPerRoom, pubsPerRoom: 1 };
   const window = scenario === "wide" ? cfg.wideWindow : cfg.manyWindow;
-  const result: FanoutResult = { scenario, target: kind, layout, steps: [] };
+  const result: FanoutResult = { scenario, target: kind, layout, probes: [], steps: [], repeats: [] };
   let target: Target | undefined;
   let gen: Generator | undefined;
+  const close = async () => {
+    await gen?.stop();
+    await target?.stop();
+    if (target) result.logIssues = serverLogIssues(target);
+  };
   try {
     target = await startTarget(ctx, kind, loadEnv(cfg));
+    result.pid = target.pid;
     const prep = await prepare(target, layout);
     gen = await Generator.start();
     result.connect = await gen.call<ConnectResult>({
@@ -223,9 +258,18 @@ export async function fanout(ctx: Ctx, scenario: "wide" | "many", kind: TargetKi
       textBytes: cfg.textBytes,
       httpSockets: cfg.httpSockets,
     });
-    const groups = cpuGroups(target, [gen]);
-    const g = gen;
-    const run = async (mode: "closed" | "open", deliveredRate: number) =>
+  } catch (e) {
+    result.error = e instanceof Error ? e.message : String(e);
+    log(`  ${scenario}/${kind}: FAILED ${result.error}`);
+    await close();
+    return { result, run: () => Promise.reject(new Error(result.error)), close: async () => undefined };
+  }
+  const groups = cpuGroups(target, [gen]);
+  const g = gen;
+  return {
+    result,
+    close,
+    run: async (mode, deliveredRate) =>
       summarizeRun(
         await g.call<RunResult>({
           cmd: "run",
@@ -239,35 +283,88 @@ export async function fanout(ctx: Ctx, scenario: "wide" | "many", kind: TargetKi
           shedAfterMs: cfg.shedAfterMs,
           cpu: groups,
         }),
-      );
-    const probe = await run("closed", 0);
-    result.probe = probe;
-    log(`  ${scenario}/${kind}: closed loop ${Math.round(probe.deliveredPerSec)} delivered/s (server CPU ${Math.round(probe.cpu.server ?? 0)}%, generator ${Math.round(probe.cpu.generator ?? 0)}%), undelivered ${probe.undelivered}, dup ${probe.duplicated}`);
-    if (!opts.saturationOnly) {
-      const rates = [...cfg.rates].sort((a, b) => a - b);
-      let targetDone = !rates.includes(cfg.targetRate);
-      for (const rate of rates) {
-        const last = result.steps.at(-1);
-        if (last && overloaded(last)) {
-          // Past saturation: only the target's load is still worth a step.
-          if (targetDone || rate !== cfg.targetRate) continue;
-        }
-        const step = await run("open", rate);
-        if (rate === cfg.targetRate) targetDone = true;
-        result.steps.push(step);
-        log(`  ${scenario}/${kind}: offered ${rate}/s → delivered ${Math.round(step.deliveredPerSec)}/s, p50 ${fmtMs(step.latency.p50)} p99 ${fmtMs(step.latency.p99)} p99.9 ${fmtMs(step.latency.p999)}, undelivered ${step.undelivered}, dup ${step.duplicated}${step.shed ? `, shed ${step.shed}` : ""}${overloaded(step) ? " (overloaded)" : ""}`);
+      ),
+  };
+}
+
+function describeRun(r: RunSummary): string {
+  if (r.mode === "closed") {
+    return `closed loop ${Math.round(r.deliveredPerSec)} delivered/s (server CPU ${Math.round(r.cpu.server ?? 0)}%, generator ${Math.round(r.cpu.generator ?? 0)}%), undelivered ${r.undelivered}, dup ${r.duplicated}`;
+  }
+  return (
+    `offered ${Math.round(r.offeredDelivered)}/s → delivered ${Math.round(r.deliveredPerSec)}/s, p50 ${fmtMs(r.latency.p50)} p99 ${fmtMs(r.latency.p99)} p99.9 ${fmtMs(r.latency.p999)}, ` +
+    `undelivered ${r.undelivered}, dup ${r.duplicated}${r.shed ? `, shed ${r.shed}` : ""}${overloaded(r) ? " (overloaded)" : ""}`
+  );
+}
+
+/**
+ * A fan-out scenario over several targets, all set up at once (idle ones cost nothing) so that
+ * the runs that decide the targets can be interleaved: closed-loop probes round-robin, the
+ * ascending steps target by target, then more rounds at the target's load round-robin. A busy
+ * spell of the machine then hits every target alike instead of one.
+ */
+export async function fanoutScenario(
+  ctx: Ctx,
+  scenario: "wide" | "many",
+  kinds: TargetKind[],
+  saturationOnly: TargetKind[] = [],
+): Promise<FanoutResult[]> {
+  const { cfg } = ctx;
+  const sessions: FanoutSession[] = [];
+  try {
+    for (const kind of kinds) sessions.push(await openFanout(ctx, scenario, kind));
+    const live = () => sessions.filter((s) => !s.result.error);
+    const attempt = async (s: FanoutSession, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (e) {
+        s.result.error = e instanceof Error ? e.message : String(e);
+        log(`  ${scenario}/${s.result.target}: FAILED ${s.result.error}`);
+      }
+    };
+    for (let round = 0; round < cfg.probeRounds; round++) {
+      for (const s of live()) {
+        await attempt(s, async () => {
+          const r = await s.run("closed", 0);
+          s.result.probes.push(r);
+          log(`  ${scenario}/${s.result.target}: ${describeRun(r)}`);
+        });
       }
     }
-    result.peak = [probe, ...result.steps].reduce((a, b) => (b.deliveredPerSec > a.deliveredPerSec ? b : a));
-  } catch (e) {
-    result.error = e instanceof Error ? e.message : String(e);
-    log(`  ${scenario}/${kind}: FAILED ${result.error}`);
+    const rates = [...cfg.rates].sort((a, b) => a - b);
+    for (const s of live()) {
+      if (saturationOnly.includes(s.result.target)) continue;
+      await attempt(s, async () => {
+        let targetDone = !rates.includes(cfg.targetRate);
+        for (const rate of rates) {
+          const last = s.result.steps.at(-1);
+          // Past saturation only the target's load is still worth a step.
+          if (last && overloaded(last) && (targetDone || rate !== cfg.targetRate)) continue;
+          const step = await s.run("open", rate);
+          if (rate === cfg.targetRate) targetDone = true;
+          s.result.steps.push(step);
+          log(`  ${scenario}/${s.result.target}: ${describeRun(step)}`);
+        }
+      });
+    }
+    for (let round = 1; round < cfg.targetRounds; round++) {
+      for (const s of live()) {
+        if (saturationOnly.includes(s.result.target)) continue;
+        await attempt(s, async () => {
+          const r = await s.run("open", cfg.targetRate);
+          s.result.repeats.push(r);
+          log(`  ${scenario}/${s.result.target}: repeat ${round}: ${describeRun(r)}`);
+        });
+      }
+    }
   } finally {
-    await gen?.stop();
-    await target?.stop();
-    if (target) result.logIssues = serverLogIssues(target);
+    for (const s of sessions) await s.close();
   }
-  return result;
+  for (const s of sessions) {
+    const runs = runsOf(s.result);
+    if (runs.length) s.result.peak = runs.reduce((a, b) => (b.deliveredPerSec > a.deliveredPerSec ? b : a));
+  }
+  return sessions.map((s) => s.result);
 }
 
 function fmtMs(v: number | undefined): string {
@@ -278,6 +375,7 @@ function fmtMs(v: number | undefined): string {
 
 export interface ConnectionsResult {
   target: TargetKind;
+  pid?: number;
   requested: number;
   established: number;
   failed: number;
@@ -320,6 +418,7 @@ export async function connections(ctx: Ctx, kind: TargetKind): Promise<Connectio
   const gens: Generator[] = [];
   try {
     target = await startTarget(ctx, kind, loadEnv(cfg));
+    result.pid = target.pid;
     const prep = await prepare(target, layout);
     const subs = prep.subs.slice(0, cfg.conns);
     for (let i = 0; i < cfg.connGenerators; i++) gens.push(await Generator.start());
@@ -409,6 +508,7 @@ function summarizeOps(r: OpsResult): OpsSummary {
 
 export interface AuthResult {
   target: TargetKind;
+  pid?: number;
   argon2: { memoryCost: number; timeCost: number; parallelism: number; hashConcurrency: number };
   concurrency: number;
   login?: OpsSummary;
@@ -435,6 +535,7 @@ export async function auth(ctx: Ctx, kind: TargetKind): Promise<AuthResult> {
   let gen: Generator | undefined;
   try {
     target = await startTarget(ctx, kind, env);
+    result.pid = target.pid;
     const api = new TrpcHttp(target.httpUrl, 8);
     const users = await registerUsers(api, Math.max(cfg.authUsers, cfg.authConcurrency), params.hashConcurrency);
     api.close();
@@ -494,6 +595,7 @@ export async function auth(ctx: Ctx, kind: TargetKind): Promise<AuthResult> {
 
 export interface SendResult {
   target: TargetKind;
+  pid?: number;
   concurrency: number;
   rooms: number;
   users: number;
@@ -512,6 +614,7 @@ export async function sendPath(ctx: Ctx, kind: TargetKind): Promise<SendResult> 
   let gen: Generator | undefined;
   try {
     target = await startTarget(ctx, kind, loadEnv(cfg));
+    result.pid = target.pid;
     const prep = await prepare(target, layout);
     gen = await Generator.start();
     await gen.call({

@@ -64,7 +64,7 @@ export function round(n: number, digits = 0): number {
 /** 12345 → "12,345"; 0.1234 → "0.12". */
 export function fmt(n: number | undefined | null, digits?: number): string {
   if (n === undefined || n === null || !Number.isFinite(n)) return "–";
-  const d = digits ?? (Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2);
+  const d = digits ?? (Number.isInteger(n) || Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2);
   return n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 }
 
