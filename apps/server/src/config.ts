@@ -30,7 +30,26 @@ const list = z
   .optional()
   .transform((v) => (v ?? "").split(",").map((s) => s.trim()).filter(Boolean));
 
+const urlList = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const items = (v ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    for (const item of items) {
+      if (!/^https?:\/\/[^/\s]+\/?$/.test(item)) {
+        ctx.addIssue({ code: "custom", message: `"${item}" must be a base URL like http://host:port` });
+        return z.NEVER;
+      }
+    }
+    return items;
+  });
+
 const envSchema = z.object({
+  ROLE: z.enum(["all", "gateway", "auth", "chat"]).optional().default("all"),
+  AUTH_URL: urlList,
+  CHAT_URLS: urlList,
+  JWT_PUBLIC_KEY: z.string().optional(),
+  RATE_LIMIT_STORE: z.enum(["memory", "postgres"]).optional(),
   PORT: int(8080, 0, 65535),
   HOST: str("0.0.0.0"),
   DATA_DIR: str("./.data"),
@@ -79,7 +98,19 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+export type Role = "all" | "gateway" | "auth" | "chat";
+
 export interface ServerConfig {
+  /** Which services this process runs: all three (the default) or one of the split roles. */
+  role: Role;
+  /** Where the auth role answers (gateway and chat roles). */
+  authUrl: string | undefined;
+  /** The chat replicas (gateway role). */
+  chatUrls: string[];
+  /** PEM public key for verifying access tokens; else fetched from AUTH_URL's JWKS. */
+  jwtPublicKey: string | undefined;
+  /** Where rate-limit counters live: shared in PostgreSQL for replicas, or in this process. */
+  rateLimitStore: "memory" | "postgres";
   port: number;
   host: string;
   dataDir: string;
@@ -123,7 +154,23 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }
   const e = parsed.data;
+  const problems: string[] = [];
+  if ((e.ROLE === "gateway" || e.ROLE === "chat") && e.AUTH_URL.length !== 1) {
+    problems.push(`AUTH_URL: the ${e.ROLE} role needs the auth service's URL`);
+  }
+  if (e.ROLE === "gateway" && e.CHAT_URLS.length === 0) problems.push("CHAT_URLS: the gateway role needs the chat replicas' URLs");
+  if ((e.ROLE === "auth" || e.ROLE === "chat") && !e.DATABASE_URL) {
+    problems.push(`DATABASE_URL: the ${e.ROLE} role shares PostgreSQL with the other processes`);
+  }
+  const rateLimitStore = e.RATE_LIMIT_STORE ?? (e.ROLE !== "all" && e.DATABASE_URL ? "postgres" : "memory");
+  if (rateLimitStore === "postgres" && !e.DATABASE_URL) problems.push("RATE_LIMIT_STORE: postgres needs DATABASE_URL");
+  if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return {
+    role: e.ROLE,
+    authUrl: e.AUTH_URL[0],
+    chatUrls: e.CHAT_URLS,
+    jwtPublicKey: e.JWT_PUBLIC_KEY?.trim() || undefined,
+    rateLimitStore,
     port: e.PORT,
     host: e.HOST,
     dataDir: e.DATA_DIR,

@@ -1,15 +1,16 @@
 import { randomUUID } from "node:crypto";
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import http, { type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { createLegacySocketServer, createRestHandler, sendEnvelope } from "@anonchat/rest";
+import { sendEnvelope } from "@anonchat/rest";
 import type { ServerConfig } from "./config";
 import { ConnectionRegistry } from "./connections";
 import { clientIp } from "./gateway/client-ip";
 import { applyCors, originAllowed } from "./gateway/origin";
 import { IpRateLimit, type RateDecision } from "./gateway/rate-limit";
+import { sendJson } from "./http-util";
 import { createLogger, loggablePath, type Logger } from "./logger";
+import { gatewayHandler, serviceHandler, type RequestMeta } from "./roles";
 import { createServices, type Services } from "./services";
-import { createTrpcTransport } from "./trpc-transport";
 import { createStaticHandler } from "./static";
 
 export interface RunningServer {
@@ -21,72 +22,49 @@ export interface RunningServer {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  if (res.headersSent) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
-  res.end(text);
-}
+const NO_LIMIT: RateDecision = { allowed: true, limit: 0, remaining: 0, reset: 0, retryAfter: 0, headers: {} };
 
 /** Refuses an upgrade with a plain HTTP answer, before any WebSocket exists. */
 function refuseUpgrade(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}) {
   const body = JSON.stringify({ status: "error", message: text, data: null });
-  const head = Object.entries({ ...headers, "Content-Type": "application/json; charset=utf-8", "Content-Length": String(Buffer.byteLength(body)), Connection: "close" })
+  const head = Object.entries({
+    ...headers,
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": String(Buffer.byteLength(body)),
+    Connection: "close",
+  })
     .map(([k, v]) => `${k}: ${v}`)
     .join("\r\n");
   socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n${head}\r\n\r\n${body}`);
 }
 
+/**
+ * One HTTP server per process. The edge concerns (request ids and logs, origin allowlist, CORS,
+ * the per-IP limit, health) wrap whatever the role mounts: all services, one of them, or the
+ * gateway's forwarding.
+ */
 export async function startServer(config: ServerConfig, logger?: Logger): Promise<RunningServer> {
-  const log = logger ?? createLogger(config.logLevel);
+  const log = (logger ?? createLogger(config.logLevel)).child({ role: config.role });
   const services = await createServices(config, log);
   const registry = new ConnectionRegistry(services.bus);
-  const trpc = createTrpcTransport(config, services, registry, log);
-  const legacy = createLegacySocketServer({
-    auth: services.auth,
-    rooms: services.rooms,
-    registry,
-    countUserSockets: (userId) => registry.countForUser(userId),
-    config: {
-      maxMessageLength: config.maxMessageLength,
-      encoding: config.legacyMessageEncoding,
-      pingIntervalSeconds: config.wsPingInterval,
-      sendBufferMax: config.wsSendBufferMax,
-      maxConnectionsPerUser: config.maxConnectionsPerUser,
-    },
-    log,
-  });
-  const rest = createRestHandler({
-    auth: services.auth,
-    rooms: services.rooms,
-    maxBodyBytes: config.maxBodyBytes,
-    logError: (err, fields) => log.error("unhandled error", { ...fields, err }),
-  });
-  const serveStatic = createStaticHandler(config.webDir);
-  const ipLimit = new IpRateLimit(config.rateLimit.points, config.rateLimit.window);
+  const handler =
+    config.role === "gateway" ? gatewayHandler(config, services, log) : serviceHandler(config, services, registry, log);
+  // Behind a gateway the services leave the per-IP limit to it: they see only its address.
+  const atEdge = config.role === "all" || config.role === "gateway";
+  const ipLimit = atEdge
+    ? new IpRateLimit(
+        config.rateLimit.points,
+        config.rateLimit.window,
+        services.limiter({ keyPrefix: "ip", points: config.rateLimit.points, duration: config.rateLimit.window }),
+      )
+    : undefined;
+  const serveStatic = createStaticHandler(atEdge ? config.webDir : undefined);
   let shuttingDown = false;
 
-  function requestMeta(req: IncomingMessage) {
+  function requestMeta(req: IncomingMessage): RequestMeta {
     const incoming = req.headers["x-request-id"];
     const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     return { requestId, clientIp: clientIp(req, config.trustProxy) };
-  }
-
-  async function route(req: IncomingMessage, res: ServerResponse, meta: { requestId: string; clientIp: string }, rate: RateDecision) {
-    const path = loggablePath(req.url);
-    if (path === "/healthz") return sendJson(res, 200, { status: "ok" }, rate.headers);
-    if (path === "/readyz") {
-      const ready = !shuttingDown && (await services.database.ping());
-      return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" }, rate.headers);
-    }
-    if (path === "/trpc" || path.startsWith("/trpc/")) {
-      for (const [k, v] of Object.entries(rate.headers)) res.setHeader(k, v);
-      return trpc.handleHttp(req, res, meta, path.slice("/trpc/".length));
-    }
-    if (path === "/api/v1" || path.startsWith("/api/v1/")) return rest(req, res, { ...meta, headers: rate.headers });
-    if (await serveStatic(req, res, rate.headers)) return;
-    sendJson(res, 404, { error: "not found" }, rate.headers);
   }
 
   const server = http.createServer(async (req, res) => {
@@ -105,7 +83,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       });
     });
     try {
-      const rate = await ipLimit.check(meta.clientIp);
+      const rate = ipLimit ? await ipLimit.check(meta.clientIp) : NO_LIMIT;
       if (!originAllowed(req, config.corsOrigins)) {
         return sendJson(res, 403, { status: "error", message: "origin not allowed", data: null }, rate.headers);
       }
@@ -123,7 +101,14 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         res.writeHead(204, rate.headers);
         return void res.end();
       }
-      await route(req, res, meta, rate);
+      if (path === "/healthz") return sendJson(res, 200, { status: "ok" }, rate.headers);
+      if (path === "/readyz") {
+        const ready = !shuttingDown && (services.database ? await services.database.ping() : true);
+        return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" }, rate.headers);
+      }
+      if (await handler.http(req, res, meta, path, rate.headers)) return;
+      if (await serveStatic(req, res, rate.headers)) return;
+      sendJson(res, 404, { error: "not found" }, rate.headers);
     } catch (err) {
       log.error("unhandled error", { requestId: meta.requestId, path, err });
       sendJson(res, 500, { status: "error", message: "internal server error", data: null });
@@ -139,12 +124,10 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     log.info("upgrade", { requestId: meta.requestId, path, ip: meta.clientIp });
     void (async () => {
       if (shuttingDown) return refuseUpgrade(socket, 503, "shutting down");
-      const rate = await ipLimit.check(meta.clientIp);
+      const rate = ipLimit ? await ipLimit.check(meta.clientIp) : NO_LIMIT;
       if (!originAllowed(req, config.corsOrigins)) return refuseUpgrade(socket, 403, "origin not allowed", rate.headers);
       if (!rate.allowed) return refuseUpgrade(socket, 429, "too many requests", rate.headers);
-      if (path === "/trpc" || path === "/trpc/") return trpc.handleUpgrade(req, socket, head, meta);
-      if (path === "/api/v1/rooms/ws") return legacy.handleUpgrade(req, socket, head);
-      refuseUpgrade(socket, 404, "not found");
+      if (!handler.upgrade(req, socket, head, meta, path)) refuseUpgrade(socket, 404, "not found");
     })().catch((err) => {
       log.error("upgrade failed", { requestId: meta.requestId, err });
       socket.destroy();
@@ -162,18 +145,17 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const port = typeof address === "object" && address ? address.port : config.port;
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
   const url = `http://${shownHost}:${port}`;
-  log.info("listening", { url, database: services.database.kind });
+  log.info("listening", { url, database: services.database?.kind ?? "none" });
 
   let closing: Promise<void> | undefined;
   async function close() {
     shuttingDown = true;
     const stopAccepting = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    trpc.reconnectAll();
-    legacy.closeAll(1012, "server restarting");
+    handler.drain();
     // Give clients a moment to act on the reconnect notice, then close what is left.
     await new Promise((r) => setTimeout(r, 100));
-    trpc.closeAll(1012, "server restarting");
+    handler.closeSockets();
     const deadline = new Promise<void>((r) => setTimeout(r, config.shutdownTimeout * 1000).unref());
     await Promise.race([stopAccepting, deadline]);
     server.closeAllConnections();

@@ -1,4 +1,4 @@
-import { RateLimiterMemory } from "rate-limiter-flexible";
+import { RateLimiterMemory, RateLimiterPostgres, type RateLimiterAbstract } from "rate-limiter-flexible";
 import {
   AccessTokens,
   AuthService,
@@ -8,35 +8,83 @@ import {
   PgBus,
   RoomHub,
   RoomService,
+  type AuthApi,
   type AuthConfig,
   type EventBus,
 } from "@anonchat/core";
 import { createPgNotifier, migrateToLatest, openDatabase, type DatabaseHandle } from "@anonchat/db";
 import type { ServerConfig } from "./config";
+import { loadSigningKeys, verifyOnlyKeys, type TokenKeys } from "./keys";
 import type { Logger } from "./logger";
-import { loadSigningKeys } from "./keys";
+import { createRemoteAuth } from "./remote-auth";
 
+export interface LimiterOptions {
+  keyPrefix: string;
+  points: number;
+  duration: number;
+}
+
+/**
+ * What one process holds, by role: all three services (all), users and sessions (auth), rooms
+ * and messages with auth reached over the network (chat), or only what the edge needs (gateway).
+ */
 export interface Services {
-  database: DatabaseHandle;
+  database: DatabaseHandle | undefined;
+  keys: TokenKeys;
+  tokens: AccessTokens;
   bus: EventBus;
-  hub: RoomHub;
-  auth: AuthService;
-  rooms: RoomService;
+  hub: RoomHub | undefined;
+  auth: AuthApi | undefined;
+  rooms: RoomService | undefined;
+  /** A rate limiter whose counters live where config says (PostgreSQL for replicas). */
+  limiter(opts: LimiterOptions): RateLimiterAbstract;
   close(): Promise<void>;
 }
 
-/** The composition root of the domain: database, bus, hub and services, wired from config. */
-export async function createServices(config: ServerConfig, log: Logger): Promise<Services> {
-  const database = await openDatabase({
-    url: config.databaseUrl,
-    dataDir: config.dataDir,
-    poolMax: config.databasePoolMax,
-    onPoolError: (err) => log.warn("database connection error", { err: err.message }),
-  });
-  const applied = await migrateToLatest(database.db);
-  if (applied.length) log.info("migrations applied", { applied });
+/** The auth role's public key, published at /.well-known/jwks.json; retried while auth starts. */
+async function fetchPublicKeys(authUrl: string, log: Logger): Promise<TokenKeys> {
+  const url = `${authUrl.replace(/\/+$/, "")}/.well-known/jwks.json`;
+  const deadline = Date.now() + 120_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      if (res.ok) {
+        const body = (await res.json()) as { keys?: unknown[] };
+        const jwk = body.keys?.[0];
+        if (jwk && typeof jwk === "object") return verifyOnlyKeys(jwk as import("node:crypto").JsonWebKey);
+      }
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`could not fetch the token public key from ${url}`);
+    if (attempt === 1 || attempt % 10 === 0) log.info("waiting for the auth service's public key", { url });
+    await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)));
+  }
+}
 
-  const keys = await loadSigningKeys(config.jwtPrivateKey, config.dataDir);
+export async function createServices(config: ServerConfig, log: Logger): Promise<Services> {
+  const { role } = config;
+  const needsDatabase = role !== "gateway" || config.rateLimitStore === "postgres";
+  const database = needsDatabase
+    ? await openDatabase({
+        url: config.databaseUrl,
+        dataDir: config.dataDir,
+        poolMax: config.databasePoolMax,
+        onPoolError: (err) => log.warn("database connection error", { err: err.message }),
+      })
+    : undefined;
+  if (database) {
+    // Several processes may start at once: the migrator serialises them with a lock.
+    const applied = await migrateToLatest(database.db);
+    if (applied.length) log.info("migrations applied", { applied });
+  }
+
+  const keys =
+    role === "all" || role === "auth"
+      ? await loadSigningKeys(config.jwtPrivateKey, config.dataDir)
+      : config.jwtPublicKey
+        ? verifyOnlyKeys(config.jwtPublicKey)
+        : await fetchPublicKeys(config.authUrl as string, log);
   const authConfig: AuthConfig = {
     signingKey: keys.privateKey,
     verifyKey: keys.publicKey,
@@ -49,11 +97,17 @@ export async function createServices(config: ServerConfig, log: Logger): Promise
     maxConcurrentHashes: config.hashConcurrency,
     maxQueuedHashes: config.hashQueueMax,
   };
+  const tokens = new AccessTokens(authConfig);
+
+  const limiter = (opts: LimiterOptions): RateLimiterAbstract =>
+    config.rateLimitStore === "postgres" && database?.pool
+      ? new RateLimiterPostgres({ ...opts, storeClient: database.pool, tableName: "rate_limits", tableCreated: true })
+      : new RateLimiterMemory(opts);
 
   // One process on PGlite needs nothing more than an in-process bus; on PostgreSQL several
   // processes may serve one room, so events also travel by LISTEN/NOTIFY.
   let pgBus: PgBus | undefined;
-  if (database.pool && config.databaseUrl) {
+  if (database?.pool && config.databaseUrl && role !== "gateway") {
     pgBus = new PgBus(
       createPgNotifier({
         url: config.databaseUrl,
@@ -64,52 +118,55 @@ export async function createServices(config: ServerConfig, log: Logger): Promise
     );
   }
   const bus: EventBus = pgBus ?? new InProcessBus();
-  const hub = new RoomHub(database.db, bus, (err) => log.warn("room feed error", { err }));
+
+  let auth: AuthApi | undefined;
+  if (database && (role === "all" || role === "auth")) {
+    auth = new AuthService({
+      db: database.db,
+      config: authConfig,
+      hasher: new PasswordHasher(authConfig),
+      tokens,
+      loginGuard: new LoginGuard(
+        limiter({ keyPrefix: "login_pair", points: config.loginFails.perEmailIp, duration: config.loginFails.window }),
+        limiter({ keyPrefix: "login_ip", points: config.loginFails.perIp, duration: config.loginFails.perIpWindow }),
+      ),
+      bus,
+    });
+  } else if (role === "chat") {
+    auth = createRemoteAuth(config.authUrl as string, tokens);
+  }
+
+  let hub: RoomHub | undefined;
+  let rooms: RoomService | undefined;
+  if (database && (role === "all" || role === "chat")) {
+    hub = new RoomHub(database.db, bus, (err) => log.warn("room feed error", { err }));
+    rooms = new RoomService({
+      db: database.db,
+      bus,
+      hub,
+      config: { maxMessageLength: config.maxMessageLength, subscriberQueueMax: config.subscriberQueueMax },
+      sendLimiter: limiter({ keyPrefix: "send", points: config.sendLimit.points, duration: config.sendLimit.window }),
+    });
+  }
   if (pgBus) {
-    pgBus.onResync(() => hub.resync());
+    const h = hub;
+    if (h) pgBus.onResync(() => h.resync());
     await pgBus.start();
   }
-  const auth = new AuthService({
-    db: database.db,
-    config: authConfig,
-    hasher: new PasswordHasher(authConfig),
-    tokens: new AccessTokens(authConfig),
-    loginGuard: new LoginGuard(
-      new RateLimiterMemory({
-        keyPrefix: "login_pair",
-        points: config.loginFails.perEmailIp,
-        duration: config.loginFails.window,
-      }),
-      new RateLimiterMemory({
-        keyPrefix: "login_ip",
-        points: config.loginFails.perIp,
-        duration: config.loginFails.perIpWindow,
-      }),
-    ),
-    bus,
-  });
-  const rooms = new RoomService({
-    db: database.db,
-    bus,
-    hub,
-    config: { maxMessageLength: config.maxMessageLength, subscriberQueueMax: config.subscriberQueueMax },
-    sendLimiter: new RateLimiterMemory({
-      keyPrefix: "send",
-      points: config.sendLimit.points,
-      duration: config.sendLimit.window,
-    }),
-  });
 
   return {
     database,
+    keys,
+    tokens,
     bus,
     hub,
     auth,
     rooms,
+    limiter,
     async close() {
-      hub.close();
+      hub?.close();
       await bus.close();
-      await database.close();
+      await database?.close();
     },
   };
 }

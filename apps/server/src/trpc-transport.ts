@@ -2,12 +2,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { nodeHTTPRequestHandler } from "@trpc/server/adapters/node-http";
 import { applyWSSHandler } from "@trpc/server/adapters/ws";
 import { WebSocketServer, type WebSocket } from "ws";
-import { appRouter, roomEventEncoder, type Context } from "@anonchat/api";
-import type { AccessClaims } from "@anonchat/core";
+import { appRouter, authOnlyRouter, roomEventEncoder, type Context } from "@anonchat/api";
+import type { AccessClaims, AccessTokens, AuthApi, RoomService } from "@anonchat/core";
 import type { ServerConfig } from "./config";
 import type { ConnectionRegistry } from "./connections";
 import type { Logger } from "./logger";
-import type { Services } from "./services";
 
 export interface RequestMeta {
   requestId: string;
@@ -16,17 +15,25 @@ export interface RequestMeta {
 
 export const WS_CLOSE = { unauthorized: 4401, tooMany: 4429 } as const;
 
-function verify(services: Services, token: unknown): AccessClaims | null {
+export interface TrpcServices {
+  auth: AuthApi;
+  /** null in the auth role: only the auth procedures are mounted there. */
+  rooms: RoomService | null;
+  tokens: AccessTokens;
+}
+
+function verify(tokens: AccessTokens, token: unknown): AccessClaims | null {
   if (typeof token !== "string" || token === "") return null;
   try {
-    return services.auth.verifyAccessToken(token);
+    return tokens.verify(token);
   } catch {
     return null;
   }
 }
 
 /** tRPC over HTTP (/trpc) and over WebSocket (the same path), sharing one router. */
-export function createTrpcTransport(config: ServerConfig, services: Services, registry: ConnectionRegistry, log: Logger) {
+export function createTrpcTransport(config: ServerConfig, services: TrpcServices, registry: ConnectionRegistry, log: Logger) {
+  const router = services.rooms ? appRouter : authOnlyRouter;
   const base = (meta: RequestMeta) => ({
     services: { auth: services.auth, rooms: services.rooms },
     clientIp: meta.clientIp,
@@ -36,14 +43,14 @@ export function createTrpcTransport(config: ServerConfig, services: Services, re
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse, meta: RequestMeta, path: string) {
     await nodeHTTPRequestHandler({
-      router: appRouter,
+      router,
       req,
       res,
       path,
       maxBodySize: config.maxBodyBytes,
       createContext: (): Context => {
         const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
-        return { ...base(meta), auth: verify(services, m?.[1]), connection: null };
+        return { ...base(meta), auth: verify(services.tokens, m?.[1]), connection: null };
       },
       responseMeta: ({ errors }) => {
         const retry = errors.find((e) => e.code === "TOO_MANY_REQUESTS" || e.code === "SERVICE_UNAVAILABLE");
@@ -66,7 +73,7 @@ export function createTrpcTransport(config: ServerConfig, services: Services, re
     createContext: ({ req, res: ws, info }): Context => {
       const meta = metaOf.get(req) ?? { requestId: "ws", clientIp: "unknown" };
       const token = info.connectionParams?.token;
-      const auth = verify(services, token);
+      const auth = verify(services.tokens, token);
       attachAuth(ws, auth, typeof token === "string" && token !== "");
       return {
         ...base(meta),

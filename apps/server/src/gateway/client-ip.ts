@@ -7,6 +7,31 @@ function isLoopback(ip: string): boolean {
   return ip === "::1" || ip.startsWith("127.");
 }
 
+/** RFC 1918 and unique-local addresses: the networks containers and internal services live on. */
+function isPrivate(ip: string): boolean {
+  if (net.isIPv4(ip)) {
+    const [a = 0, b = 0] = ip.split(".").map(Number);
+    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+  }
+  return /^f[cd][0-9a-f]{2}:/i.test(ip);
+}
+
+function inCidr(ip: string, cidr: string): boolean {
+  const [base, bitsText] = cidr.split("/");
+  const bits = Number(bitsText);
+  if (!base || !net.isIPv4(base) || !net.isIPv4(ip) || !Number.isInteger(bits) || bits < 0 || bits > 32) return false;
+  const toInt = (a: string) => a.split(".").reduce((n, p) => (n << 8) + Number(p), 0) >>> 0;
+  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+  return (toInt(ip) & mask) === (toInt(base) & mask);
+}
+
+/** TRUST_PROXY entries: addresses, IPv4 CIDR blocks, or the words loopback and private. */
+export function isTrustedProxy(ip: string, trustProxy: readonly string[]): boolean {
+  return trustProxy.some((t) =>
+    t === "loopback" ? isLoopback(ip) : t === "private" ? isPrivate(ip) : t.includes("/") ? inCidr(ip, t) : t === ip,
+  );
+}
+
 /**
  * The client's address: the socket's peer, unless that peer is a configured trusted proxy, in
  * which case the right-most X-Forwarded-For entry that is not itself a trusted proxy. A client
@@ -14,7 +39,7 @@ function isLoopback(ip: string): boolean {
  */
 export function clientIp(req: IncomingMessage, trustProxy: readonly string[]): string {
   const peer = normalize(req.socket.remoteAddress ?? "unknown");
-  const trusted = (ip: string) => trustProxy.includes(ip) || (trustProxy.includes("loopback") && isLoopback(ip));
+  const trusted = (ip: string) => isTrustedProxy(ip, trustProxy);
   if (trustProxy.length === 0 || !trusted(peer)) return peer;
   const header = req.headers["x-forwarded-for"];
   const raw = Array.isArray(header) ? header.join(",") : (header ?? "");

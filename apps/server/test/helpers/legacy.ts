@@ -207,7 +207,7 @@ export async function openLegacy(srv: TestServer, roomId: string, token: string)
   const sock = connectLegacy(srv.wsUrl, roomId, token);
   await sock.opened;
   const start = Date.now();
-  while (srv.server.services.hub.subscriberCount() <= before) {
+  while (subscriberCount(srv) <= before) {
     if (sock.closed) throw new Error(`legacy socket closed: ${JSON.stringify(sock.closed)} ${JSON.stringify(sock.frames)}`);
     if (Date.now() - start > 5000) throw new Error("legacy socket never attached to the room stream");
     await sleep(10);
@@ -217,14 +217,21 @@ export async function openLegacy(srv: TestServer, roomId: string, token: string)
 
 /** The live-subscriber count once sockets closed earlier have finished detaching. */
 async function quiescentSubscriberCount(srv: TestServer): Promise<number> {
-  let last = srv.server.services.hub.subscriberCount();
+  let last = subscriberCount(srv);
   for (let stable = 0; stable < 3; ) {
     await sleep(20);
-    const now = srv.server.services.hub.subscriberCount();
+    const now = subscriberCount(srv);
     stable = now === last ? stable + 1 : 0;
     last = now;
   }
   return last;
+}
+
+/** Live subscribers in the server's room hub (all-in-one and chat roles have one). */
+function subscriberCount(srv: TestServer): number {
+  const hub = srv.server.services.hub;
+  if (!hub) throw new Error("this server has no room hub");
+  return hub.subscriberCount();
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -255,7 +262,7 @@ export async function attachSubscriber<T>(srv: TestServer, subscribe: () => T): 
   const before = await quiescentSubscriberCount(srv);
   const sub = subscribe();
   const start = Date.now();
-  while (srv.server.services.hub.subscriberCount() <= before) {
+  while (subscriberCount(srv) <= before) {
     if (Date.now() - start > 5000) throw new Error("subscription never attached to the room stream");
     await sleep(10);
   }

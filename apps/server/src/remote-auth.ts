@@ -1,0 +1,69 @@
+import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
+import type { AppRouter } from "@anonchat/api";
+import type { AccessTokens, AuthApi } from "@anonchat/core";
+import { AppError, ERROR_CODES, type ErrorCode, type LoginInput, type RegisterInput, type User } from "@anonchat/shared";
+
+const CODE_OF: Record<string, ErrorCode> = {
+  BAD_REQUEST: "BAD_REQUEST",
+  UNAUTHORIZED: "UNAUTHORIZED",
+  FORBIDDEN: "FORBIDDEN",
+  NOT_FOUND: "NOT_FOUND",
+  CONFLICT: "CONFLICT",
+  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  TOO_MANY_REQUESTS: "TOO_MANY_REQUESTS",
+  SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
+};
+
+/** The auth role's answer, as the AppError it was there, so clients see the same error. */
+function asAppError(err: unknown): AppError {
+  if (err instanceof TRPCClientError) {
+    const data = err.data as { code?: string; retryAfter?: number } | undefined;
+    const code = CODE_OF[data?.code ?? ""];
+    if (code && (ERROR_CODES as readonly string[]).includes(code)) return new AppError(code, err.message, data?.retryAfter);
+  }
+  return new AppError("SERVICE_UNAVAILABLE", "the auth service is unavailable, try again shortly", 1);
+}
+
+async function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw asAppError(err);
+  }
+}
+
+/**
+ * AuthApi for a chat process: sessions and users live in the auth role, reached over HTTP;
+ * access tokens are verified here with the published public key, without a call.
+ */
+export function createRemoteAuth(authUrl: string, tokens: AccessTokens): AuthApi {
+  const base = authUrl.replace(/\/+$/, "");
+  const client = (headers: Record<string, string> = {}) =>
+    createTRPCClient<AppRouter>({ links: [httpLink({ url: `${base}/trpc`, headers })] });
+  const anonymous = client();
+
+  async function internal<T>(path: string): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
+    } catch {
+      throw new AppError("SERVICE_UNAVAILABLE", "the auth service is unavailable, try again shortly", 1);
+    }
+    if (res.status === 404) throw new AppError("UNAUTHORIZED", "invalid or expired token");
+    if (!res.ok) throw new AppError("SERVICE_UNAVAILABLE", "the auth service is unavailable, try again shortly", 1);
+    return (await res.json()) as T;
+  }
+
+  return {
+    register: (input: RegisterInput) => call(() => anonymous.auth.register.mutate(input)),
+    // The auth role applies its brute-force limits to the caller's address, forwarded here.
+    login: (input: LoginInput, clientIp: string) =>
+      call(() => client({ "X-Forwarded-For": clientIp }).auth.login.mutate(input)),
+    refresh: (refreshToken: string) => call(() => anonymous.auth.refresh.mutate({ refreshToken })),
+    logout: (refreshToken: string) => call(() => anonymous.auth.logout.mutate({ refreshToken })),
+    me: (userId: number) => internal<User>(`/internal/users/${userId}`),
+    verifyAccessToken: (token: string) => tokens.verify(token),
+    isSessionActive: async (sessionId: string) =>
+      (await internal<{ active: boolean }>(`/internal/sessions/${encodeURIComponent(sessionId)}`)).active,
+  };
+}
