@@ -14,11 +14,25 @@ export class TrpcHttp {
     const u = new URL(baseUrl);
     this.host = u.hostname;
     this.port = Number(u.port);
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
+    // Idle sockets close after 4 s, before the server's 5 s keep-alive timeout would.
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets, timeout: 4000 });
   }
 
-  /** The raw response; rejects on a transport error or a non-200 status. */
-  request(method: "GET" | "POST", path: string, body: string | undefined, token?: string): Promise<string> {
+  /**
+   * The raw response; rejects on a transport error or a non-200 status. A request on a reused
+   * keep-alive socket that the server closed at that moment is retried once (the documented race;
+   * room.send carries a clientMsgId, so even a request that did arrive is not stored twice).
+   */
+  async request(method: "GET" | "POST", path: string, body: string | undefined, token?: string): Promise<string> {
+    try {
+      return await this.once(method, path, body, token);
+    } catch (e) {
+      if ((e as { retryable?: boolean }).retryable) return this.once(method, path, body, token);
+      throw e;
+    }
+  }
+
+  private once(method: "GET" | "POST", path: string, body: string | undefined, token?: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string | number> = {};
       if (body !== undefined) {
@@ -36,7 +50,10 @@ export class TrpcHttp {
         });
         res.on("error", reject);
       });
-      req.on("error", reject);
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        if (req.reusedSocket && err.code === "ECONNRESET") Object.assign(err, { retryable: true });
+        reject(err);
+      });
       req.setTimeout(60_000, () => req.destroy(new Error(`timeout ${path}`)));
       req.end(body);
     });

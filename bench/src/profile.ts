@@ -16,6 +16,7 @@ interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -39,6 +40,12 @@ export interface ProfileSummary {
   totalMs: number;
   functions: ProfileRow[];
   packages: ProfileRow[];
+  /** Time with a frame of the package anywhere on the stack. */
+  inclusivePackages: ProfileRow[];
+  /** Time inside access-token verification (core's AccessTokens.verify), inclusive. */
+  tokenVerifyMs: number;
+  /** Time inside access-token signing (AccessTokens.sign), inclusive. */
+  tokenSignMs: number;
 }
 
 /** "@trpc/server", "ws", "@anonchat/core", "node:internal", "(garbage collector)"… */
@@ -81,10 +88,33 @@ export function summarizeProfile(file: string, top = 25, windows: [number, numbe
     const dt = (prof.timeDeltas[i + 1] ?? 0) / 1000;
     selfById.set(id, (selfById.get(id) ?? 0) + dt);
   }
+  const parent = new Map<number, number>();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  /** Packages on the stack of a node, and whether token verify/sign is on it (memoised). */
+  const stackInfo = new Map<number, { pkgs: Set<string>; verify: boolean; sign: boolean }>();
+  const infoOf = (id: number): { pkgs: Set<string>; verify: boolean; sign: boolean } => {
+    const known = stackInfo.get(id);
+    if (known) return known;
+    const node = byId.get(id);
+    const up = parent.get(id);
+    const base = up === undefined ? { pkgs: new Set<string>(), verify: false, sign: false } : infoOf(up);
+    const info = { pkgs: new Set(base.pkgs), verify: base.verify, sign: base.sign };
+    if (node) {
+      const { functionName, url } = node.callFrame;
+      if (url) info.pkgs.add(packageOf(url, functionName));
+      if (url.includes("auth/tokens.ts") && functionName === "verify") info.verify = true;
+      if (url.includes("auth/tokens.ts") && functionName === "sign") info.sign = true;
+    }
+    stackInfo.set(id, info);
+    return info;
+  };
   const fns = new Map<string, ProfileRow>();
   const pkgs = new Map<string, ProfileRow>();
+  const incl = new Map<string, ProfileRow>();
   let busy = 0;
   let total = 0;
+  let tokenVerifyMs = 0;
+  let tokenSignMs = 0;
   for (const [id, ms] of selfById) {
     const node = byId.get(id);
     if (!node) continue;
@@ -92,6 +122,14 @@ export function summarizeProfile(file: string, top = 25, windows: [number, numbe
     total += ms;
     if (functionName === "(idle)") continue;
     busy += ms;
+    const info = infoOf(id);
+    if (info.verify) tokenVerifyMs += ms;
+    if (info.sign) tokenSignMs += ms;
+    for (const pkg of info.pkgs) {
+      const row = incl.get(pkg) ?? { name: pkg, where: "", selfMs: 0, percent: 0 };
+      row.selfMs += ms;
+      incl.set(pkg, row);
+    }
     const name = functionName || "(anonymous)";
     const where = url ? `${shortUrl(url)}:${lineNumber + 1}` : "";
     const key = `${name}@${where}`;
@@ -108,7 +146,16 @@ export function summarizeProfile(file: string, top = 25, windows: [number, numbe
       .map((r) => ({ ...r, percent: busy ? (r.selfMs / busy) * 100 : 0 }))
       .sort((a, b) => b.selfMs - a.selfMs)
       .slice(0, top);
-  return { file, busyMs: busy, totalMs: total, functions: finish(fns.values()), packages: finish(pkgs.values()) };
+  return {
+    file,
+    busyMs: busy,
+    totalMs: total,
+    functions: finish(fns.values()),
+    packages: finish(pkgs.values()),
+    inclusivePackages: finish(incl.values()),
+    tokenVerifyMs,
+    tokenSignMs,
+  };
 }
 
 /** True for a main thread's profile (CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile, thread 0); tsx's loader thread has its own. */
@@ -126,9 +173,16 @@ export function formatProfile(s: ProfileSummary, title: string): string {
     "|---:|---:|---|---|",
     ...s.functions.map((r) => `| ${r.percent.toFixed(1)} | ${Math.round(r.selfMs)} | \`${r.name}\` | ${r.where} |`),
     "",
-    "| self % | package |",
-    "|---:|---|",
-    ...s.packages.slice(0, 12).map((r) => `| ${r.percent.toFixed(1)} | ${r.name} |`),
+    "| self % | package | | inclusive % | package on the stack |",
+    "|---:|---|---|---:|---|",
+    ...Array.from({ length: 12 }, (_, i) => {
+      const a = s.packages[i];
+      const b = s.inclusivePackages[i];
+      return `| ${a ? a.percent.toFixed(1) : ""} | ${a?.name ?? ""} | | ${b ? b.percent.toFixed(1) : ""} | ${b?.name ?? ""} |`;
+    }),
+    "",
+    `Access-token verification (AccessTokens.verify, inclusive): ${Math.round(s.tokenVerifyMs)} ms = ${s.busyMs ? ((s.tokenVerifyMs / s.busyMs) * 100).toFixed(2) : "0"}% of busy time; ` +
+      `signing (AccessTokens.sign): ${Math.round(s.tokenSignMs)} ms = ${s.busyMs ? ((s.tokenSignMs / s.busyMs) * 100).toFixed(2) : "0"}%.`,
     "",
   ];
   return lines.join("\n");
