@@ -7,14 +7,22 @@ import type { AppRouter } from "@anonchat/api";
 import { createScratchDatabase } from "@anonchat/db";
 import type { Session } from "@anonchat/shared";
 import { createLogger, loadConfig, startServer, type RunningServer } from "../src/index";
+import { startSplit } from "./split-harness";
 
 /** Which database the integration tests run on: PostgreSQL when TEST_DATABASE_URL is set. */
 export const DB_KIND: "postgres" | "pglite" = process.env.TEST_DATABASE_URL ? "postgres" : "pglite";
+
+/**
+ * all: one all-in-one server in this process. split: gateway + auth + two chat replicas as
+ * separate processes (PostgreSQL only); the same client-facing tests then run through the gateway.
+ */
+export const TOPOLOGY: "all" | "split" = process.env.TEST_TOPOLOGY === "split" ? "split" : "all";
 
 export interface TestServer {
   url: string;
   wsUrl: string;
   port: number;
+  /** The in-process server (all-in-one topology only). */
   server: RunningServer;
   dataDir: string;
   databaseUrl: string | undefined;
@@ -35,6 +43,7 @@ export interface StartOptions {
 
 /** Starts the real server on 127.0.0.1 and a free port, on a fresh database of DB_KIND. */
 export async function startTestServer(opts: StartOptions = {}): Promise<TestServer> {
+  if (TOPOLOGY === "split") return startSplitAsTestServer(opts);
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "anonchat-test-")));
   let databaseUrl = opts.databaseUrl;
   let dropDb: (() => Promise<void>) | undefined;
@@ -152,4 +161,17 @@ export async function waitFor(cond: () => boolean, timeoutMs = 5000, label = "co
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${label}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The split deployment behind the TestServer interface: tests talk to the gateway. */
+async function startSplitAsTestServer(opts: StartOptions): Promise<TestServer> {
+  if (opts.dataDir || opts.databaseUrl || opts.onLog) throw new Error("this test needs the all-in-one topology");
+  const d = await startSplit({ env: opts.env ?? {} });
+  const port = Number(new URL(d.url).port);
+  const noServer = new Proxy({} as RunningServer, {
+    get() {
+      throw new Error("the split topology has no in-process server; this test needs TEST_TOPOLOGY=all");
+    },
+  });
+  return { url: d.url, wsUrl: d.wsUrl, port, server: noServer, dataDir: "", databaseUrl: d.databaseUrl, stop: () => d.stop() };
 }

@@ -153,6 +153,6 @@ export function serviceFor(path: string): "auth" | "chat" | undefined {
     return procedures.length > 0 && procedures.every((p) => p.startsWith("auth.")) ? "auth" : "chat";
   }
   if (path === "/api/v1/status" || path.startsWith("/api/v1/auth/") || path === "/.well-known/jwks.json") return "auth";
-  if (path.startsWith("/api/v1/")) return "chat";
+  if (path === "/api/v1" || path.startsWith("/api/v1/")) return "chat";
   return undefined;
 }
