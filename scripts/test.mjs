@@ -13,7 +13,7 @@
 //
 // Extra arguments go to vitest: `npm test -- apps/server/test/smoke.test.ts`, `npm test -- -t login`
 // (write options that take a value as --opt=value unless vitest knows them as -t/--project/...).
-// Environment: TEST_ONLY=pglite|postgres runs one side; SKIP_TYPECHECK=1 skips step 2 (local use).
+// Environment: TEST_ONLY=pglite|postgres|split runs one side; SKIP_TYPECHECK=1 skips step 2 (local use).
 
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -24,6 +24,16 @@ import { ROOT, ensureInstalled, log, run, signalChildren, watchParent } from "./
 const IS_CI = /^(1|true|yes)$/i.test(process.env.CI ?? "");
 const ONLY = (process.env.TEST_ONLY ?? "").trim().toLowerCase();
 const SERVER_TESTS = "apps/server/test";
+/** The client-facing files that also run through the split deployment (no in-process internals). */
+const SPLIT_TESTS = [
+  "smoke.test.ts",
+  "auth.test.ts",
+  "rooms.test.ts",
+  "messages.test.ts",
+  "subscription.test.ts",
+  "expiry.test.ts",
+  "legacy-rest.test.ts",
+];
 const WEB_E2E = "apps/web/e2e";
 
 // vitest options that take their value as the next argument (so that value is not a file filter).
@@ -163,8 +173,8 @@ async function main() {
   /** A step that failed outside vitest (install, typecheck, cluster): one failure. */
   const stepFailed = (name, note, ms = 0) => results.push({ name, passed: 0, failed: 1, skipped: 0, notes: [note], ms });
 
-  if (ONLY && ONLY !== "pglite" && ONLY !== "postgres") {
-    log(`TEST_ONLY must be pglite or postgres, not ${JSON.stringify(ONLY)}`);
+  if (ONLY && ONLY !== "pglite" && ONLY !== "postgres" && ONLY !== "split") {
+    log(`TEST_ONLY must be pglite, postgres or split, not ${JSON.stringify(ONLY)}`);
     return 2;
   }
 
@@ -220,7 +230,7 @@ async function main() {
   };
 
   // 3. PGlite: everything (the browser tests in apps/web/e2e need apps/web/dist: build it first)
-  if (ONLY !== "postgres") {
+  if (ONLY !== "postgres" && ONLY !== "split") {
     if (hasWebBuild() && matchTests(WEB_E2E, filters).length > 0) {
       const t = Date.now();
       log("pnpm --filter @anonchat/web build (for the browser tests)");
@@ -261,10 +271,20 @@ async function main() {
       }
       if (cluster) {
         try {
-          if (!interrupted) {
+          if (!interrupted && ONLY !== "split") {
             await vitest("postgres", files, {
               TEST_DATABASE_URL: cluster.url,
               TEST_PG_CLUSTER: JSON.stringify(cluster.describe()),
+            });
+          }
+          // 5. The same client-facing tests through the split deployment's gateway (gateway,
+          //    auth and two chat replicas as processes on this cluster).
+          const splitFiles = files.filter((f) => SPLIT_TESTS.some((name) => f.endsWith(name)));
+          if (!interrupted && splitFiles.length > 0) {
+            await vitest("split", splitFiles, {
+              TEST_DATABASE_URL: cluster.url,
+              TEST_PG_CLUSTER: JSON.stringify(cluster.describe()),
+              TEST_TOPOLOGY: "split",
             });
           }
         } finally {

@@ -1,3 +1,4 @@
+import { generateKeyPairSync, createSign } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { Message } from "@anonchat/shared";
@@ -58,5 +59,78 @@ describe.runIf(DB_KIND === "postgres")("split deployment", () => {
     await waitFor(() => got.every((g) => g.length >= 30), 15_000, "delivery on every replica");
     for (const g of got) expect(g.map((m) => m.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     lives.forEach((l) => l.close());
+  });
+
+  it("holds the member limit when 50 joins race across both replicas", async () => {
+    const owner = await registerUser(d.url, "sd");
+    const room = await owner.client.room.create.mutate({ name: "race", maxMembers: 10 });
+    const users = await Promise.all(Array.from({ length: 50 }, (_, i) => registerUser(d.url, `j${i}`)));
+    const results = await Promise.allSettled(users.map((u) => u.client.room.join.mutate({ roomId: room.id })));
+    expect(results.filter((r) => r.status === "fulfilled").length).toBe(9);
+    for (const r of results) {
+      if (r.status === "rejected") expect(r.reason).toMatchObject({ message: "room is full", data: { code: "FORBIDDEN" } });
+    }
+    expect((await owner.client.room.get.query({ roomId: room.id })).memberCount).toBe(10);
+  });
+
+  it("refuses a token signed by anyone but auth: at the gateway, at a chat replica, at auth", async () => {
+    const u = await registerUser(d.url, "se");
+    const [h, p] = u.session.accessToken.split(".") as [string, string];
+    const other = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const forged = `${h}.${p}.${createSign("RSA-SHA256").update(`${h}.${p}`).sign(other.privateKey).toString("base64url")}`;
+    const direct = (name: string) => `http://127.0.0.1:${d.procs.get(name)?.port}`;
+    for (const base of [d.url, direct("chat1"), direct("chat2")]) {
+      await expect(httpClient(base, forged).room.list.query()).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
+      expect(await httpClient(base, u.session.accessToken).room.list.query()).toEqual([]);
+    }
+    for (const base of [d.url, direct("auth")]) {
+      await expect(httpClient(base, forged).auth.me.query()).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
+    }
+    const legacy = await fetch(`${direct("chat1")}/api/v1/auth/validate`, { headers: { Authorization: `Bearer ${forged}` } });
+    expect(legacy.status).toBe(401);
+  });
+
+  it("loses and doubles nothing when a chat replica is killed with SIGKILL mid-conversation", async () => {
+    const alice = await registerUser(d.url, "sf");
+    const bob = await registerUser(d.url, "sg");
+    const room = await alice.client.room.create.mutate({ name: "kill", maxMembers: 5 });
+    await bob.client.room.join.mutate({ roomId: room.id });
+    const received: Message[][] = [[], [], [], []];
+    const lives = [alice, bob, alice, bob].map((u, i) => {
+      const live = liveClient(d.url, u.session);
+      live.client.room.onMessage.subscribe(
+        { roomId: room.id, lastEventId: "0" },
+        { onData: ({ data }) => data.type === "message" && received[i]?.push(data.message) },
+      );
+      return live;
+    });
+
+    // A sender that retries each message with its clientMsgId until acknowledged.
+    const acked: Message[] = [];
+    let attempts = 0;
+    const sendAcked = async (i: number) => {
+      for (;;) {
+        attempts++;
+        try {
+          acked.push(await alice.client.room.send.mutate({ roomId: room.id, text: `k${i}`, clientMsgId: `k${i}` }));
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    };
+    for (let i = 0; i < 20; i++) await sendAcked(i);
+    await d.kill("chat1", "SIGKILL");
+    for (let i = 20; i < 60; i++) await sendAcked(i);
+
+    const ackedSeqs = [...new Set(acked.map((m) => m.seq))].sort((a, b) => a - b);
+    expect(ackedSeqs.length).toBe(60);
+    await waitFor(() => received.every((r) => r.length >= 60), 30_000, "every subscriber catches up after the kill");
+    for (const r of received) expect(r.map((m) => m.seq)).toEqual(ackedSeqs);
+    const history = await bob.client.room.history.query({ roomId: room.id, limit: 100 });
+    expect(history.messages.map((m) => m.text)).toEqual(Array.from({ length: 60 }, (_, i) => `k${i}`));
+    expect(attempts).toBeGreaterThanOrEqual(60);
+    lives.forEach((l) => l.close());
+    await d.restart("chat1");
   });
 });
