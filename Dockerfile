@@ -1,29 +1,21 @@
 # syntax=docker/dockerfile:1
-# One image for every role (all-in-one, gateway, auth, chat): the role comes from the environment.
+# One image for every process: all-in-one (the default), or the split roles gateway, auth and
+# chat chosen by ROLE. The web client is built in and served by all-in-one and the gateway.
 
-FROM node:20-bookworm-slim AS deps
+FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN npm install -g pnpm@12.4.2
-COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc turbo.json ./
-COPY tooling/typescript/package.json tooling/typescript/
-COPY packages/shared/package.json packages/shared/
-COPY packages/db/package.json packages/db/
-COPY packages/core/package.json packages/core/
-COPY packages/api/package.json packages/api/
-COPY packages/rest/package.json packages/rest/
-COPY apps/server/package.json apps/server/
-RUN pnpm install --frozen-lockfile
-
-FROM deps AS build
 COPY . .
-RUN pnpm turbo run typecheck build
+RUN pnpm install --frozen-lockfile \
+ && pnpm turbo run typecheck \
+ && pnpm --filter @anonchat/web build
 
 FROM node:20-bookworm-slim AS runtime
 WORKDIR /app
-ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0 DATA_DIR=/data
+ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0 DATA_DIR=/data WEB_DIR=/app/apps/web/dist
 COPY --from=build /app /app
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 8080
-# tsx runs the TypeScript sources directly; node receives SIGTERM itself (no npm wrapper).
-CMD ["node", "apps/server/node_modules/tsx/dist/cli.mjs", "apps/server/src/main.ts"]
+# node runs the TypeScript sources through tsx's loader and receives SIGTERM itself.
+CMD ["node", "--import", "./apps/server/node_modules/tsx/dist/loader.mjs", "apps/server/src/main.ts"]
