@@ -94,6 +94,7 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT: int(5, 1, 120),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).optional().default("info"),
   WEB_DIR: z.string().optional(),
+  METRICS: z.enum(["on", "off"]).optional().default("on"),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -141,6 +142,8 @@ export interface ServerConfig {
   shutdownTimeout: number;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   webDir: string | undefined;
+  /** Serve Prometheus metrics at /metrics. */
+  metrics: boolean;
 }
 
 export class ConfigError extends Error {
@@ -206,5 +209,6 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
     logLevel: e.LOG_LEVEL,
     webDir: e.WEB_DIR,
+    metrics: e.METRICS === "on",
   };
 }

@@ -38,6 +38,12 @@ export class ConnectionRegistry {
     };
   }
 
+  size(): number {
+    let n = 0;
+    for (const set of this.bySession.values()) n += set.size;
+    return n;
+  }
+
   countForUser(userId: number): number {
     return this.perUser.get(userId) ?? 0;
   }

@@ -27,6 +27,8 @@ export interface RoleHandler {
   drain(): void;
   /** Shutdown, last step: close what is left. */
   closeSockets(): void;
+  /** Open WebSockets by protocol, for metrics. */
+  socketCounts(): Record<string, number>;
 }
 
 const isTrpc = (path: string) => path === "/trpc" || path.startsWith("/trpc/");
@@ -114,6 +116,7 @@ export function serviceHandler(config: ServerConfig, services: Services, registr
     closeSockets() {
       trpc.closeAll(1012, "server restarting");
     },
+    socketCounts: () => ({ trpc: trpc.count(), legacy: legacy?.count() ?? 0 }),
   };
 
   async function internal(path: string, res: ServerResponse) {
@@ -215,5 +218,6 @@ export function gatewayHandler(config: ServerConfig, services: Services, log: Lo
       chatGroup.close();
       for (const ws of refusals.clients) ws.terminate();
     },
+    socketCounts: () => ({ proxied: chatGroup.openTunnels() }),
   };
 }

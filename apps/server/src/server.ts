@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import http, { type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { appRouter } from "@anonchat/api";
 import { sendEnvelope } from "@anonchat/rest";
 import type { ServerConfig } from "./config";
 import { ConnectionRegistry } from "./connections";
@@ -9,6 +10,7 @@ import { applyCors, originAllowed } from "./gateway/origin";
 import { IpRateLimit, type RateDecision } from "./gateway/rate-limit";
 import { sendJson } from "./http-util";
 import { createLogger, loggablePath, type Logger } from "./logger";
+import { Metrics, routeLabel } from "./metrics";
 import { gatewayHandler, serviceHandler, type RequestMeta } from "./roles";
 import { createServices, type Services } from "./services";
 import { createStaticHandler } from "./static";
@@ -45,10 +47,28 @@ function refuseUpgrade(socket: Duplex, status: number, text: string, headers: Re
  */
 export async function startServer(config: ServerConfig, logger?: Logger): Promise<RunningServer> {
   const log = (logger ?? createLogger(config.logLevel)).child({ role: config.role });
-  const services = await createServices(config, log);
+  const metrics = new Metrics();
+  const services = await createServices(config, log, metrics);
   const registry = new ConnectionRegistry(services.bus);
   const handler =
     config.role === "gateway" ? gatewayHandler(config, services, log) : serviceHandler(config, services, registry, log);
+  const procedures = new Set(Object.keys(appRouter._def.procedures));
+  metrics.gauge("anonchat_websockets", "Open WebSockets by protocol.", () =>
+    Object.entries(handler.socketCounts()).map(([protocol, n]) => [{ protocol }, n]),
+  );
+  metrics.gauge("anonchat_authenticated_sockets", "Open sockets with a verified user.", () => [[{}, registry.size()]]);
+  metrics.gauge("anonchat_subscriptions", "Live room subscriptions in this process.", () => [
+    [{}, services.hub?.subscriberCount() ?? 0],
+  ]);
+  metrics.gauge("anonchat_db_pool_connections", "PostgreSQL pool connections by state.", () => {
+    const pool = services.database?.pool;
+    if (!pool) return [];
+    return [
+      [{ state: "total" }, pool.totalCount],
+      [{ state: "idle" }, pool.idleCount],
+      [{ state: "waiting" }, pool.waitingCount],
+    ];
+  });
   // Behind a gateway the services leave the per-IP limit to it: they see only its address.
   const atEdge = config.role === "all" || config.role === "gateway";
   const ipLimit = atEdge
@@ -73,6 +93,11 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     const path = loggablePath(req.url);
     res.setHeader("X-Request-Id", meta.requestId);
     res.once("finish", () => {
+      const route = routeLabel(path, procedures);
+      const labels = { route, method: req.method ?? "", status: String(res.statusCode) };
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe({ route }, (performance.now() - started) / 1000);
+      if (res.statusCode === 429) metrics.rateLimited.inc({ scope: route === "/trpc/(batch)" ? "trpc" : route });
       log.info("request", {
         requestId: meta.requestId,
         method: req.method,
@@ -102,6 +127,10 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         return void res.end();
       }
       if (path === "/healthz") return sendJson(res, 200, { status: "ok" }, rate.headers);
+      if (path === "/metrics" && config.metrics) {
+        res.writeHead(200, { ...rate.headers, "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+        return void res.end(metrics.render());
+      }
       if (path === "/readyz") {
         const ready = !shuttingDown && (services.database ? await services.database.ping() : true);
         return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" }, rate.headers);
@@ -126,7 +155,10 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       if (shuttingDown) return refuseUpgrade(socket, 503, "shutting down");
       const rate = ipLimit ? await ipLimit.check(meta.clientIp) : NO_LIMIT;
       if (!originAllowed(req, config.corsOrigins)) return refuseUpgrade(socket, 403, "origin not allowed", rate.headers);
-      if (!rate.allowed) return refuseUpgrade(socket, 429, "too many requests", rate.headers);
+      if (!rate.allowed) {
+        metrics.rateLimited.inc({ scope: "upgrade" });
+        return refuseUpgrade(socket, 429, "too many requests", rate.headers);
+      }
       if (!handler.upgrade(req, socket, head, meta, path)) refuseUpgrade(socket, 404, "not found");
     })().catch((err) => {
       log.error("upgrade failed", { requestId: meta.requestId, err });

@@ -16,6 +16,7 @@ import { createPgNotifier, migrateToLatest, openDatabase, type DatabaseHandle } 
 import type { ServerConfig } from "./config";
 import { loadSigningKeys, verifyOnlyKeys, type TokenKeys } from "./keys";
 import type { Logger } from "./logger";
+import type { Metrics } from "./metrics";
 import { createRemoteAuth } from "./remote-auth";
 
 export interface LimiterOptions {
@@ -62,7 +63,7 @@ async function fetchPublicKeys(authUrl: string, log: Logger): Promise<TokenKeys>
   }
 }
 
-export async function createServices(config: ServerConfig, log: Logger): Promise<Services> {
+export async function createServices(config: ServerConfig, log: Logger, metrics: Metrics): Promise<Services> {
   const { role } = config;
   const needsDatabase = role !== "gateway" || config.rateLimitStore === "postgres";
   const database = needsDatabase
@@ -139,7 +140,16 @@ export async function createServices(config: ServerConfig, log: Logger): Promise
   let hub: RoomHub | undefined;
   let rooms: RoomService | undefined;
   if (database && (role === "all" || role === "chat")) {
-    hub = new RoomHub(database.db, bus, (err) => log.warn("room feed error", { err }));
+    hub = new RoomHub(database.db, bus, (err) => log.warn("room feed error", { err }), {
+      onDeliver: (message, subscribers) => {
+        metrics.messagesOut.inc({}, subscribers);
+        metrics.deliveryLatency.observe({}, Math.max(0, Date.now() - Date.parse(message.createdAt)) / 1000);
+      },
+    });
+    // Events that carry the message object were stored by this process.
+    bus.subscribe((e) => {
+      if (e.type === "message" && e.message) metrics.messagesIn.inc();
+    });
     rooms = new RoomService({
       db: database.db,
       bus,

@@ -7,7 +7,7 @@ export { LoginGuard } from "./auth/login-guard";
 export { RoomService, type Sender, type StreamOptions } from "./rooms/room.service";
 export type { StreamItem } from "./rooms/room-stream";
 export { InProcessBus, type BusEvent, type EventBus } from "./events/bus";
-export { RoomHub } from "./events/room-hub";
+export { RoomHub, type HubHooks } from "./events/room-hub";
 export { consumeOrThrow, retryAfterSeconds, type Limiter } from "./util/limits";
 export { newRoomId, randomBase62 } from "./util/ids";
 export { PgBus } from "./events/pg-bus";

@@ -24,3 +24,11 @@ export function sendEnvelope(
   });
   res.end(body);
 }
+
+/** A JSON document outside the envelope (the OpenAPI description). */
+export function sendRawJson(res: ServerResponse, httpStatus: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(httpStatus, { ...headers, "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -7,3 +7,4 @@ export {
   type LegacySocketDeps,
   type SocketRegistry,
 } from "./legacy-socket";
+export { buildOpenApi } from "./openapi";

@@ -13,7 +13,10 @@ import {
   type Session,
 } from "@anonchat/shared";
 import { readJsonBody } from "./body";
-import { sendEnvelope } from "./envelope";
+import { sendEnvelope, sendRawJson } from "./envelope";
+import { buildOpenApi } from "./openapi";
+
+const openApiDocument = buildOpenApi();
 
 export interface RestDeps {
   auth: AuthApi;
@@ -30,11 +33,7 @@ export interface RequestInfo {
   headers: Record<string, string>;
 }
 
-interface Reply {
-  status: number;
-  message: string;
-  data?: unknown;
-}
+type Reply = { status: number; message: string; data?: unknown } | { status: number; raw: unknown };
 
 type Handler = (req: IncomingMessage, info: RequestInfo) => Promise<Reply>;
 
@@ -78,6 +77,9 @@ export function createRestHandler(deps: RestDeps) {
   const routes: Record<string, Partial<Record<string, Handler>>> = {
     "/api/v1/status": {
       GET: async () => ({ status: 200, message: "AnonChat is running" }),
+    },
+    "/api/v1/openapi.json": {
+      GET: async () => ({ status: 200, raw: openApiDocument }),
     },
     "/api/v1/auth/register": {
       POST: async (req) => {
@@ -127,6 +129,7 @@ export function createRestHandler(deps: RestDeps) {
     }
     try {
       const reply = await handler(req, info);
+      if ("raw" in reply) return sendRawJson(res, reply.status, reply.raw, info.headers);
       sendEnvelope(res, reply.status, "success", reply.message, reply.data ?? null, info.headers);
     } catch (err) {
       if (err instanceof AppError) {

@@ -44,6 +44,13 @@ const isRetryable = (err: NodeJS.ErrnoException) => err.code === "ECONNREFUSED" 
  */
 export class UpstreamGroup {
   private next = 0;
+  private tunnels = 0;
+
+  /** WebSockets currently piped through this group. */
+  openTunnels(): number {
+    return this.tunnels;
+  }
+
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
   constructor(
@@ -103,7 +110,13 @@ export class UpstreamGroup {
         if (upHead.length) socket.write(upHead);
         if (head.length) upSocket.write(head);
         upSocket.pipe(socket).pipe(upSocket);
+        this.tunnels++;
+        let open = true;
         const close = () => {
+          if (open) {
+            open = false;
+            this.tunnels--;
+          }
           upSocket.destroy();
           socket.destroy();
         };

@@ -20,6 +20,11 @@ const FETCH_BATCH = 500;
  * messages once (or takes them from an in-process event) and hands the same objects to every
  * local subscriber, in seq order with no gap.
  */
+export interface HubHooks {
+  /** A message handed to this many local subscribers (metrics). */
+  onDeliver?(message: Message, subscribers: number): void;
+}
+
 class RoomFeed {
   readonly subscribers = new Set<HubSubscriber>();
   private lastSeq: number | undefined;
@@ -31,6 +36,7 @@ class RoomFeed {
     private readonly db: Db,
     readonly roomId: string,
     private readonly onError: (err: unknown) => void,
+    private readonly hooks: HubHooks,
   ) {}
 
   async init(): Promise<void> {
@@ -58,6 +64,7 @@ class RoomFeed {
 
   broadcast(event: HubEvent): void {
     for (const s of this.subscribers) s.deliver(event);
+    if (event.type === "message") this.hooks.onDeliver?.(event.message, this.subscribers.size);
   }
 
   /**
@@ -112,6 +119,7 @@ export class RoomHub {
     private readonly db: Db,
     bus: EventBus,
     private readonly onError: (err: unknown) => void = () => {},
+    private readonly hooks: HubHooks = {},
   ) {
     this.unsubscribe = bus.subscribe((e) => this.onBusEvent(e));
   }
@@ -119,7 +127,7 @@ export class RoomHub {
   attach(roomId: string, sub: HubSubscriber): () => void {
     let feed = this.feeds.get(roomId);
     if (!feed) {
-      feed = new RoomFeed(this.db, roomId, this.onError);
+      feed = new RoomFeed(this.db, roomId, this.onError, this.hooks);
       this.feeds.set(roomId, feed);
       void feed.init();
     }
