@@ -1,0 +1,326 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { createScratchDatabase } from "@anonchat/db";
+import type { Room, Session } from "@anonchat/shared";
+import { liveClient, startTestServer } from "../harness";
+import { Ledger, type LedgerReport } from "./ledger";
+import { runStorm, type StormClient, type StormResult } from "./storm";
+import { freePort, fullHistoryWire, must, registerWire, sleep, spawnServerProcess, trpcCall, type ServerProcess } from "./wire";
+
+/**
+ * The two fault scenarios, shared by the CI tests (fault-kill.test.ts, fault-postgres.test.ts) and
+ * the longer campaign (campaign/fault-campaign.ts). They measure and return; the callers judge.
+ */
+
+const REPO = fileURLToPath(new URL("../../../..", import.meta.url));
+
+type Log = (line: string) => void;
+
+/** Users in rooms: clients are spread over `rooms` rooms, every client a member of its room. */
+async function setUpRooms(url: string, clients: number, rooms: number, tag: string) {
+  const sessions: Session[] = [];
+  for (let i = 0; i < clients; i++) sessions.push(await registerWire(url, `f${i}`));
+  const roomList: Room[] = [];
+  for (let r = 0; r < rooms; r++) {
+    const owner = sessions[r] as Session;
+    roomList.push(must(await trpcCall<Room>(url, "room.create", { name: `${tag}-${r}`, maxMembers: clients }, { token: owner.accessToken }), "create"));
+  }
+  const stormClients: StormClient[] = sessions.map((s, i) => ({
+    name: `c${i}`,
+    token: s.accessToken,
+    roomId: (roomList[i % rooms] as Room).id,
+  }));
+  for (const [i, c] of stormClients.entries()) {
+    must(await trpcCall<Room>(url, "room.join", { roomId: c.roomId }, { token: (sessions[i] as Session).accessToken }), "join");
+  }
+  return { sessions, rooms: roomList, stormClients };
+}
+
+async function historiesOf(url: string, stormClients: readonly StormClient[]) {
+  const byRoom = new Map<string, Awaited<ReturnType<typeof fullHistoryWire>>>();
+  for (const c of stormClients) {
+    if (!byRoom.has(c.roomId)) byRoom.set(c.roomId, await fullHistoryWire(url, c.token, c.roomId));
+  }
+  return byRoom;
+}
+
+// ---- kill -9 of the server process --------------------------------------------------------
+
+export interface KillRunOptions {
+  kills: number;
+  clients: number;
+  rooms: number;
+  perClient: number;
+  /** PostgreSQL database for the server (else PGlite in the run's DATA_DIR). */
+  databaseUrl?: string | undefined;
+  /** Time from a (re)start to the next SIGKILL, drawn uniformly from [min, max] ms. */
+  killAfterMs?: [number, number];
+  log?: Log;
+}
+
+export interface KillRunResult {
+  report: LedgerReport;
+  kills: number;
+  storm: StormResult;
+  /** Milliseconds from SIGKILL to the restarted server answering /readyz. */
+  downtimesMs: number[];
+  /** Acknowledged messages per second of storm. */
+  ackRate: number;
+  output: string;
+}
+
+export async function runKillScenario(opts: KillRunOptions): Promise<KillRunResult> {
+  const log = opts.log ?? (() => undefined);
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "anonchat-kill-"));
+  const port = await freePort();
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    ARGON2_MEMORY_KIB: "1024",
+    ARGON2_TIME_COST: "1",
+    RATE_LIMIT_PER_IP: "10000000",
+    SEND_LIMIT: "10000000",
+    ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
+  };
+  let proc: ServerProcess = spawnServerProcess(port, env);
+  let output = "";
+  try {
+    await proc.ready();
+    const tag = `k${Date.now().toString(36)}`;
+    const { stormClients } = await setUpRooms(proc.url, opts.clients, opts.rooms, tag);
+    const ledger = new Ledger();
+    let stormDone = false;
+    const storm = runStorm({
+      url: proc.url,
+      clients: stormClients,
+      perClient: opts.perClient,
+      ledger,
+      tag,
+      retryDelayMs: 150,
+      giveUpMs: 90_000,
+    }).finally(() => (stormDone = true));
+
+    const [min, max] = opts.killAfterMs ?? [400, 1500];
+    const downtimesMs: number[] = [];
+    let kills = 0;
+    while (kills < opts.kills && !stormDone) {
+      const wait = min + Math.random() * (max - min);
+      const until = Date.now() + wait;
+      while (Date.now() < until && !stormDone) await sleep(20);
+      if (stormDone) break;
+      const killedAt = Date.now();
+      const acked = ledger.acknowledged;
+      await proc.stop("SIGKILL");
+      kills++;
+      output += proc.output();
+      log(`kill #${kills} after ${Math.round(wait)} ms (${acked} acknowledged so far)`);
+      proc = spawnServerProcess(port, env);
+      await proc.ready();
+      downtimesMs.push(Date.now() - killedAt);
+    }
+    const stormResult = await storm;
+    const report = ledger.check(await historiesOf(proc.url, stormClients));
+    output += proc.output();
+    return {
+      report,
+      kills,
+      storm: stormResult,
+      downtimesMs,
+      ackRate: report.acknowledged / Math.max(0.001, stormResult.durationMs / 1000),
+      output,
+    };
+  } finally {
+    await proc.stop("SIGTERM").catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+// ---- PostgreSQL stopped under traffic -----------------------------------------------------
+
+/** What scripts/pg-cluster.mjs's startCluster returns (the parts used here). */
+export interface PgCluster {
+  url: string;
+  port: number;
+  stopServer(mode?: "fast" | "immediate" | "smart"): Promise<unknown>;
+  startServer(): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+interface PgClusterModule {
+  startCluster(opts?: { quiet?: boolean; maxConnections?: number }): Promise<PgCluster>;
+  findPgBinDir(): string | null;
+}
+
+/** A throwaway cluster of this test's own, so stopping it disturbs no other test file. */
+export async function startDedicatedCluster(): Promise<PgCluster> {
+  const mod = (await import(pathToFileURL(path.join(REPO, "scripts/pg-cluster.mjs")).href)) as PgClusterModule;
+  return mod.startCluster({ quiet: true, maxConnections: 100 });
+}
+
+export interface SubscriberLog {
+  user: string;
+  seqs: number[];
+  error: string | undefined;
+  completed: boolean;
+}
+
+export interface OutageRunOptions {
+  cluster: PgCluster;
+  clients: number;
+  rooms: number;
+  perClient: number;
+  /** How long PostgreSQL stays down. */
+  outageMs: number;
+  log?: Log;
+}
+
+export interface OutageRunResult {
+  report: LedgerReport;
+  storm: StormResult;
+  /** Tries that started after the stop completed and ended before the restart began. */
+  triesWhileDown: number;
+  /** Acknowledgements of such tries: must be 0. */
+  ackedWhileDown: number;
+  /** Failed tries while down, by kind (HTTP status and code). */
+  errorsWhileDown: Record<string, number>;
+  /** How long a failed try took while down (the slowest), ms: errors must come fast. */
+  slowestFailureMs: number;
+  /** From the restart finishing to the first acknowledgement of a try started after it. */
+  recoveryMs: number | undefined;
+  /** Per subscriber, the seqs received, in order, per room. */
+  subscribers: Array<SubscriberLog & { roomId: string; last: number }>;
+  /** Server log lines at level error. */
+  errorLogs: string[];
+}
+
+export async function runPgOutageScenario(opts: OutageRunOptions): Promise<OutageRunResult> {
+  const log = opts.log ?? (() => undefined);
+  const scratch = await createScratchDatabase(opts.cluster.url);
+  const errorLogs: string[] = [];
+  const srv = await startTestServer({
+    databaseUrl: scratch.url,
+    env: { ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1", DATABASE_POOL_MAX: "8", LOG_LEVEL: "warn" },
+    onLog: (line) => {
+      if (line.includes('"level":"error"') && errorLogs.length < 50) errorLogs.push(line.slice(0, 600));
+    },
+  });
+  const closers: Array<() => void> = [];
+  try {
+    const tag = `o${Date.now().toString(36)}`;
+    const { sessions, stormClients } = await setUpRooms(srv.url, opts.clients, opts.rooms, tag);
+
+    // A subscriber in every room (the README's recipe: it resumes from lastEventId by itself).
+    const subscribers: Array<SubscriberLog & { roomId: string }> = [];
+    for (let r = 0; r < opts.rooms; r++) {
+      const c = stormClients[r] as StormClient;
+      const live = liveClient(srv.url, sessions[r] as Session);
+      const sub: SubscriberLog & { roomId: string } = { user: c.name, roomId: c.roomId, seqs: [], error: undefined, completed: false };
+      let started = false;
+      const handle = live.client.room.onMessage.subscribe(
+        { roomId: c.roomId, lastEventId: "0" },
+        {
+          onStarted: () => (started = true),
+          onData: (e) => {
+            if (e.data.type === "message") sub.seqs.push(e.data.message.seq);
+          },
+          onError: (err) => (sub.error = `${err.data?.code ?? "?"}: ${err.message}`),
+          onComplete: () => (sub.completed = true),
+        },
+      );
+      closers.push(() => handle.unsubscribe(), () => live.close());
+      const until = Date.now() + 10_000;
+      while (!started && Date.now() < until) await sleep(20);
+      subscribers.push(sub);
+    }
+
+    const ledger = new Ledger();
+    let downSince = Infinity;
+    let upFrom = Infinity;
+    let upAt = Infinity;
+    let triesWhileDown = 0;
+    let ackedWhileDown = 0;
+    let slowestFailureMs = 0;
+    let recoveryMs: number | undefined;
+    const errorsWhileDown: Record<string, number> = {};
+    const inOutage = (t: { startedAt: number; endedAt: number }) => t.startedAt >= downSince && t.endedAt <= upFrom;
+
+    const storm = runStorm({
+      url: srv.url,
+      clients: stormClients,
+      perClient: opts.perClient,
+      ledger,
+      tag,
+      pauseMs: 20,
+      retryDelayMs: 100,
+      giveUpMs: 60_000,
+      onAck: (t) => {
+        if (inOutage(t)) {
+          triesWhileDown++;
+          ackedWhileDown++;
+        }
+        if (recoveryMs === undefined && t.startedAt >= upAt) recoveryMs = t.endedAt - upAt;
+      },
+      onFailure: (t) => {
+        if (!inOutage(t)) return;
+        triesWhileDown++;
+        const kind = `${t.error.httpStatus} ${t.error.code}`;
+        errorsWhileDown[kind] = (errorsWhileDown[kind] ?? 0) + 1;
+        slowestFailureMs = Math.max(slowestFailureMs, t.endedAt - t.startedAt);
+      },
+    });
+
+    // Stop PostgreSQL once traffic flows, keep it down, start it again.
+    const flowing = Date.now() + 20_000;
+    while (ledger.acknowledged < opts.clients * 3 && Date.now() < flowing) await sleep(20);
+    log(`stopping PostgreSQL (immediate) after ${ledger.acknowledged} acknowledged`);
+    await opts.cluster.stopServer("immediate");
+    downSince = Date.now();
+    await sleep(opts.outageMs);
+    upFrom = Date.now();
+    await opts.cluster.startServer();
+    upAt = Date.now();
+    log(`PostgreSQL back after ${upAt - downSince} ms; ${triesWhileDown} tries while down`);
+
+    const stormResult = await storm;
+    // A sentinel per room: once every subscriber has it, everything before it has arrived too.
+    const lastByRoom = new Map<string, number>();
+    for (const c of stormClients) {
+      if (lastByRoom.has(c.roomId)) continue;
+      const sent = must(await trpcCall<{ seq: number }>(srv.url, "room.send", { roomId: c.roomId, text: "sentinel" }, { token: c.token }), "sentinel");
+      lastByRoom.set(c.roomId, sent.seq);
+    }
+    const until = Date.now() + 30_000;
+    while (Date.now() < until && !subscribers.every((s) => s.seqs.includes(lastByRoom.get(s.roomId) ?? -1) || s.error || s.completed)) {
+      await sleep(50);
+    }
+    const histories = await historiesOf(srv.url, stormClients);
+    // The sentinels carry no clientMsgId: leave them out of the ledger's view of history.
+    const withoutSentinels = new Map([...histories].map(([room, list]) => [room, list.filter((m) => m.clientMsgId !== null)]));
+    const report = ledger.check(withoutSentinels);
+    // The sentinel is the newest message of its room (positions before it are checked above).
+    for (const [room, list] of histories) {
+      const last = list.at(-1);
+      if (!last || last.clientMsgId !== null || last.seq !== list.length || last.seq !== lastByRoom.get(room)) {
+        report.orderViolations++;
+        report.problems.push(`room ${room}: the sentinel is not the last message, with seq ${lastByRoom.get(room)}`);
+      }
+    }
+    return {
+      report,
+      storm: stormResult,
+      triesWhileDown,
+      ackedWhileDown,
+      errorsWhileDown,
+      slowestFailureMs,
+      recoveryMs,
+      subscribers: subscribers.map((s) => ({ ...s, last: lastByRoom.get(s.roomId) ?? 0 })),
+      errorLogs,
+    };
+  } finally {
+    for (const c of closers) c();
+    await srv.stop({ keepData: true }).catch(() => undefined);
+    await scratch.drop().catch(() => undefined);
+    await rm(srv.dataDir, { recursive: true, force: true });
+  }
+}
