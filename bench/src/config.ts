@@ -55,6 +55,8 @@ export interface Config {
   authUsers: number;
   authConcurrency: number;
   authMs: number;
+  /** Logins and raw argon2 verifies alternate in this many rounds (authMs split among them). */
+  authRounds: number;
 
   sendUsers: number;
   sendRooms: number;
@@ -109,7 +111,8 @@ export const FULL: Config = {
 
   authUsers: 16,
   authConcurrency: 8,
-  authMs: 8000,
+  authMs: 9000,
+  authRounds: 3,
 
   sendUsers: 64,
   sendRooms: 8,
@@ -148,7 +151,8 @@ export const SMOKE: Config = {
   holdMs: 200,
   authUsers: 2,
   authConcurrency: 2,
-  authMs: 800,
+  authMs: 1000,
+  authRounds: 2,
   sendUsers: 4,
   sendRooms: 2,
   sendConcurrency: 4,

@@ -366,7 +366,9 @@ async function run(cmd: RunCmd): Promise<RunResult> {
   windowStart = t0 + cmd.warmupMs;
   windowEnd = windowStart + cmd.measureMs;
 
+  let completed = 0;
   const settle = (room: number) => {
+    completed++;
     roomOutstanding.set(room, (roomOutstanding.get(room) ?? 1) - 1);
     if (cmd.mode === "closed") refill(room);
   };
@@ -432,13 +434,28 @@ async function run(cmd: RunCmd): Promise<RunResult> {
   } else {
     const interval = 1000 / cmd.sendRate;
     let k = 0;
+    // Completions per second (smoothed): how fast the target is getting through its backlog.
+    let rate: number | undefined;
+    let rateAt = t0;
+    let rateCompleted = 0;
     const tick = () => {
       if (!sending) return;
-      // Every send whose scheduled time has come, stamped with that time.
       const t = now();
+      if (t - rateAt >= 200) {
+        const inst = ((completed - rateCompleted) * 1000) / (t - rateAt);
+        rate = rate === undefined ? inst : 0.5 * rate + 0.5 * inst;
+        rateAt = t;
+        rateCompleted = completed;
+      }
+      // Overloaded: the oldest undelivered message is already late, or the backlog would take
+      // longer than that to get through at the current pace. Then scheduled sends are skipped.
+      const oldest = pending.values().next().value;
+      const behind =
+        (oldest !== undefined && t - oldest.t > cmd.shedAfterMs) ||
+        (rate !== undefined && pending.size > Math.max(1, rate) * (cmd.shedAfterMs / 1000));
+      // Every send whose scheduled time has come, stamped with that time.
       while (sending && t0 + k * interval <= t) {
-        const oldest = pending.values().next().value;
-        if (oldest && t - oldest.t > cmd.shedAfterMs) shed++;
+        if (behind) shed++;
         else send(pubs[k % pubs.length] as Pub, t0 + k * interval);
         k++;
       }

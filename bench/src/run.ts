@@ -126,7 +126,7 @@ async function main(): Promise<number> {
       } else if (scenario === "auth") {
         for (const kind of cfg.servers) {
           results.auth.push(
-            ...(await profiled("auth", () => one(() => auth(ctx, kind)), (r) => [r.login, r.refresh, r.me].flatMap((x) => (x ? [x.window] : [])))),
+            ...(await profiled("auth", () => one(() => auth(ctx, kind)), (r) => [...r.loginWindows, ...[r.refresh, r.me].flatMap((x) => (x ? [x.window] : []))])),
           );
         }
       } else {

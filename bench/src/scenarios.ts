@@ -506,6 +506,27 @@ function summarizeOps(r: OpsResult): OpsSummary {
   return { ...r, latency: summarize(Histogram.fromJSON(r.latency)) };
 }
 
+/** Several runs as one: operations over total time, merged latencies, time-weighted CPU. */
+function mergeOps(rs: OpsResult[]): OpsResult {
+  const h = new Histogram();
+  for (const r of rs) h.merge(Histogram.fromJSON(r.latency));
+  const seconds = rs.reduce((n, r) => n + r.measureSeconds, 0);
+  const ops = rs.reduce((n, r) => n + r.ops, 0);
+  const cpu: Record<string, number> = {};
+  for (const r of rs) for (const [k, v] of Object.entries(r.cpu)) cpu[k] = (cpu[k] ?? 0) + (v * r.measureSeconds) / seconds;
+  return {
+    opsPerSec: ops / seconds,
+    ops,
+    total: rs.reduce((n, r) => n + r.total, 0),
+    errors: rs.reduce((n, r) => n + r.errors, 0),
+    errorSamples: rs.flatMap((r) => r.errorSamples).slice(0, 5),
+    latency: h.toJSON(),
+    measureSeconds: seconds,
+    cpu,
+    window: [rs[0]?.window[0] ?? 0, rs.at(-1)?.window[1] ?? 0],
+  };
+}
+
 export interface AuthResult {
   target: TargetKind;
   pid?: number;
@@ -514,9 +535,12 @@ export interface AuthResult {
   login?: OpsSummary;
   refresh?: OpsSummary;
   me?: OpsSummary;
-  /** Raw argon2id verifies measured before and after the server's loops (the machine drifts). */
+  /** Raw argon2id verifies, all rounds together. */
   rawArgon2?: OpsSummary;
-  rawArgon2After?: OpsSummary;
+  /** Logins and raw verifies alternate in rounds, so a drifting machine load hits both alike. */
+  rounds: { login: OpsSummary; rawArgon2: OpsSummary }[];
+  /** The login loop windows (for the profile). */
+  loginWindows: [number, number][];
   logIssues?: { warnings: number; errors: number; samples: string[] };
   error?: string;
 }
@@ -530,7 +554,7 @@ export async function auth(ctx: Ctx, kind: TargetKind): Promise<AuthResult> {
     parallelism: Number(env.ARGON2_PARALLELISM ?? 1),
     hashConcurrency: Number(env.HASH_CONCURRENCY ?? 4),
   };
-  const result: AuthResult = { target: kind, argon2: params, concurrency: cfg.authConcurrency };
+  const result: AuthResult = { target: kind, argon2: params, concurrency: cfg.authConcurrency, rounds: [], loginWindows: [] };
   let target: Target | undefined;
   let gen: Generator | undefined;
   try {
@@ -547,39 +571,48 @@ export async function auth(ctx: Ctx, kind: TargetKind): Promise<AuthResult> {
     }));
     gen = await Generator.start();
     const groups = cpuGroups(target, [gen]);
-    const loop = (op: "login" | "refresh" | "me") =>
+    const loop = (op: "login" | "refresh" | "me", measureMs: number) =>
       gen?.call<OpsResult>({
         cmd: "authLoop",
         op,
         httpUrl: target?.httpUrl ?? "",
         concurrency: cfg.authConcurrency,
         warmupMs: cfg.warmupMs,
-        measureMs: cfg.authMs,
+        measureMs,
         creds,
         cpu: groups,
       }) as Promise<OpsResult>;
     // Raw argon2id verifies with the same parameters and the server's concurrency, in a
-    // separate process while the server idles: what the hardware allows. Measured before and
-    // after the server's loops; the mean is the reference.
-    const raw = async () =>
-      summarizeOps(
-        await (gen as Generator).call<OpsResult>({
-          cmd: "argon2",
-          concurrency: params.hashConcurrency,
-          memoryCost: params.memoryCost,
-          timeCost: params.timeCost,
-          parallelism: params.parallelism,
-          warmupMs: cfg.warmupMs,
-          measureMs: cfg.authMs,
-          cpu: groups,
-        }),
-      );
-    result.rawArgon2 = await raw();
-    result.login = summarizeOps(await loop("login"));
-    result.refresh = summarizeOps(await loop("refresh"));
-    result.me = summarizeOps(await loop("me"));
-    result.rawArgon2After = await raw();
-    log(`  auth/${kind}: login ${result.login.opsPerSec.toFixed(1)}/s, refresh ${Math.round(result.refresh.opsPerSec)}/s, me ${Math.round(result.me.opsPerSec)}/s, raw argon2 ${result.rawArgon2.opsPerSec.toFixed(1)}/s before, ${result.rawArgon2After.opsPerSec.toFixed(1)}/s after`);
+    // separate process while the server idles: what the hardware allows. Rounds alternate
+    // raw verifies and logins so that a drifting machine load hits both alike.
+    const raw = (measureMs: number) =>
+      (gen as Generator).call<OpsResult>({
+        cmd: "argon2",
+        concurrency: params.hashConcurrency,
+        memoryCost: params.memoryCost,
+        timeCost: params.timeCost,
+        parallelism: params.parallelism,
+        warmupMs: cfg.warmupMs,
+        measureMs,
+        cpu: groups,
+      });
+    const roundMs = Math.max(500, Math.round(cfg.authMs / cfg.authRounds));
+    const raws: OpsResult[] = [];
+    const logins: OpsResult[] = [];
+    for (let i = 0; i < cfg.authRounds; i++) {
+      const r = await raw(roundMs);
+      const l = await loop("login", roundMs);
+      raws.push(r);
+      logins.push(l);
+      result.rounds.push({ rawArgon2: summarizeOps(r), login: summarizeOps(l) });
+      result.loginWindows.push(l.window);
+      log(`  auth/${kind}: round ${i + 1}: raw argon2 ${r.opsPerSec.toFixed(1)}/s, login ${l.opsPerSec.toFixed(1)}/s`);
+    }
+    result.rawArgon2 = summarizeOps(mergeOps(raws));
+    result.login = summarizeOps(mergeOps(logins));
+    result.refresh = summarizeOps(await loop("refresh", cfg.authMs));
+    result.me = summarizeOps(await loop("me", cfg.authMs));
+    log(`  auth/${kind}: login ${result.login.opsPerSec.toFixed(1)}/s vs raw argon2 ${result.rawArgon2.opsPerSec.toFixed(1)}/s, refresh ${Math.round(result.refresh.opsPerSec)}/s, me ${Math.round(result.me.opsPerSec)}/s`);
   } catch (e) {
     result.error = e instanceof Error ? e.message : String(e);
     log(`  auth/${kind}: FAILED ${result.error}`);
