@@ -192,6 +192,8 @@ export interface OutageRunResult {
   subscribers: Array<SubscriberLog & { roomId: string; last: number }>;
   /** Server log lines at level error. */
   errorLogs: string[];
+  /** Exceptions nobody caught while the scenario ran (the server runs in this process): each would kill a production server. */
+  uncaught: string[];
 }
 
 export async function runPgOutageScenario(opts: OutageRunOptions): Promise<OutageRunResult> {
@@ -206,6 +208,10 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
     },
   });
   const closers: Array<() => void> = [];
+  const uncaught: string[] = [];
+  const onUncaught = (err: unknown) => uncaught.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.on("uncaughtException", onUncaught);
+  closers.push(() => process.off("uncaughtException", onUncaught));
   try {
     const tag = `o${Date.now().toString(36)}`;
     const { sessions, stormClients } = await setUpRooms(srv.url, opts.clients, opts.rooms, tag);
@@ -316,6 +322,7 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
       recoveryMs,
       subscribers: subscribers.map((s) => ({ ...s, last: lastByRoom.get(s.roomId) ?? 0 })),
       errorLogs,
+      uncaught,
     };
   } finally {
     for (const c of closers) c();
