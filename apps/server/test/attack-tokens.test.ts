@@ -1,0 +1,373 @@
+import { generateKeyPairSync } from "node:crypto";
+import http from "node:http";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MESSAGES, type Session } from "@anonchat/shared";
+import { httpClient, registerUser, startTestServer, type TestServer } from "./harness";
+import { api } from "./helpers/legacy";
+import { legacySocket, trpcRequest, trpcSocket, answerTo, type RawSocket } from "./helpers/raw-ws";
+import {
+  applyMutations,
+  decodeSegment,
+  equivalentToken,
+  mutationArb,
+  signEs256,
+  signHmac,
+  signPss,
+  signRsa,
+  type Claims,
+  type ForgeKeys,
+} from "./helpers/token-forge";
+import { expectTRPCError } from "./helpers/trpc";
+
+/**
+ * Forged access tokens beyond auth.test.ts (which covers another key, alg none, HS256 with the
+ * public key, RS512, typ JWT, an unknown kid, no exp, expired, wrong aud/iss, a non-numeric sub),
+ * on every transport; 10,000+ property-based mutations of a valid token; refresh-token races;
+ * logout closing live sockets.
+ *
+ * TOKEN_MUTATIONS (default 10000), TOKEN_MUTATIONS_HTTP (default 1000) and FUZZ_SEED replay or
+ * widen the property runs; the seed and counts are printed.
+ */
+
+const KEYS = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const OTHER = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const EC = generateKeyPairSync("ec", { namedCurve: "P-256" });
+const PRIVATE_PEM = KEYS.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+const PUBLIC_PEM = KEYS.publicKey.export({ type: "spki", format: "pem" }).toString();
+
+const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2_147_483_647);
+const MUTATIONS = Number(process.env.TOKEN_MUTATIONS ?? 10_000);
+const MUTATIONS_HTTP = Number(process.env.TOKEN_MUTATIONS_HTTP ?? 1000);
+
+let srv: TestServer;
+let victim: Session;
+let header: Claims;
+let payload: Claims;
+let roomId: string;
+const sockets: RawSocket[] = [];
+beforeAll(async () => {
+  srv = await startTestServer({ env: { JWT_PRIVATE_KEY: PRIVATE_PEM, ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1" } });
+  const u = await registerUser(srv.url, "tok");
+  victim = u.session;
+  header = decodeSegment(victim.accessToken, 0);
+  payload = decodeSegment(victim.accessToken, 1);
+  roomId = (await u.client.room.create.mutate({ name: "target", maxMembers: 10 })).id;
+});
+afterAll(async () => {
+  for (const s of sockets) s.close();
+  await srv.stop();
+});
+
+const now = () => Math.floor(Date.now() / 1000);
+const later = () => ({ ...payload, exp: now() + 600 });
+const me = (token: string) => httpClient(srv.url, token).auth.me.query();
+const track = (s: RawSocket) => (sockets.push(s), s);
+
+/** Every way in: tRPC over HTTP, /api/v1, the tRPC WebSocket and the legacy socket; all must refuse. */
+async function expectRefusedEverywhere(token: string) {
+  await expectTRPCError(me(token), "UNAUTHORIZED", MESSAGES.tokenInvalid);
+  expect((await api(srv.url, "GET", "/api/v1/auth/validate", { token })).status).toBe(401);
+  const t = track(trpcSocket(srv.wsUrl, token));
+  await t.opened;
+  const id = trpcRequest(t, "query", "auth.me");
+  const closed = await t.waitClose(5000);
+  expect(closed.code).toBe(4401);
+  // Whatever was answered before the close, it was not the user.
+  expect(JSON.stringify(t.json().filter((m) => m.id === id))).not.toContain(victim.user.email);
+  const l = track(legacySocket(srv.wsUrl, roomId, token));
+  expect((await l.waitClose(5000)).code).toBe(4401);
+  expect(l.frames).toEqual(["error.token"]);
+}
+
+describe("forged access tokens", () => {
+  it("a token re-signed with the server's key and claims is accepted (positive control)", async () => {
+    expect(await me(signRsa(header, later(), KEYS.privateKey))).toEqual(victim.user);
+  });
+
+  it.each<[string, () => string]>([
+    ["not yet valid (nbf in a minute)", () => signRsa(header, { ...later(), nbf: now() + 60 }, KEYS.privateKey)],
+    ["nbf not a number", () => signRsa(header, { ...later(), nbf: "0" }, KEYS.privateKey)],
+    ["exp as a string", () => signRsa(header, { ...payload, exp: String(now() + 600) }, KEYS.privateKey)],
+    ["exp exactly now", () => signRsa(header, { ...payload, exp: now() }, KEYS.privateKey)],
+    ["no typ", () => signRsa({ alg: "RS256", kid: header.kid }, later(), KEYS.privateKey)],
+    ["typ of another token kind (refresh+jwt)", () => signRsa({ ...header, typ: "refresh+jwt" }, later(), KEYS.privateKey)],
+    ["no iss", () => signRsa(header, { ...later(), iss: undefined }, KEYS.privateKey)],
+    ["no aud", () => signRsa(header, { ...later(), aud: undefined }, KEYS.privateKey)],
+    ["alg None (capitalised), unsigned", () => signHmac({ ...header, alg: "None" }, later(), null)],
+    ["alg NONE, unsigned", () => signHmac({ ...header, alg: "NONE" }, later(), null)],
+    ["alg nOnE, unsigned", () => signHmac({ ...header, alg: "nOnE" }, later(), null)],
+    ["no alg at all, unsigned", () => signHmac({ typ: header.typ, kid: header.kid }, later(), null)],
+    ["PS256 with the server's key", () => signPss({ ...header, alg: "PS256" }, later(), KEYS.privateKey)],
+    ["ES256 with an attacker's EC key", () => signEs256({ ...header, alg: "ES256" }, later(), EC.privateKey)],
+    ["HS256 with an empty secret", () => signHmac({ ...header, alg: "HS256" }, later(), "")],
+    ["HS512 keyed with the public key", () => signHmac({ ...header, alg: "HS512" }, later(), PUBLIC_PEM, "sha512")],
+    ["HS256 keyed with the public key's DER", () => signHmac({ ...header, alg: "HS256" }, later(), KEYS.publicKey.export({ type: "spki", format: "der" }))],
+    ["RS256 header, signature of another key, the right kid", () => signRsa(header, later(), OTHER.privateKey)],
+    ["a sub of another user, signed by an attacker", () => signRsa(header, { ...later(), sub: "1" }, OTHER.privateKey)],
+    ["sub 0", () => signRsa(header, { ...later(), sub: "0" }, KEYS.privateKey)],
+    ["sub with a leading zero", () => signRsa(header, { ...later(), sub: `0${String(payload.sub)}` }, KEYS.privateKey)],
+    ["sub as a number", () => signRsa(header, { ...later(), sub: Number(payload.sub) }, KEYS.privateKey)],
+    ["sub of 11 digits", () => signRsa(header, { ...later(), sub: "12345678901" }, KEYS.privateKey)],
+    ["no sid", () => signRsa(header, { ...later(), sid: undefined }, KEYS.privateKey)],
+    ["sid as a number", () => signRsa(header, { ...later(), sid: 7 }, KEYS.privateKey)],
+    ["no login claim", () => signRsa(header, { ...later(), login: undefined }, KEYS.privateKey)],
+    ["two tokens glued together", () => `${victim.accessToken}.${victim.accessToken}`],
+    ["a token over 4096 characters", () => signRsa(header, { ...later(), pad: "x".repeat(4000) }, KEYS.privateKey)],
+  ])("refuses a token with %s", async (_name, make) => {
+    await expectTRPCError(me(make()), "UNAUTHORIZED", MESSAGES.tokenInvalid);
+  });
+
+  it.each<[string, () => unknown]>([
+    ["missing", () => undefined],
+    ["empty", () => ""],
+    ["null", () => null],
+    ["a number", () => 0],
+    ["true", () => true],
+    ["an array holding the right kid", () => [header.kid]],
+    ["an object", () => ({ $ne: null })],
+    ["a path traversal", () => "../../../../../../dev/null"],
+    ["SQL", () => "' OR '1'='1' --"],
+    ["a NUL byte", () => "\u0000"],
+    ["the right kid upper-cased", () => String(header.kid).toUpperCase()],
+    ["the right kid with a trailing space", () => `${String(header.kid)} `],
+    ["3000 characters", () => "k".repeat(3000)],
+  ])("refuses an odd kid (%s), even signed with the server's key", async (_name, makeKid) => {
+    const kid = makeKid();
+    const h: Claims = { ...header, kid };
+    if (kid === undefined) delete h.kid;
+    await expectTRPCError(me(signRsa(h, later(), KEYS.privateKey)), "UNAUTHORIZED", MESSAGES.tokenInvalid);
+  });
+
+  describe("jku / jwk / x5u / x5c headers", () => {
+    let jwks: http.Server;
+    let jwksUrl: string;
+    let fetched = 0;
+    const otherJwk = { ...OTHER.publicKey.export({ format: "jwk" }), kid: "attacker", alg: "RS256", use: "sig" };
+    beforeAll(async () => {
+      // An attacker's key server, on loopback: the server must never fetch from it.
+      jwks = http.createServer((_req, res) => {
+        fetched++;
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ keys: [otherJwk, { ...otherJwk, kid: header.kid }] }));
+      });
+      await new Promise<void>((r) => jwks.listen(0, "127.0.0.1", r));
+      jwksUrl = `http://127.0.0.1:${(jwks.address() as { port: number }).port}/jwks.json`;
+    });
+    afterAll(async () => {
+      await new Promise<void>((r) => jwks.close(() => r()));
+    });
+
+    it.each<[string, () => Claims]>([
+      ["jku to an attacker's key set, the attacker's kid", () => ({ ...header, kid: "attacker", jku: jwksUrl })],
+      ["jku to an attacker's key set, the server's kid", () => ({ ...header, jku: jwksUrl })],
+      ["an embedded jwk of the attacker's key", () => ({ ...header, jwk: otherJwk })],
+      ["an embedded jwk, no kid", () => ({ alg: "RS256", typ: "at+jwt", jwk: otherJwk })],
+      ["x5u to the attacker's server", () => ({ ...header, x5u: jwksUrl })],
+      ["x5c holding the attacker's key", () => ({ ...header, x5c: [OTHER.publicKey.export({ type: "spki", format: "der" }).toString("base64")] })],
+    ])("refuses a token signed by an attacker with %s, and fetches nothing", async (_name, makeHeader) => {
+      await expectTRPCError(me(signRsa(makeHeader(), later(), OTHER.privateKey)), "UNAUTHORIZED", MESSAGES.tokenInvalid);
+      expect(fetched).toBe(0);
+    });
+  });
+
+  it("a refresh token presented as an access token is refused on every transport", async () => {
+    const u = await registerUser(srv.url, "rtok");
+    await expectRefusedEverywhere(u.session.refreshToken);
+    // ...and an access token is no refresh token.
+    await expectTRPCError(httpClient(srv.url).auth.refresh.mutate({ refreshToken: u.session.accessToken }), "BAD_REQUEST");
+    await expectTRPCError(httpClient(srv.url).auth.refresh.mutate({ refreshToken: u.session.accessToken.slice(0, 200) }), "UNAUTHORIZED");
+  });
+
+  it.each<[string, () => string]>([
+    ["alg none", () => signHmac({ ...header, alg: "none" }, later(), null)],
+    ["jku to an attacker", () => signRsa({ ...header, jku: "http://127.0.0.1:9/jwks.json" }, later(), OTHER.privateKey)],
+    ["a traversal kid", () => signRsa({ ...header, kid: "../../dev/null" }, later(), KEYS.privateKey)],
+    ["not yet valid", () => signRsa(header, { ...later(), nbf: now() + 60 }, KEYS.privateKey)],
+    ["another key", () => signRsa(header, later(), OTHER.privateKey)],
+  ])("a token with %s is refused over HTTP, /api/v1, the tRPC socket and the legacy socket", async (_name, make) => {
+    await expectRefusedEverywhere(make());
+  });
+});
+
+describe(`property-based mutations of a valid token (seed ${SEED})`, () => {
+  const keys = (): ForgeKeys => ({ other: OTHER.privateKey, publicPem: PUBLIC_PEM, kid: String(header.kid) });
+
+  it(`${MUTATIONS} mutations: none accepted by the verifier unless it means the very same token`, () => {
+    const tokens = srv.server.services.tokens;
+    const original = victim.accessToken;
+    expect(tokens.verify(original).userId).toBe(victim.user.id);
+    let accepted = 0;
+    let sameMeaning = 0;
+    let distinct = 0;
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(mutationArb(keys()), (muts) => {
+        const t = applyMutations(original, muts, keys());
+        if (!seen.has(t)) {
+          seen.add(t);
+          distinct++;
+        }
+        let ok: boolean;
+        try {
+          tokens.verify(t);
+          ok = true;
+        } catch {
+          ok = false;
+        }
+        if (!ok) return true;
+        accepted++;
+        if (equivalentToken(t, original)) {
+          sameMeaning++;
+          return true;
+        }
+        return false;
+      }),
+      { numRuns: MUTATIONS, seed: SEED, endOnFailure: true },
+    );
+    console.log(
+      `[attack-tokens] verifier: seed ${SEED}, ${MUTATIONS} mutations (${distinct} distinct tokens), ` +
+        `${accepted - sameMeaning} forgeries accepted, ${sameMeaning} accepted that decode to the original`,
+    );
+    expect(accepted - sameMeaning).toBe(0);
+  }, 120_000);
+
+  it(`${MUTATIONS_HTTP} mutations over HTTP (auth.me): only 401, never a server error, never the user`, async () => {
+    const original = victim.accessToken;
+    const statuses: Record<number, number> = {};
+    await fc.assert(
+      fc.asyncProperty(mutationArb(keys()), async (muts) => {
+        const t = applyMutations(original, muts, keys());
+        // Only what a header can carry (fetch refuses the rest before sending).
+        if (!/^[\x21-\x7e]+$/.test(t)) return true;
+        const res = await fetch(`${srv.url}/trpc/auth.me`, { headers: { Authorization: `Bearer ${t}` } });
+        await res.text();
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+        if (res.status === 200) return equivalentToken(t, original);
+        return res.status === 401;
+      }),
+      { numRuns: MUTATIONS_HTTP, seed: SEED, endOnFailure: true },
+    );
+    console.log(`[attack-tokens] HTTP: seed ${SEED}, ${MUTATIONS_HTTP} mutations, statuses ${JSON.stringify(statuses)}`);
+  }, 120_000);
+
+  it("tokens signed with the server's own key are accepted only when every rule holds (model check)", () => {
+    const tokens = srv.server.services.tokens;
+    const kid = String(header.kid);
+    // Mostly the right value, sometimes a wrong one (undefined leaves the field out).
+    const field = (good: unknown, ...bad: unknown[]) =>
+      fc.oneof({ weight: 8, arbitrary: fc.constant(good) }, { weight: 1, arbitrary: fc.constantFrom(...bad) });
+    const t0 = now();
+    const headerArb = fc.record({
+      alg: field("RS256", "none", "HS256", "RS512", "rs256", undefined),
+      typ: field("at+jwt", "JWT", "AT+JWT", undefined, 1),
+      kid: field(kid, "", kid.toUpperCase(), undefined, null),
+    });
+    const payloadArb = fc.record({
+      sub: field(String(payload.sub), "0", "01", "x", 5, "12345678901", undefined),
+      sid: field(payload.sid, 7, undefined),
+      login: field(payload.login, null, undefined),
+      iss: field("anonchat", "other", ["anonchat"], undefined),
+      aud: field("anonchat", "other", undefined, ["other"]),
+      exp: field(t0 + 600, t0 - 10, t0, String(t0 + 600), undefined, null),
+      nbf: field(undefined, t0 - 10, t0 + 60, "0"),
+    });
+    let accepted = 0;
+    fc.assert(
+      fc.property(headerArb, payloadArb, (h, p) => {
+        const tok = signRsa(h, p, KEYS.privateKey);
+        let ok: boolean;
+        try {
+          tokens.verify(tok);
+          ok = true;
+        } catch {
+          ok = false;
+        }
+        const nowS = Date.now() / 1000;
+        const rules =
+          h.alg === "RS256" &&
+          h.typ === "at+jwt" &&
+          h.kid === kid &&
+          p.iss === "anonchat" &&
+          p.aud === "anonchat" &&
+          typeof p.exp === "number" &&
+          p.exp > nowS &&
+          (p.nbf === undefined || (typeof p.nbf === "number" && p.nbf <= nowS)) &&
+          typeof p.sub === "string" &&
+          /^[1-9]\d{0,9}$/.test(p.sub) &&
+          typeof p.sid === "string" &&
+          typeof p.login === "string";
+        if (ok) accepted++;
+        // Sound: nothing that breaks a rule is accepted. (Complete too: what keeps them all is.)
+        return ok === rules;
+      }),
+      { numRuns: 1500, seed: SEED, endOnFailure: true },
+    );
+    console.log(`[attack-tokens] model check: seed ${SEED}, 1500 tokens signed with the server's key, ${accepted} accepted`);
+    expect(accepted).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+describe("refresh tokens", () => {
+  it("ten concurrent refreshes of one token: exactly one wins, the rest are UNAUTHORIZED (reuse), none a server error", async () => {
+    const { session } = await registerUser(srv.url, "race");
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        i % 2 === 0
+          ? httpClient(srv.url).auth.refresh.mutate({ refreshToken: session.refreshToken })
+          : api(srv.url, "POST", "/api/v1/auth/refresh", { body: { token: session.refreshToken } }).then((r) => {
+              if (r.status !== 200) throw Object.assign(new Error(`status ${r.status}`), { status: r.status });
+              return r;
+            }),
+      ),
+    );
+    const won = results.filter((r) => r.status === "fulfilled");
+    expect(won).toHaveLength(1);
+    for (const r of results) {
+      if (r.status === "fulfilled") continue;
+      const reason = r.reason as { status?: number; data?: { code?: string } };
+      if (reason.status !== undefined) expect(reason.status).toBe(401);
+      else expect(reason.data?.code).toBe("UNAUTHORIZED");
+    }
+  });
+
+  it("reusing a rotated token revokes the family: the newest token is refused and the session's live sockets close within a second", async () => {
+    const u = await registerUser(srv.url, "reuse");
+    const room = await u.client.room.create.mutate({ name: "r", maxMembers: 3 });
+    const s1 = await httpClient(srv.url).auth.refresh.mutate({ refreshToken: u.session.refreshToken });
+    const t = track(trpcSocket(srv.wsUrl, s1.accessToken));
+    await t.opened;
+    expect((await answerTo(t, trpcRequest(t, "query", "auth.me"))).result).toBeDefined();
+    const l = track(legacySocket(srv.wsUrl, room.id, s1.accessToken));
+    await l.opened;
+    await new Promise((r) => setTimeout(r, 200));
+    const replayedAt = Date.now();
+    await expectTRPCError(httpClient(srv.url).auth.refresh.mutate({ refreshToken: u.session.refreshToken }), "UNAUTHORIZED");
+    const [tc, lc] = await Promise.all([t.waitClose(3000), l.waitClose(3000)]);
+    expect(tc.code).toBe(4401);
+    expect(lc.code).toBe(4401);
+    expect(Math.max(tc.at, lc.at) - replayedAt).toBeLessThan(1000);
+    await expectTRPCError(httpClient(srv.url).auth.refresh.mutate({ refreshToken: s1.refreshToken }), "UNAUTHORIZED");
+  });
+
+  it("logout closes that session's tRPC and legacy sockets within a second, and not another session's", async () => {
+    const u = await registerUser(srv.url, "bye");
+    const room = await u.client.room.create.mutate({ name: "r", maxMembers: 3 });
+    const other = await httpClient(srv.url).auth.login.mutate({ email: u.session.user.email, password: u.password });
+    const mine = [track(trpcSocket(srv.wsUrl, u.session.accessToken)), track(legacySocket(srv.wsUrl, room.id, u.session.accessToken))];
+    const theirs = [track(trpcSocket(srv.wsUrl, other.accessToken)), track(legacySocket(srv.wsUrl, room.id, other.accessToken))];
+    await Promise.all([...mine, ...theirs].map((s) => s.opened));
+    for (const s of [mine[0], theirs[0]] as RawSocket[]) expect((await answerTo(s, trpcRequest(s, "query", "auth.me"))).result).toBeDefined();
+    await new Promise((r) => setTimeout(r, 200));
+    const loggedOutAt = Date.now();
+    expect(await httpClient(srv.url).auth.logout.mutate({ refreshToken: u.session.refreshToken })).toEqual({ ok: true });
+    const closes = await Promise.all(mine.map((s) => s.waitClose(3000)));
+    for (const c of closes) {
+      expect(c.code).toBe(4401);
+      expect(c.at - loggedOutAt).toBeLessThan(1000);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    for (const s of theirs) expect(s.closed).toBeUndefined();
+    expect((await answerTo(theirs[0] as RawSocket, trpcRequest(theirs[0] as RawSocket, "query", "auth.me"))).result).toBeDefined();
+  });
+});
