@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { onTestFailed } from "vitest";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const WEB_DIST = path.resolve(here, "../dist");
@@ -101,6 +102,27 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const file = path.join(SCREENSHOT_DIR, `${name}.png`);
   await page.screenshot({ path: file, fullPage: false });
   return file;
+}
+
+/**
+ * When the current test fails, screenshots every page (artifacts/screenshots/FAILED-…) and prints
+ * what each one showed, so a red run explains itself.
+ */
+export function explainFailure(pages: Record<string, Page>): void {
+  onTestFailed(async ({ task }) => {
+    const slug = task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 40);
+    for (const [name, page] of Object.entries(pages)) {
+      if (page.isClosed()) continue;
+      try {
+        await screenshot(page, `FAILED-${slug}-${name}`);
+        const text = (await page.locator("body").innerText({ timeout: 2000 })).replace(/\s+/g, " ").slice(0, 600);
+        const states = await shownConnectionStates(page).catch(() => []);
+        console.error(`[${name}] ${page.url()} states=${states.join(",")}\n  ${text}`);
+      } catch (e) {
+        console.error(`[${name}] could not be captured: ${String(e)}`);
+      }
+    }
+  });
 }
 
 /** The connection states the page has shown since it loaded. */

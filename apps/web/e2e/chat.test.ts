@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerUser, startTestServer, type TestServer } from "../../server/test/harness";
-import { DESKTOP, PHONE, WEB_DIST, arrivalTime, launchBrowser, newContext, screenshot, type Browser, type Page } from "./browser";
+import { DESKTOP, PHONE, WEB_DIST, arrivalTime, explainFailure, launchBrowser, newContext, screenshot, type Browser, type Page } from "./browser";
 import {
   composer,
   connectionStatus,
@@ -62,6 +62,7 @@ describe("the web client on the real server", () => {
     foreignRequests.push(...a.foreign, ...b.foreign);
     alice = await a.context.newPage();
     bob = await b.context.newPage();
+    explainFailure({ alice, bob });
 
     await alice.goto("/");
     await alice.getByRole("heading", { name: "Log in" }).waitFor();
@@ -130,6 +131,7 @@ describe("the web client on the real server", () => {
   it("tells a third user the room is full, and tells the member when the owner removes it", async () => {
     const c = await newContext(browser, server.url, DESKTOP);
     const carol = await c.context.newPage();
+    explainFailure({ alice, bob, carol });
     await carol.goto(`/r/${roomId}`);
     await register(carol, newUser("carol", true));
     await carol.getByRole("alert").getByText("This room is full").waitFor();
@@ -175,6 +177,7 @@ describe("the web client on the real server", () => {
     }
     const d = await newContext(browser, server.url, DESKTOP);
     const dana = await d.context.newPage();
+    explainFailure({ dana });
     await dana.goto(`/r/${room.id}`);
     await logIn(dana, { email: session.user.email, password });
     await waitForMessage(dana, "history message 120");

@@ -1,7 +1,7 @@
 import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../server/test/harness";
-import { DESKTOP, PHONE, WEB_DIST, launchBrowser, newContext, screenshot, type Browser, type Page } from "./browser";
+import { DESKTOP, PHONE, WEB_DIST, explainFailure, launchBrowser, newContext, screenshot, type Browser, type Page } from "./browser";
 import { composer, connectionStatus, createRoom, logIn, messageTexts, newUser, register, send, visibleErrors, waitForMessage } from "./ui";
 
 /** A small send limit, so a burst meets it: 3 messages per 4 seconds. */
@@ -45,6 +45,7 @@ describe("when things go wrong", () => {
   it("through a server restart with a new signing key, shows the outage and then loses nothing", async () => {
     const b = await newContext(browser, server.url, PHONE);
     const bob = await b.context.newPage();
+    explainFailure({ alice, bob });
     await bob.goto(`/r/${roomId}`);
     await register(bob, newUser("rateB"));
     await waitForMessage(bob, "four, too fast");
@@ -87,5 +88,17 @@ describe("when things go wrong", () => {
     expect(await alice.getByRole("heading", { name: "Log in" }).count()).toBe(0);
     expect(await bob.getByRole("heading", { name: "Log in" }).count()).toBe(0);
     expect(await connectionStatus(alice)).toBe("connected");
+
+    // The browser itself goes offline: said at once, and on return the stream catches up.
+    await b.context.setOffline(true);
+    await bob.locator('[data-testid=connection-status][data-status="offline"]').waitFor();
+    await bob.getByText("You're offline").waitFor();
+    await composer(alice).fill("sent while Bruno was offline");
+    await composer(alice).press("Enter");
+    await waitForMessage(alice, "sent while Bruno was offline");
+    await b.context.setOffline(false);
+    await waitForMessage(bob, "sent while Bruno was offline", 30_000);
+    await bob.locator('[data-testid=connection-status][data-status="connected"]').waitFor({ timeout: 30_000 });
+    expect(await messageTexts(bob)).toEqual([...expected, "sent while Bruno was offline"]);
   });
 });

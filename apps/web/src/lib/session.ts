@@ -1,18 +1,10 @@
 import type { Session, User } from "@anonchat/shared";
 import { errorFacts } from "./errors";
+import { SessionStorage, STORAGE_KEY, type Stored } from "./session-storage";
 import { localExpiry, refreshMargin } from "./token-clock";
 
-const STORAGE_KEY = "anonchat.session";
 const LOCK_NAME = "anonchat.session.refresh";
 export const SESSION_ENDED = "Your session has ended. Please log in again.";
-
-interface Stored {
-  session: Session;
-  /** Access-token expiry on this browser's clock (epoch ms). */
-  expiresAt: number;
-  /** Its lifetime when received (ms), for the refresh margin. */
-  lifetime: number;
-}
 
 export interface SessionSnapshot {
   user: User | null;
@@ -31,11 +23,11 @@ export class SessionEndedError extends Error {
 type Refresher = (refreshToken: string) => Promise<Session>;
 
 /**
- * The signed-in session, kept in localStorage so a reload stays signed in. Hands out access tokens
+ * The signed-in session, kept in the browser so a reload stays signed in. Hands out access tokens
  * that are good for a while longer: it refreshes ahead of expiry (on a timer and on demand), and
  * once more when the server refuses a token. One refresh runs at a time, in this tab (a shared
- * promise) and across tabs (a Web Lock; a tab that finds a newer pair in storage adopts it instead
- * of spending its own refresh token, whose reuse would revoke the session).
+ * promise) and across tabs (a Web Lock, under which a tab that finds a newer pair saved by another
+ * adopts it instead of spending its own refresh token, whose reuse would revoke the session).
  */
 export class SessionStore {
   private state: Stored | null;
@@ -45,14 +37,14 @@ export class SessionStore {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly listeners = new Set<() => void>();
   private refresher: Refresher | undefined;
-  /** False when storage refuses writes (then this tab alone holds the session). */
-  private persisted = true;
+  private readonly storage: SessionStorage;
 
-  constructor(private readonly storage: Storage = window.localStorage) {
-    this.state = this.read();
+  constructor(local: Storage = window.localStorage) {
+    this.storage = new SessionStorage(local);
+    this.state = this.storage.readSync();
     this.snapshot = { user: this.state?.session.user ?? null, notice: null };
     window.addEventListener("storage", (e) => {
-      if (e.key === STORAGE_KEY || e.key === null) this.adoptStored();
+      if (e.key === STORAGE_KEY || e.key === null) this.adoptFrom(this.storage.readSync());
     });
     this.schedule();
   }
@@ -73,7 +65,7 @@ export class SessionStore {
   }
 
   signIn(session: Session): void {
-    this.accept(session, Date.now());
+    void this.accept(session, Date.now());
   }
 
   /** Forgets the session here (and in other tabs, through storage). */
@@ -81,7 +73,7 @@ export class SessionStore {
     this.state = null;
     this.forceRefresh = false;
     clearTimeout(this.timer);
-    this.storage.removeItem(STORAGE_KEY);
+    void this.storage.save(null);
     this.publish(notice);
   }
 
@@ -115,12 +107,12 @@ export class SessionStore {
   private async refreshNow(): Promise<void> {
     const mine = this.state;
     if (!mine) return;
-    const stored = this.read();
-    if (!stored && this.persisted) return this.signOut(null); // signed out in another tab
-    if (stored && stored.session.refreshToken !== mine.session.refreshToken) {
-      // Another tab refreshed: its pair is the live one.
-      this.adopt(stored);
-      if (!this.expiresSoon(stored)) return;
+    const latest = await this.storage.readLatest();
+    if (!latest && this.storage.persisted) return this.signOut(null); // signed out in another tab
+    if (latest && latest.session.refreshToken !== mine.session.refreshToken) {
+      // Another tab refreshed: its pair is the live one, and ours is spent.
+      this.adopt(latest);
+      if (!this.expiresSoon(latest)) return;
     }
     const current = this.state;
     if (!current || !this.refresher) return;
@@ -137,19 +129,15 @@ export class SessionStore {
     }
     // Signed out (or switched user) meanwhile: the answer is for a session we no longer hold.
     if (this.state?.session.refreshToken !== current.session.refreshToken) return;
-    this.accept(next, startedAt);
+    // Saved (IndexedDB committed) before the lock is released, so the next tab sees it.
+    await this.accept(next, startedAt);
   }
 
-  private accept(session: Session, receivedAt: number): void {
+  private async accept(session: Session, receivedAt: number): Promise<void> {
     const expiresAt = localExpiry(session.accessToken, session.accessTokenExpiresAt, receivedAt);
     const stored: Stored = { session, expiresAt, lifetime: Math.max(0, expiresAt - receivedAt) };
-    try {
-      this.storage.setItem(STORAGE_KEY, JSON.stringify(stored));
-      this.persisted = true;
-    } catch {
-      this.persisted = false;
-    }
     this.adopt(stored);
+    await this.storage.save(stored);
   }
 
   private adopt(stored: Stored): void {
@@ -159,13 +147,16 @@ export class SessionStore {
     this.publish(null);
   }
 
-  private adoptStored(): void {
-    const stored = this.read();
+  /** Another tab saved (or cleared) the session. */
+  private adoptFrom(stored: Stored | null): void {
     if (!stored) {
-      if (this.state && this.persisted) this.signOut(null);
+      if (this.state && this.storage.persisted) this.signOut(null);
       return;
     }
-    if (stored.session.refreshToken !== this.state?.session.refreshToken) this.adopt(stored);
+    if (stored.session.refreshToken === this.state?.session.refreshToken) return;
+    // A late event about an older pair (this tab has refreshed since) is not news.
+    if (this.state && stored.session.user.id === this.state.session.user.id && stored.expiresAt < this.state.expiresAt) return;
+    this.adopt(stored);
   }
 
   private expiresSoon(s: Stored): boolean {
@@ -177,8 +168,7 @@ export class SessionStore {
     clearTimeout(this.timer);
     const s = this.state;
     if (!s) return;
-    // A little earlier by a random amount, so tabs without Web Locks rarely refresh together
-    // (the later one adopts the earlier one's pair through the storage event).
+    // A little earlier by a random amount, so tabs rarely contend for the lock at the same moment.
     const margin = refreshMargin(s.lifetime);
     const delay = Math.max(0, s.expiresAt - margin - Math.random() * (margin / 3) - Date.now());
     this.timer = setTimeout(() => {
@@ -194,19 +184,5 @@ export class SessionStore {
     if (user?.id === this.snapshot.user?.id && user?.login === this.snapshot.user?.login && notice === this.snapshot.notice) return;
     this.snapshot = { user, notice };
     for (const l of this.listeners) l();
-  }
-
-  private read(): Stored | null {
-    try {
-      const raw = this.storage.getItem(STORAGE_KEY);
-      if (!raw) return null;
-      const v = JSON.parse(raw) as Partial<Stored> | null;
-      const s = v?.session;
-      if (!s || typeof s.accessToken !== "string" || typeof s.refreshToken !== "string" || !s.user) return null;
-      if (typeof v.expiresAt !== "number" || typeof v.lifetime !== "number") return null;
-      return { session: s, expiresAt: v.expiresAt, lifetime: v.lifetime };
-    } catch {
-      return null;
-    }
   }
 }
