@@ -3,23 +3,15 @@ import type { AppRouter } from "@anonchat/api";
 import type { AccessTokens, AuthApi } from "@anonchat/core";
 import { AppError, ERROR_CODES, type ErrorCode, type LoginInput, type RegisterInput, type User } from "@anonchat/shared";
 
-const CODE_OF: Record<string, ErrorCode> = {
-  BAD_REQUEST: "BAD_REQUEST",
-  UNAUTHORIZED: "UNAUTHORIZED",
-  FORBIDDEN: "FORBIDDEN",
-  NOT_FOUND: "NOT_FOUND",
-  CONFLICT: "CONFLICT",
-  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
-  TOO_MANY_REQUESTS: "TOO_MANY_REQUESTS",
-  SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
-};
-
 /** The auth role's answer, as the AppError it was there, so clients see the same error. */
 function asAppError(err: unknown): AppError {
   if (err instanceof TRPCClientError) {
+    // tRPC's code names are ours, but for INTERNAL (which must not be passed on as such).
     const data = err.data as { code?: string; retryAfter?: number } | undefined;
-    const code = CODE_OF[data?.code ?? ""];
-    if (code && (ERROR_CODES as readonly string[]).includes(code)) return new AppError(code, err.message, data?.retryAfter);
+    const code = data?.code;
+    if (code && code !== "INTERNAL" && (ERROR_CODES as readonly string[]).includes(code)) {
+      return new AppError(code as ErrorCode, err.message, data?.retryAfter);
+    }
   }
   return new AppError("SERVICE_UNAVAILABLE", "the auth service is unavailable, try again shortly", 1);
 }
