@@ -72,6 +72,8 @@ export interface Config {
   profile: boolean;
   /** Write BENCHMARKS.md, bench/results/latest.json and docs/bench-latency.svg. */
   write: boolean;
+  /** Measure nothing: rewrite the outputs from a results.json (after changing the report). */
+  render: string;
   outDir: string;
 }
 
@@ -125,6 +127,7 @@ export const FULL: Config = {
 
   profile: false,
   write: true,
+  render: "",
   outDir: "",
 };
 

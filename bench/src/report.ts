@@ -258,13 +258,16 @@ export function plotPanels(res: Results): Panel[] {
   for (const scenario of ["wide", "many"] as const) {
     const series: Series[] = [];
     for (const f of res.fanout.filter((x) => x.scenario === scenario && x.steps.length > 0)) {
-      const ok = f.steps.filter((s) => s.latency.count > 0);
+      // At each offered load, the median over its runs (the ascending step and any repeats).
+      const loads = [...new Set(f.steps.map((s) => s.offeredDelivered))].sort((a, b) => a - b);
+      const at = loads.map((x) => ({ x, runs: runsAt(f, x).filter((r) => r.latency.count > 0) })).filter((p) => p.runs.length > 0);
+      const med = (runs: RunSummary[], pick: (r: RunSummary) => number | undefined) => median(runs.flatMap((r) => (pick(r) !== undefined ? [pick(r) as number] : []))) ?? 0;
       series.push({
         label: TARGET_LABEL[f.target],
         color: COLORS[f.target],
-        p50: ok.map((s) => [s.offeredDelivered, s.latency.p50 ?? 0]),
-        p99: ok.map((s) => [s.offeredDelivered, s.latency.p99 ?? 0]),
-        overloadedAt: ok.filter((s) => overloaded(s)).map((s) => s.offeredDelivered),
+        p50: at.map((p) => [p.x, med(p.runs, (r) => r.latency.p50)]),
+        p99: at.map((p) => [p.x, med(p.runs, (r) => r.latency.p99)]),
+        overloadedAt: at.filter((p) => p.runs.filter((r) => overloaded(r)).length * 2 > p.runs.length).map((p) => p.x),
       });
     }
     const l = res.fanout.find((x) => x.scenario === scenario)?.layout;
@@ -541,6 +544,8 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push("");
   out.push(`![p50 and p99 latency against offered load](${svgPath})`);
   out.push("");
+  out.push("Where the server's time goes in each scenario (CPU profiles cut to the measurement windows): [bench/results/profile.md](bench/results/profile.md), from `pnpm bench --profile`.");
+  out.push("");
   out.push(fanoutSection(res, "wide"));
   out.push(fanoutSection(res, "many"));
   out.push(connectionsSection(res));
@@ -595,7 +600,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
       "pnpm bench                                   # the full run (~10 min): rewrites this file, bench/results/latest.json, " + svgPath,
       "pnpm bench:smoke                             # a seconds-long run; exits non-zero if anything is lost, doubled or fails",
       "pnpm bench --only=wide,many --servers=pglite # a subset; any option of bench/src/config.ts as --name=value",
-      "pnpm bench --only=wide --profile             # the server under node --cpu-prof; prints the top self-time functions",
+      "pnpm bench --profile                         # servers only, under node --cpu-prof: where the time goes, in bench/results/profile.md",
       "pnpm bench --env HASH_CONCURRENCY=2          # extra server environment",
       "```",
       "",

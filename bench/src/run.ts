@@ -49,9 +49,35 @@ function commandLine(cfg: Config, argv: string[]): string {
   return [cfg.smoke ? "pnpm bench:smoke" : "pnpm bench", ...rest].join(" ");
 }
 
+/** BENCHMARKS.md, the results and the plot, into the repository or a run folder. */
+function writeOutputs(results: Results, toRepo: boolean, runDir: string): void {
+  const svgRel = "docs/bench-latency.svg";
+  const m = results.machine;
+  const panels = plotPanels(results);
+  const caption = `AnonChat ${results.commit}, ${results.date}, ${m.cores} cores (${m.cpu}); ${results.command}; medians of the runs at each load`;
+  const svg = panels.length ? latencySvg(panels, caption) : undefined;
+  if (toRepo) {
+    mkdirSync(path.join(BENCH_DIR, "results"), { recursive: true });
+    writeFileSync(path.join(BENCH_DIR, "results", "latest.json"), JSON.stringify(results, null, 2) + "\n");
+    if (svg) writeFileSync(path.join(ROOT, svgRel), svg);
+    writeFileSync(path.join(ROOT, "BENCHMARKS.md"), benchmarksMarkdown(results, svgRel));
+    log(`wrote BENCHMARKS.md, bench/results/latest.json${svg ? `, ${svgRel}` : ""}`);
+  } else {
+    writeFileSync(path.join(runDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
+    if (svg) writeFileSync(path.join(runDir, "bench-latency.svg"), svg);
+    writeFileSync(path.join(runDir, "BENCHMARKS.md"), benchmarksMarkdown(results, "bench-latency.svg"));
+    log(`wrote ${runDir}/{BENCHMARKS.md,results.json${svg ? ",bench-latency.svg" : ""}}`);
+  }
+}
+
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const cfg = parseConfig(argv, process.env);
+  if (cfg.render) {
+    const results = JSON.parse(readFileSync(cfg.render, "utf8")) as Results;
+    writeOutputs(results, true, "");
+    return 0;
+  }
   const t0 = now();
   const runDir = mkdtempSync(path.join(os.tmpdir(), "anonchat-bench-run-"));
   const profileDir = cfg.profile ? path.join(runDir, "profiles") : undefined;
@@ -142,22 +168,7 @@ async function main(): Promise<number> {
   m.loadAfter = loadAverage();
   results.durationSeconds = (now() - t0) / 1000;
 
-  const svgRel = "docs/bench-latency.svg";
-  const panels = plotPanels(results);
-  const caption = `AnonChat ${results.commit}, ${results.date}, ${m.cores} cores (${m.cpu}); ${results.command}`;
-  const svg = panels.length ? latencySvg(panels, caption) : undefined;
-  if (cfg.write) {
-    mkdirSync(path.join(BENCH_DIR, "results"), { recursive: true });
-    writeFileSync(path.join(BENCH_DIR, "results", "latest.json"), JSON.stringify(results, null, 2) + "\n");
-    if (svg) writeFileSync(path.join(ROOT, svgRel), svg);
-    writeFileSync(path.join(ROOT, "BENCHMARKS.md"), benchmarksMarkdown(results, svgRel));
-    log(`wrote BENCHMARKS.md, bench/results/latest.json${svg ? `, ${svgRel}` : ""}`);
-  } else {
-    writeFileSync(path.join(runDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
-    if (svg) writeFileSync(path.join(runDir, "bench-latency.svg"), svg);
-    writeFileSync(path.join(runDir, "BENCHMARKS.md"), benchmarksMarkdown(results, "bench-latency.svg"));
-    log(`wrote ${runDir}/{BENCHMARKS.md,results.json${svg ? ",bench-latency.svg" : ""}}`);
-  }
+  writeOutputs(results, cfg.write, runDir);
 
   const rows = evaluateTargets(results);
   if (rows.length) {
@@ -171,9 +182,19 @@ async function main(): Promise<number> {
   }
 
   if (profiles.length) {
-    const text = profiles.map((p) => formatProfile(summarizeProfile(p.file, 25, p.windows), `server profile: ${p.title}`)).join("\n");
+    const body = profiles.map((p) => formatProfile(summarizeProfile(p.file, 25, p.windows), `server profile: ${p.title}`)).join("\n");
+    const text =
+      "# Where the server's time goes\n\n" +
+      `Written by \`${results.command}\` on ${results.date}, commit \`${results.commit}\`${results.dirty ? " (with uncommitted changes)" : ""}: ` +
+      "the server's main thread under `node --cpu-prof`, only the samples inside the measurement windows (setup and startup excluded). " +
+      "Self time by function and package, and the time each package is anywhere on the stack. " +
+      "Native threads (argon2 on libuv's pool, PostgreSQL's processes) are not in these profiles; see the CPU columns of BENCHMARKS.md. " +
+      `Load average before: ${m.loadBefore}, after: ${m.loadAfter}.\n\n` +
+      body;
     writeFileSync(path.join(runDir, "PROFILE.md"), text);
-    process.stdout.write(`\n${text}\nprofiles in ${profileDir}; summary in ${runDir}/PROFILE.md\n`);
+    mkdirSync(path.join(BENCH_DIR, "results"), { recursive: true });
+    writeFileSync(path.join(BENCH_DIR, "results", "profile.md"), text);
+    process.stdout.write(`\n${text}\nprofiles in ${profileDir}; summary in bench/results/profile.md\n`);
   }
 
   const problems = correctnessProblems(results);
