@@ -108,8 +108,9 @@ export class SessionStore {
     const mine = this.state;
     if (!mine) return;
     const latest = await this.storage.readLatest();
-    if (!latest && this.storage.persisted) return this.signOut(null); // signed out in another tab
-    if (latest && latest.session.refreshToken !== mine.session.refreshToken) {
+    // Signed out in another tab (both copies agree; a lost write must not sign us out).
+    if (!latest && !this.storage.readSync() && this.storage.persisted) return this.signOut(null);
+    if (latest && latest.session.refreshToken !== mine.session.refreshToken && this.isNewer(latest, mine)) {
       // Another tab refreshed: its pair is the live one, and ours is spent.
       this.adopt(latest);
       if (!this.expiresSoon(latest)) return;
@@ -155,8 +156,13 @@ export class SessionStore {
     }
     if (stored.session.refreshToken === this.state?.session.refreshToken) return;
     // A late event about an older pair (this tab has refreshed since) is not news.
-    if (this.state && stored.session.user.id === this.state.session.user.id && stored.expiresAt < this.state.expiresAt) return;
+    if (this.state && !this.isNewer(stored, this.state)) return;
     this.adopt(stored);
+  }
+
+  /** Another user's session always replaces ours; our own only by a later pair. */
+  private isNewer(candidate: Stored, current: Stored): boolean {
+    return candidate.session.user.id !== current.session.user.id || candidate.expiresAt >= current.expiresAt;
   }
 
   private expiresSoon(s: Stored): boolean {
