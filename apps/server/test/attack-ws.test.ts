@@ -23,9 +23,13 @@ afterAll(() => {
 
 describe("limits of the socket itself (WS_AUTH_TIMEOUT=1, WS_PING_INTERVAL=1, MAX_WS_PAYLOAD_BYTES=4096, MAX_CONNECTIONS_PER_USER=3)", () => {
   let srv: TestServer;
+  const errorLogs: string[] = [];
   beforeAll(async () => {
     srv = await startTestServer({
       env: { ...FAST_HASH, WS_AUTH_TIMEOUT: "1", WS_PING_INTERVAL: "1", MAX_WS_PAYLOAD_BYTES: "4096", MAX_CONNECTIONS_PER_USER: "3" },
+      onLog: (l) => {
+        if (l.includes('"level":"error"')) errorLogs.push(l.slice(0, 300));
+      },
     });
   });
   afterAll(async () => {
@@ -85,6 +89,28 @@ describe("limits of the socket itself (WS_AUTH_TIMEOUT=1, WS_PING_INTERVAL=1, MA
     expect((await answerTo(bystander, trpcRequest(bystander, "query", "auth.me"))).result).toBeDefined();
     // Nothing of the oversized frames was stored.
     expect((await u.client.room.history.query({ roomId: room.id })).messages).toEqual([]);
+  });
+
+  it("an oversized frame on a busy tRPC socket still closes 1009 (not 1006), and is not logged as a server error", async () => {
+    const u = await registerUser(srv.url, "busy");
+    const room = await u.client.room.create.mutate({ name: "r", maxMembers: 5 });
+    await u.client.room.send.mutate({ roomId: room.id, text: "m".repeat(3000) });
+    errorLogs.length = 0;
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const s = track(trpcSocket(srv.wsUrl, u.session.accessToken));
+      await s.opened;
+      await answerTo(s, trpcRequest(s, "query", "auth.me"));
+      // The server is busy writing answers when the oversized frame arrives.
+      for (let k = 0; k < 300; k++) trpcRequest(s, "query", "room.history", { roomId: room.id });
+      await sleep(20);
+      s.send("z".repeat(70_000));
+      codes.push((await s.waitClose(5000)).code);
+    }
+    await healthy();
+    expect.soft(codes).toEqual([1009, 1009, 1009, 1009, 1009]);
+    // A client's oversized frame is the client's fault: no error-level line (alerts) for it.
+    expect.soft(errorLogs).toEqual([]);
   });
 
   it(
