@@ -116,9 +116,9 @@ export const FULL: Config = {
   authMs: 9000,
   authRounds: 3,
 
-  sendUsers: 64,
-  sendRooms: 8,
-  sendConcurrency: 64,
+  sendUsers: 256,
+  sendRooms: 32,
+  sendConcurrency: 256,
   sendMs: 8000,
 
   wsSendBufferMax: 16 * 1024 * 1024,
