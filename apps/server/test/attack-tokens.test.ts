@@ -47,7 +47,7 @@ let payload: Claims;
 let roomId: string;
 const sockets: RawSocket[] = [];
 beforeAll(async () => {
-  srv = await startTestServer({ env: { JWT_PRIVATE_KEY: PRIVATE_PEM, ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1" } });
+  srv = await startTestServer({ env: { JWT_PRIVATE_KEY: PRIVATE_PEM, ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1", SHUTDOWN_TIMEOUT: "1" } });
   const u = await registerUser(srv.url, "tok");
   victim = u.session;
   header = decodeSegment(victim.accessToken, 0);

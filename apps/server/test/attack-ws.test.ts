@@ -3,6 +3,7 @@ import { MESSAGES, type Message, type Room } from "@anonchat/shared";
 import { registerUser, startTestServer, waitFor, type TestServer } from "./harness";
 import { api } from "./helpers/legacy";
 import { answerTo, legacySocket, RawSocket, subscriptionSeqs, trpcRequest, trpcSocket } from "./helpers/raw-ws";
+import { QUICK_ENV } from "./helpers/test-env";
 import { sleep, trpcCall } from "./helpers/wire";
 
 /**
@@ -13,7 +14,7 @@ import { sleep, trpcCall } from "./helpers/wire";
  * connection cap (also when sockets race), and a non-member over the tRPC socket.
  */
 
-const FAST_HASH = { ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1" };
+const FAST_HASH = QUICK_ENV;
 
 const sockets: RawSocket[] = [];
 const track = <T extends RawSocket>(s: T): T => (sockets.push(s), s);

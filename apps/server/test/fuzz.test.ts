@@ -18,6 +18,7 @@ import {
   textLike,
 } from "./helpers/fuzz";
 import { legacySocket, RawSocket, trpcSocket } from "./helpers/raw-ws";
+import { QUICK_ENV } from "./helpers/test-env";
 import { sleep } from "./helpers/wire";
 
 /**
@@ -38,7 +39,7 @@ beforeAll(async () => {
   process.on("unhandledRejection", onUnhandled);
   srv = await startTestServer({
     // Fast hashing (register/login are fuzzed too) and limits that never stop the fuzzer.
-    env: { ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1", LOGIN_FAILS_PER_EMAIL_IP: "10000" },
+    env: { ...QUICK_ENV, LOGIN_FAILS_PER_EMAIL_IP: "10000" },
     onLog: (line) => {
       if (line.includes('"level":"error"') && errorLogs.length < 20) errorLogs.push(line.slice(0, 1500));
     },

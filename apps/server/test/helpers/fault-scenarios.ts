@@ -7,6 +7,7 @@ import type { Room, Session } from "@anonchat/shared";
 import { liveClient, startTestServer } from "../harness";
 import { Ledger, type LedgerReport } from "./ledger";
 import { runStorm, type StormClient, type StormResult } from "./storm";
+import { TEST_PRIVATE_KEY } from "./test-env";
 import { freePort, fullHistoryWire, must, registerWire, sleep, spawnServerProcess, trpcCall, type ServerProcess } from "./wire";
 
 /**
@@ -77,6 +78,7 @@ export async function runKillScenario(opts: KillRunOptions): Promise<KillRunResu
   const port = await freePort();
   const env: Record<string, string> = {
     DATA_DIR: dataDir,
+    JWT_PRIVATE_KEY: TEST_PRIVATE_KEY,
     ARGON2_MEMORY_KIB: "1024",
     ARGON2_TIME_COST: "1",
     RATE_LIMIT_PER_IP: "10000000",
@@ -202,7 +204,7 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
   const errorLogs: string[] = [];
   const srv = await startTestServer({
     databaseUrl: scratch.url,
-    env: { ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1", DATABASE_POOL_MAX: "8", LOG_LEVEL: "warn" },
+    env: { JWT_PRIVATE_KEY: TEST_PRIVATE_KEY, ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1", DATABASE_POOL_MAX: "8", SHUTDOWN_TIMEOUT: "1", LOG_LEVEL: "warn" },
     onLog: (line) => {
       if (line.includes('"level":"error"') && errorLogs.length < 50) errorLogs.push(line.slice(0, 600));
     },
