@@ -15,6 +15,14 @@ export interface RequestMeta {
 
 export const WS_CLOSE = { unauthorized: 4401, tooMany: 4429 } as const;
 
+/**
+ * ws has already begun closing with the right code (1009 for a frame too large) when it reports
+ * an error: let that close frame out, and cut the socket only if the peer never completes it.
+ */
+export function closeAfterError(ws: WebSocket): void {
+  setTimeout(() => ws.terminate(), 2000).unref();
+}
+
 export interface TrpcServices {
   auth: AuthApi;
   /** null in the auth role: only the auth procedures are mounted there. */
@@ -88,7 +96,11 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
       };
     },
     onError: ({ error, path }) => {
-      if (error.code === "INTERNAL_SERVER_ERROR") log.error("websocket procedure failed", { path, err: error.cause ?? error });
+      if (error.code !== "INTERNAL_SERVER_ERROR") return;
+      // Without a path it is the connection, not a procedure: a peer's bad frame (too large,
+      // malformed) is its own fault, not a server error.
+      if (path === undefined) log.debug("websocket connection error", { err: error.cause ?? error });
+      else log.error("websocket procedure failed", { path, err: error.cause ?? error });
     },
   });
 
@@ -131,7 +143,7 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
     handleUpgrade(req: IncomingMessage, socket: import("node:stream").Duplex, head: Buffer, meta: RequestMeta) {
       metaOf.set(req, meta);
       wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.on("error", () => ws.terminate());
+        ws.on("error", () => closeAfterError(ws));
         const t = setTimeout(() => ws.close(WS_CLOSE.unauthorized, "authentication required"), config.wsAuthTimeout * 1000);
         t.unref();
         authTimers.set(ws, t);

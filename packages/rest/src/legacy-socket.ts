@@ -226,7 +226,9 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
         // ws does not keep frames that arrive before a listener: hold them in the socket until
         // this one has joined and listens to the room (resumed in serve()).
         ws.pause();
-        ws.on("error", () => ws.terminate());
+        // ws is already closing with the right code (1009 for a frame too large): let the close
+        // frame out, and cut the socket only if the peer never completes the handshake.
+        ws.on("error", () => setTimeout(() => ws.terminate(), 2000).unref());
         serve(ws, req).catch((err) => {
           deps.log.warn("legacy socket failed", { err });
           ws.terminate();
