@@ -53,7 +53,10 @@ export interface KillRunOptions {
   kills: number;
   clients: number;
   rooms: number;
+  /** Messages each client sends at most; the storm ends earlier once the kills are over and afterMessages more were acknowledged. */
   perClient: number;
+  /** Acknowledgements to wait for after the last restart before the storm may end (default clients * 10). */
+  afterMessages?: number;
   /** PostgreSQL database for the server (else PGlite in the run's DATA_DIR). */
   databaseUrl?: string | undefined;
   /** Time from a (re)start to the next SIGKILL, drawn uniformly from [min, max] ms. */
@@ -93,6 +96,9 @@ export async function runKillScenario(opts: KillRunOptions): Promise<KillRunResu
     const { stormClients } = await setUpRooms(proc.url, opts.clients, opts.rooms, tag);
     const ledger = new Ledger();
     let stormDone = false;
+    let killsOver = false;
+    let ackedAtLastRestart = 0;
+    const tail = opts.afterMessages ?? opts.clients * 10;
     const storm = runStorm({
       url: proc.url,
       clients: stormClients,
@@ -101,6 +107,8 @@ export async function runKillScenario(opts: KillRunOptions): Promise<KillRunResu
       tag,
       retryDelayMs: 150,
       giveUpMs: 90_000,
+      // Keeps going while the kills go on, then a tail of sends on the last server.
+      shouldStop: () => killsOver && ledger.acknowledged - ackedAtLastRestart >= tail,
     }).finally(() => (stormDone = true));
 
     const [min, max] = opts.killAfterMs ?? [400, 1500];
@@ -120,7 +128,9 @@ export async function runKillScenario(opts: KillRunOptions): Promise<KillRunResu
       proc = spawnServerProcess(port, env);
       await proc.ready();
       downtimesMs.push(Date.now() - killedAt);
+      ackedAtLastRestart = ledger.acknowledged;
     }
+    killsOver = true;
     const stormResult = await storm;
     const report = ledger.check(await historiesOf(proc.url, stormClients));
     output += proc.output();

@@ -31,6 +31,8 @@ export interface StormOptions {
   pauseMs?: number;
   retryDelayMs?: number;
   giveUpMs?: number;
+  /** Checked before each new message: the storm stops early once it says so (a run of faults is over). */
+  shouldStop?: () => boolean;
   onAck?: (t: TryRecord & { seq: number }) => void;
   onFailure?: (t: TryRecord & { error: WireError }) => void;
 }
@@ -49,7 +51,7 @@ export async function runStorm(opts: StormOptions): Promise<StormResult> {
   const giveUpMs = opts.giveUpMs ?? 60_000;
   await Promise.all(
     opts.clients.map(async (c) => {
-      for (let k = 0; k < opts.perClient; k++) {
+      for (let k = 0; k < opts.perClient && !opts.shouldStop?.(); k++) {
         const clientMsgId = `${opts.tag}-${c.name}-${k}`;
         const text = `${opts.tag} ${c.name} #${k}`;
         const firstTry = Date.now();
