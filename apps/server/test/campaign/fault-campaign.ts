@@ -9,7 +9,8 @@
  * 3. PostgreSQL stopped with pg_ctl stop -m immediate under traffic, OUTAGE_MS, then started again.
  * 4. (unless --no-fuzz) the fuzz and token-mutation tests with their counts raised.
  *
- * Sizes: KILL_ROUNDS (8), PG_KILL_ROUNDS (4), KILLS (3 per round), CLIENTS (6), PER_CLIENT (80),
+ * Sizes: KILL_ROUNDS (8), PG_KILL_ROUNDS (4), KILLS (3 per round), CLIENTS (6), KILL_PER_CLIENT (400 at
+ * most; a kill round's storm ends KILL_TAIL (60) acknowledgements after its last restart), PER_CLIENT (80),
  * OUTAGE_ROUNDS (5), OUTAGE_MS (3000), FUZZ_RUNS (2000), TOKEN_MUTATIONS (100000),
  * TOKEN_MUTATIONS_HTTP (10000). Everything runs on 127.0.0.1 and stops by itself.
  */
@@ -65,7 +66,8 @@ async function killRounds(db: KillSummary["db"], rounds: number, makeDb: () => P
         kills: num("KILLS", 3),
         clients: num("CLIENTS", 6),
         rooms: 2,
-        perClient: num("PER_CLIENT", 80),
+        perClient: num("KILL_PER_CLIENT", 400),
+        afterMessages: num("KILL_TAIL", 60),
         databaseUrl: scratch.url,
         killAfterMs: [300, 2500],
       });
