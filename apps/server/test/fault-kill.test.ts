@@ -37,7 +37,10 @@ describe(`kill -9 of the server during a storm of sends (${DB_KIND})`, () => {
         log: (l) => console.log(`[fault-kill] ${l}`),
       });
       console.log(`[fault-kill] ${formatLedger(`kill -9 x${r.kills} (${DB_KIND})`, r.report)}`);
-      console.log(`[fault-kill] downtimes ${r.downtimesMs.join(", ")} ms; failed tries ${JSON.stringify(r.storm.errors)}`);
+      console.log(
+        `[fault-kill] downtimes ${r.downtimesMs.join(", ")} ms; failed tries ${JSON.stringify(r.storm.errors)}; ` +
+          `retries answered with the message an earlier try had stored: ${r.storm.storedByEarlierTry}`,
+      );
       expect(r.kills, "the storm ended before the kills: make it longer").toBe(2);
       expect(ledgerHolds(r.report), r.report.problems.join("\n")).toBe(true);
       expect(r.report).toMatchObject({ lost: 0, duplicated: 0, unexpected: 0, orderViolations: 0 });

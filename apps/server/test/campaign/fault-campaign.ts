@@ -40,6 +40,7 @@ interface KillSummary {
   downtimesMs: number[];
   stormSeconds: number;
   failedTries: Record<string, number>;
+  storedByEarlierTry: number;
   errorLines: number;
 }
 
@@ -53,6 +54,7 @@ function summarizeKill(db: KillSummary["db"], round: number, r: KillRunResult): 
     downtimesMs: r.downtimesMs,
     stormSeconds: Math.round(r.storm.durationMs / 100) / 10,
     failedTries: r.storm.errors,
+    storedByEarlierTry: r.storm.storedByEarlierTry,
     errorLines: (r.output.match(/"level":"error"/g) ?? []).length,
   };
 }

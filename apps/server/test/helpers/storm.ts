@@ -42,12 +42,18 @@ export interface StormResult {
   failures: number;
   /** Failed tries by kind: HTTP status and tRPC code, or NET_<errno> without an answer. */
   errors: Record<string, number>;
+  /**
+   * Retried messages whose acknowledgement carried a message stored before the acknowledged try
+   * began: an earlier try had committed it and its answer was lost. The server returned the stored
+   * message instead of storing a second one (clientMsgId idempotency, really exercised).
+   */
+  storedByEarlierTry: number;
   durationMs: number;
 }
 
 export async function runStorm(opts: StormOptions): Promise<StormResult> {
   const started = Date.now();
-  const result: StormResult = { tries: 0, failures: 0, errors: {}, durationMs: 0 };
+  const result: StormResult = { tries: 0, failures: 0, errors: {}, storedByEarlierTry: 0, durationMs: 0 };
   const giveUpMs = opts.giveUpMs ?? 60_000;
   await Promise.all(
     opts.clients.map(async (c) => {
@@ -55,13 +61,15 @@ export async function runStorm(opts: StormOptions): Promise<StormResult> {
         const clientMsgId = `${opts.tag}-${c.name}-${k}`;
         const text = `${opts.tag} ${c.name} #${k}`;
         const firstTry = Date.now();
-        for (;;) {
+        for (let attempt = 1; ; attempt++) {
           opts.ledger.attempt({ client: c.name, roomId: c.roomId, index: k, clientMsgId, text });
           result.tries++;
           const startedAt = Date.now();
           const r = await trpcCall<Message>(opts.url, "room.send", { roomId: c.roomId, text, clientMsgId }, { token: c.token, timeoutMs: 8000 });
           const endedAt = Date.now();
           if (r.ok) {
+            // Same machine, same clock (5 ms of slack for timestamp rounding).
+            if (attempt > 1 && Date.parse(r.data.createdAt) < startedAt - 5) result.storedByEarlierTry++;
             opts.ledger.ack(clientMsgId, r.data.seq);
             opts.onAck?.({ client: c.name, clientMsgId, startedAt, endedAt, seq: r.data.seq });
             break;
