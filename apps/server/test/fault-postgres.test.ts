@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DB_KIND } from "./harness";
+import { createScratchDatabase } from "@anonchat/db";
+import { DB_KIND, startTestServer } from "./harness";
 import { runPgOutageScenario, startDedicatedCluster, type PgCluster } from "./helpers/fault-scenarios";
 import { formatLedger, ledgerHolds } from "./helpers/ledger";
+import { TEST_PRIVATE_KEY } from "./helpers/test-env";
+import { registerWire, sleep } from "./helpers/wire";
 
 /**
  * PostgreSQL stopped with `pg_ctl stop -m immediate` under traffic, then started again. The test
@@ -61,5 +64,58 @@ describe.runIf(DB_KIND === "postgres")("PostgreSQL stopped during traffic, then 
       expect.soft(r.errorLogs.filter((l) => !/database|connect|ECONNREFUSED|terminat/i.test(l))).toEqual([]);
     },
     180_000,
+  );
+
+  it(
+    "a connection that dies while a transaction holds it is an error for that transaction, not an uncaught exception",
+    async () => {
+      const scratch = await createScratchDatabase(cluster.url);
+      const srv = await startTestServer({ databaseUrl: scratch.url, env: { JWT_PRIVATE_KEY: TEST_PRIVATE_KEY, ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1", SHUTDOWN_TIMEOUT: "1" } });
+      const uncaught: string[] = [];
+      const onUncaught = (err: unknown) => uncaught.push(err instanceof Error ? err.message : String(err));
+      process.on("uncaughtException", onUncaught);
+      try {
+        const db = srv.server.services.database?.db;
+        if (!db) throw new Error("no database");
+        // A transaction between two statements holds its pooled connection, as every send does.
+        let holding = false;
+        let stopped = false;
+        const tx = db
+          .transaction()
+          .execute(async (trx) => {
+            await trx.selectFrom("rooms").select("id").limit(1).execute();
+            holding = true;
+            while (!stopped) await sleep(10);
+            await sleep(300);
+            await trx.selectFrom("rooms").select("id").limit(1).execute();
+          })
+          .then(
+            () => "committed",
+            (err: unknown) => `failed: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        while (!holding) await sleep(10);
+        await cluster.stopServer("immediate");
+        stopped = true;
+        const outcome = await tx;
+        await sleep(300);
+        await cluster.startServer();
+        console.log(`[fault-postgres] transaction across the stop: ${outcome}; uncaught: ${JSON.stringify(uncaught)}`);
+        expect(outcome).toMatch(/^failed: /);
+        expect.soft(uncaught, "uncaught exceptions (each one kills a production server)").toEqual([]);
+        // And the server goes on by itself once PostgreSQL is back.
+        const until = Date.now() + 15_000;
+        let registered = false;
+        while (!registered && Date.now() < until) {
+          registered = await registerWire(srv.url, "after").then(() => true, () => false);
+          if (!registered) await sleep(200);
+        }
+        expect(registered).toBe(true);
+      } finally {
+        process.off("uncaughtException", onUncaught);
+        await srv.stop({ keepData: true }).catch(() => undefined);
+        await scratch.drop().catch(() => undefined);
+      }
+    },
+    120_000,
   );
 });

@@ -212,12 +212,16 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
   const log = opts.log ?? (() => undefined);
   const scratch = await createScratchDatabase(opts.cluster.url);
   const errorLogs: string[] = [];
-  const srv = await startTestServer({
-    databaseUrl: scratch.url,
-    env: { JWT_PRIVATE_KEY: TEST_PRIVATE_KEY, ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1", DATABASE_POOL_MAX: "8", SHUTDOWN_TIMEOUT: "1", LOG_LEVEL: "warn" },
-    onLog: (line) => {
-      if (line.includes('"level":"error"') && errorLogs.length < 50) errorLogs.push(line.slice(0, 600));
-    },
+  const serverEnv = { JWT_PRIVATE_KEY: TEST_PRIVATE_KEY, ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1", DATABASE_POOL_MAX: "8", SHUTDOWN_TIMEOUT: "1", LOG_LEVEL: "warn" };
+  const onLog = (line: string) => {
+    if (line.includes('"level":"error"') && errorLogs.length < 50) errorLogs.push(line.slice(0, 600));
+  };
+  // Two servers on one database: the storm goes to the first; the second's subscribers learn of
+  // messages only through LISTEN/NOTIFY, whose connection must come back and catch up by itself.
+  const srv = await startTestServer({ databaseUrl: scratch.url, env: serverEnv, onLog });
+  const other = await startTestServer({ databaseUrl: scratch.url, env: serverEnv, onLog }).catch(async (err: unknown) => {
+    await srv.stop({ keepData: true });
+    throw err;
   });
   const closers: Array<() => void> = [];
   const uncaught: string[] = [];
@@ -228,12 +232,20 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
     const tag = `o${Date.now().toString(36)}`;
     const { sessions, stormClients } = await setUpRooms(srv.url, opts.clients, opts.rooms, tag);
 
-    // A subscriber in every room (the README's recipe: it resumes from lastEventId by itself).
+    // A subscriber in every room on each server (the README's recipe: it resumes from lastEventId by itself).
     const subscribers: Array<SubscriberLog & { roomId: string }> = [];
-    for (let r = 0; r < opts.rooms; r++) {
+    for (let k = 0; k < opts.rooms * 2; k++) {
+      const r = k % opts.rooms;
+      const onOther = k >= opts.rooms;
       const c = stormClients[r] as StormClient;
-      const live = liveClient(srv.url, sessions[r] as Session);
-      const sub: SubscriberLog & { roomId: string } = { user: c.name, roomId: c.roomId, seqs: [], error: undefined, completed: false };
+      const live = liveClient(onOther ? other.url : srv.url, sessions[r] as Session);
+      const sub: SubscriberLog & { roomId: string } = {
+        user: `${c.name}@${onOther ? "second server" : "first server"}`,
+        roomId: c.roomId,
+        seqs: [],
+        error: undefined,
+        completed: false,
+      };
       let started = false;
       const handle = live.client.room.onMessage.subscribe(
         { roomId: c.roomId, lastEventId: "0" },
@@ -338,8 +350,10 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
     };
   } finally {
     for (const c of closers) c();
+    await other.stop({ keepData: true }).catch(() => undefined);
     await srv.stop({ keepData: true }).catch(() => undefined);
     await scratch.drop().catch(() => undefined);
     await rm(srv.dataDir, { recursive: true, force: true });
+    await rm(other.dataDir, { recursive: true, force: true });
   }
 }
