@@ -123,10 +123,10 @@ export async function appendMessages(db: Db, inputs: readonly AppendInput[]): Pr
       for (const row of rows) {
         results[indexOf.get(`${row.room_id}\u0000${row.seq}`) as number] = { status: "stored", message: toMessage(row) };
       }
-      const advanced = new Set(toInsert.map((p) => (inputs[p.index] as AppendInput).roomId));
-      for (const roomId of [...advanced].sort()) {
-        await trx.updateTable("rooms").set({ last_seq: lastSeq.get(roomId) as number }).where("id", "=", roomId).execute();
-      }
+      // One statement advances every room of the batch.
+      const advanced = [...new Set(toInsert.map((p) => (inputs[p.index] as AppendInput).roomId))].sort();
+      const values = sql.join(advanced.map((id) => sql`(${id}::text, ${lastSeq.get(id) as number}::integer)`));
+      await sql`update rooms set last_seq = v.seq from (values ${values}) as v(id, seq) where rooms.id = v.id`.execute(trx);
     }
     for (const d of duplicatesOfBatch) {
       const first = results[d.of];

@@ -34,6 +34,7 @@ export interface Sender {
 export type StreamOptions = Omit<RoomStreamOptions, "roomId" | "userId" | "maxQueue">;
 
 const MAX_SEND_BATCH = 256;
+const SEND_BATCHES_IN_FLIGHT = 4;
 
 /** Rooms, membership and messages: every business rule of chat lives here. */
 export class RoomService {
@@ -56,6 +57,9 @@ export class RoomService {
       },
       MAX_SEND_BATCH,
       (err) => !isConnectionError(err),
+      // Batches lock their rooms in id order, so several may be written at once without gaps
+      // or deadlocks; those touching the same room simply queue on its row lock.
+      SEND_BATCHES_IN_FLIGHT,
     );
   }
 

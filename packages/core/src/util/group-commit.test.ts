@@ -23,4 +23,24 @@ describe("GroupCommit", () => {
     const settled = await Promise.allSettled([0, 1, 2, 3, 4].map((i) => gc.submit(i)));
     expect(settled.map((s) => s.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected", "fulfilled"]);
   });
+
+  it("writes up to maxInFlight batches at once", async () => {
+    let active = 0;
+    let peak = 0;
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise((r) => setTimeout(r, 5));
+        active--;
+        return items;
+      },
+      2,
+      () => true,
+      3,
+    );
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => gc.submit(i)));
+    expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(peak).toBe(3);
+  });
 });

@@ -5,13 +5,15 @@
  */
 export class GroupCommit<I, R> {
   private queue: Array<{ item: I; resolve: (r: R) => void; reject: (e: unknown) => void }> = [];
-  private running = false;
+  private running = 0;
 
   constructor(
     private readonly write: (items: I[]) => Promise<R[]>,
     private readonly maxBatch: number,
     /** Errors after which the items are retried one by one (a bad item must not fail its neighbours). */
     private readonly retrySingly: (err: unknown) => boolean = () => true,
+    /** Batches written at once (each is its own transaction; the writer must allow that). */
+    private readonly maxInFlight = 1,
   ) {}
 
   submit(item: I): Promise<R> {
@@ -22,11 +24,11 @@ export class GroupCommit<I, R> {
   }
 
   private kick(): void {
-    if (this.running || this.queue.length === 0) return;
-    this.running = true;
+    if (this.running >= this.maxInFlight || this.queue.length === 0) return;
+    this.running++;
     const batch = this.queue.splice(0, this.maxBatch);
     void this.flush(batch).finally(() => {
-      this.running = false;
+      this.running--;
       this.kick();
     });
   }
