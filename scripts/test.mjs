@@ -295,6 +295,17 @@ async function main() {
     }
   }
 
+  // 6. A seconds-long smoke of the benchmark harness, so it keeps working (no figure is judged:
+  //    it fails only when nothing is delivered or anything is lost, doubled or refused).
+  if (!interrupted && !ONLY && filters.length === 0 && options.length === 0 && process.env.SKIP_BENCH_SMOKE !== "1") {
+    const t = Date.now();
+    log("pnpm bench:smoke");
+    const code = await run("pnpm", ["bench:smoke"], { env });
+    const ok = code === 0;
+    log(`bench smoke: ${ok ? "ok" : `FAILED (exit ${code})`} in ${fmtSecs(Date.now() - t)}`);
+    results.push({ name: "bench-smoke", passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0, notes: ok ? [] : [`exit ${code}`], ms: Date.now() - t });
+  }
+
   return finish();
 }
 
