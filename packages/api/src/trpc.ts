@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import { ZodError } from "zod";
-import type { AccessClaims, AuthApi, RoomService } from "@anonchat/core";
+import { isConnectionError, type AccessClaims, type AuthApi, type RoomService } from "@anonchat/core";
 import { AppError, describeIssues, MESSAGES, type ErrorCode } from "@anonchat/shared";
 
 // ---- context -------------------------------------------------------------------------------
@@ -40,8 +40,12 @@ const TRPC_CODE: Record<ErrorCode, TRPC_ERROR_CODE_KEY> = {
   INTERNAL: "INTERNAL_SERVER_ERROR",
 };
 
+/** The database is unreachable: nothing was done, the client may retry shortly. */
+const DATABASE_DOWN = new AppError("SERVICE_UNAVAILABLE", "the service is temporarily unavailable, try again shortly", 1);
+
 export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof TRPCError) return err;
+  if (isConnectionError(err)) err = DATABASE_DOWN;
   if (err instanceof AppError) return new TRPCError({ code: TRPC_CODE[err.code], message: err.message, cause: err });
   return new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "internal server error", cause: err });
 }
@@ -76,7 +80,7 @@ const errorMapping = t.middleware(async ({ ctx, next, path }) => {
   const result = await next();
   if (!result.ok) {
     const cause = result.error.cause;
-    const mapped = cause instanceof AppError ? toTRPCError(cause) : result.error;
+    const mapped = cause instanceof AppError || isConnectionError(cause) ? toTRPCError(cause) : result.error;
     if (mapped.code === "INTERNAL_SERVER_ERROR") ctx.logError(cause ?? result.error, path);
     if (mapped !== result.error) throw mapped;
   }

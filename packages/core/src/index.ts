@@ -11,3 +11,4 @@ export { RoomHub, type HubHooks } from "./events/room-hub";
 export { consumeOrThrow, retryAfterSeconds, type Limiter } from "./util/limits";
 export { newRoomId, randomBase62 } from "./util/ids";
 export { PgBus } from "./events/pg-bus";
+export { isConnectionError } from "@anonchat/db";

@@ -38,6 +38,12 @@ export async function openDatabase(opts: DatabaseOptions): Promise<DatabaseHandl
       connectionTimeoutMillis: 5_000,
     });
     pool.on("error", (err) => opts.onPoolError?.(err));
+    // The pool listens for errors only on idle clients. A client checked out (mid-transaction)
+    // whose connection dies emits "error" itself, and with no listener that is an uncaught
+    // exception that kills the process. Its pending query rejects anyway; report and move on.
+    pool.on("connect", (client) => {
+      client.on("error", (err) => opts.onPoolError?.(err));
+    });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return {
       db,

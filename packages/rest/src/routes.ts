@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
-import type { AuthApi, RoomService } from "@anonchat/core";
+import { isConnectionError, type AuthApi, type RoomService } from "@anonchat/core";
 import {
   AppError,
   describeIssues,
@@ -137,6 +137,13 @@ export function createRestHandler(deps: RestDeps) {
         if (err.retryAfterSeconds !== undefined) headers["Retry-After"] = String(err.retryAfterSeconds);
         const data = err.retryAfterSeconds !== undefined ? { retry_after: err.retryAfterSeconds } : null;
         return sendEnvelope(res, httpStatusOf(err.code), "error", err.message, data, headers);
+      }
+      if (isConnectionError(err)) {
+        // The database is unreachable: nothing was done; the client may retry shortly.
+        return sendEnvelope(res, 503, "error", "the service is temporarily unavailable, try again shortly", null, {
+          ...info.headers,
+          "Retry-After": "1",
+        });
       }
       deps.logError(err, { requestId: info.requestId, route: path });
       sendEnvelope(res, 500, "error", "internal server error", null, info.headers);
