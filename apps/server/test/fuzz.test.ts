@@ -84,7 +84,10 @@ interface Answer {
 }
 
 async function send(method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<Answer> {
-  const res = await fetch(`${srv.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(20_000) });
+  const go = () => fetch(`${srv.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(20_000) });
+  // One retry when there is no HTTP answer at all (a kept-alive socket closed under the request);
+  // a crashed server fails the retry too, and the final health check.
+  const res = await go().catch(() => go());
   return { status: res.status, text: await res.text() };
 }
 
@@ -352,6 +355,57 @@ describe(`fuzzing the sockets (seed ${FUZZ_SEED}, ${FUZZ_RUNS} runs each)`, () =
     console.log(`[fuzz] legacy socket: ${FUZZ_RUNS} frames over ${sockets.length} sockets`);
     expect(bad).toEqual([]);
     expect(notices).toEqual([]);
+  });
+});
+
+describe("found by fuzzing: strings with unpaired UTF-16 surrogates", () => {
+  /** Refused as bad input, or stored exactly as sent: never a 500, never silently altered. */
+  async function call(path: string, input: unknown): Promise<{ status: number; data: Record<string, unknown> | undefined; text: string }> {
+    const a = await send("POST", `/trpc/${path}`, { ...authHeader("user"), "Content-Type": "application/json" }, JSON.stringify(input));
+    let data: Record<string, unknown> | undefined;
+    try {
+      data = (JSON.parse(a.text) as { result?: { data?: Record<string, unknown> } }).result?.data;
+    } catch {
+      data = undefined;
+    }
+    return { status: a.status, data, text: a.text };
+  }
+  const roomFor = async () => {
+    const r = await call("room.create", { name: "surrogates", maxMembers: 5 });
+    return String(r.data?.id);
+  };
+
+  it.each<[string, string]>([
+    ["two lone low surrogates", "?58\udcc5\udfa6"],
+    ["a lone high surrogate", "a\ud800b"],
+    ["a reversed pair", "a\udc00\ud800b"],
+  ])("room.create name, room.send text and clientMsgId, register email with %s: 400 or stored exactly", async (_label, odd) => {
+    const roomId = await roomFor();
+    const results = [
+      ["name", await call("room.create", { name: odd, maxMembers: 3 }), (d: Record<string, unknown>) => d.name],
+      ["text", await call("room.send", { roomId, text: `x${odd}` }), (d: Record<string, unknown>) => d.text],
+      ["clientMsgId", await call("room.send", { roomId, text: "y", clientMsgId: `c${odd}` }), (d: Record<string, unknown>) => d.clientMsgId],
+      ["email", await call("auth.register", { login: `s${Date.now() % 1e9}${Math.floor(Math.random() * 1e3)}`, email: `a${odd}@x.y`, password: "long-enough-pw" }), (d: Record<string, unknown>) => (d.user as Record<string, unknown> | undefined)?.email],
+    ] as const;
+    const expected = { name: odd, text: `x${odd}`, clientMsgId: `c${odd}`, email: `a${odd}@x.y`.toLowerCase() };
+    const wrong: string[] = [];
+    for (const [field, r, pick] of results) {
+      if (r.status === 400) {
+        if (!r.text.includes(field)) wrong.push(`${field}: 400 without naming the field: ${r.text.slice(0, 150)}`);
+        continue;
+      }
+      if (r.status !== 200 || !r.data) wrong.push(`${field}: ${r.status} ${r.text.slice(0, 150)}`);
+      else if (pick(r.data) !== expected[field]) wrong.push(`${field}: stored ${JSON.stringify(pick(r.data))} for ${JSON.stringify(expected[field])}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it("two clientMsgIds that differ only in an unpaired surrogate are two messages (or refused), never a 500", async () => {
+    const roomId = await roomFor();
+    const a = await call("room.send", { roomId, text: "first", clientMsgId: "m\udd04" });
+    const b = await call("room.send", { roomId, text: "second", clientMsgId: "m\udd05" });
+    for (const r of [a, b]) expect([200, 400], r.text.slice(0, 200)).toContain(r.status);
+    if (a.status === 200 && b.status === 200) expect([a.data?.text, b.data?.text]).toEqual(["first", "second"]);
   });
 });
 
