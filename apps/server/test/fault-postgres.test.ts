@@ -61,6 +61,7 @@ describe.runIf(DB_KIND === "postgres")("PostgreSQL stopped during traffic, then 
       // Retryable and fast: 503 SERVICE_UNAVAILABLE (with Retry-After), not a generic 500.
       expect.soft(r.slowestFailureMs).toBeLessThan(6000);
       expect.soft(Object.keys(r.errorsWhileDown).filter((k) => k !== "503 SERVICE_UNAVAILABLE")).toEqual([]);
+      expect.soft(r.withoutRetryAfter, "503s without Retry-After").toBe(0);
       expect.soft(r.errorLogs.filter((l) => !/database|connect|ECONNREFUSED|terminat/i.test(l))).toEqual([]);
     },
     180_000,

@@ -196,6 +196,8 @@ export interface OutageRunResult {
   ackedWhileDown: number;
   /** Failed tries while down, by kind (HTTP status and code). */
   errorsWhileDown: Record<string, number>;
+  /** Refusals while down that did not say when to retry (no Retry-After). */
+  withoutRetryAfter: number;
   /** How long a failed try took while down (the slowest), ms: errors must come fast. */
   slowestFailureMs: number;
   /** From the restart finishing to the first acknowledgement of a try started after it. */
@@ -271,6 +273,7 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
     let triesWhileDown = 0;
     let ackedWhileDown = 0;
     let slowestFailureMs = 0;
+    let withoutRetryAfter = 0;
     let recoveryMs: number | undefined;
     const errorsWhileDown: Record<string, number> = {};
     const inOutage = (t: { startedAt: number; endedAt: number }) => t.startedAt >= downSince && t.endedAt <= upFrom;
@@ -296,6 +299,7 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
         triesWhileDown++;
         const kind = `${t.error.httpStatus} ${t.error.code}`;
         errorsWhileDown[kind] = (errorsWhileDown[kind] ?? 0) + 1;
+        if (!(t.error.retryAfter !== undefined && t.error.retryAfter >= 1)) withoutRetryAfter++;
         slowestFailureMs = Math.max(slowestFailureMs, t.endedAt - t.startedAt);
       },
     });
@@ -342,6 +346,7 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
       triesWhileDown,
       ackedWhileDown,
       errorsWhileDown,
+      withoutRetryAfter,
       slowestFailureMs,
       recoveryMs,
       subscribers: subscribers.map((s) => ({ ...s, last: lastByRoom.get(s.roomId) ?? 0 })),
