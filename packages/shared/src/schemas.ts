@@ -32,8 +32,18 @@ export function charCount(s: string): number {
   return n;
 }
 
-/** PostgreSQL text cannot hold NUL; refuse it with a message naming the field. */
-const noNul = (field: string) => [(s: string) => !s.includes("\u0000"), `${field} must not contain NUL characters`] as const;
+/** An unpaired UTF-16 surrogate: it has no UTF-8 form, so it would be stored as U+FFFD. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?:^|[^\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * What the database can store exactly: PostgreSQL text holds no NUL, and a lone surrogate would
+ * come back as U+FFFD (two different inputs becoming one). Refused with a message naming the field.
+ */
+const noNul = (field: string) =>
+  [
+    (s: string) => !s.includes("\u0000") && !LONE_SURROGATE.test(s),
+    `${field} must be valid text (no NUL characters or unpaired surrogates)`,
+  ] as const;
 
 const maxChars = (field: string, max: number) =>
   [(s: string) => s.length <= max || charCount(s) <= max, `${field} must be at most ${max} characters`] as const;
@@ -53,7 +63,8 @@ export const emailSchema = z
 export const passwordSchema = z
   .string({ error: "password is required" })
   .min(LIMITS.passwordMin, `password must be at least ${LIMITS.passwordMin} characters`)
-  .max(LIMITS.passwordMax, `password must be at most ${LIMITS.passwordMax} characters`);
+  .max(LIMITS.passwordMax, `password must be at most ${LIMITS.passwordMax} characters`)
+  .refine(...noNul("password"));
 
 export const refreshTokenSchema = z
   .string({ error: "refresh token is required" })
