@@ -109,6 +109,14 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
       closeWith(ws, roomId, CLOSE.tooMany, "too many connections");
       return;
     }
+    // Count this socket now, in the same tick as the check: sockets of one user connecting at
+    // once must not all pass the cap while their joins are still in flight.
+    const unregister = deps.registry.add({
+      userId: claims.userId,
+      sessionId: claims.sessionId,
+      close: (code, reason) => closeWith(ws, roomId, code, reason),
+    });
+    ws.once("close", unregister);
     try {
       await deps.rooms.join(claims.userId, roomId, "legacy");
     } catch (err) {
@@ -125,11 +133,6 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
       return;
     }
     open.set(key, (open.get(key) ?? 0) + 1);
-    const unregister = deps.registry.add({
-      userId: claims.userId,
-      sessionId: claims.sessionId,
-      close: (code, reason) => closeWith(ws, roomId, code, reason),
-    });
     const abort = new AbortController();
 
     // Outgoing: the room's ordered stream from the live edge.
