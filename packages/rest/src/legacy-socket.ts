@@ -154,10 +154,12 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
         // The stream ended without removal: the user left the room through the API.
         if (!abort.signal.aborted) closeWith(ws, roomId, CLOSE.full, MESSAGES.notMember);
       } catch (err) {
-        if (!abort.signal.aborted) {
-          deps.log.warn("legacy stream failed", { err });
-          close(ws, CLOSE.restart, "try again");
-        }
+        if (abort.signal.aborted) return;
+        // Removed or left between the join and the stream's start.
+        if (err instanceof AppError && err.code === "NOT_FOUND") return closeWith(ws, roomId, CLOSE.removed, MESSAGES.roomRemoved);
+        if (err instanceof AppError && err.code === "FORBIDDEN") return closeWith(ws, roomId, CLOSE.full, MESSAGES.notMember);
+        deps.log.warn("legacy stream failed", { err });
+        close(ws, CLOSE.restart, "try again");
       }
     })();
 

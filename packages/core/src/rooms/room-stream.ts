@@ -1,5 +1,5 @@
 import { messages, rooms, type Db } from "@anonchat/db";
-import type { Message } from "@anonchat/shared";
+import { AppError, MESSAGES, type Message } from "@anonchat/shared";
 import { AsyncQueue } from "../util/async-queue";
 import type { HubEvent, RoomHub } from "../events/room-hub";
 
@@ -45,14 +45,11 @@ export async function* openRoomStream(db: Db, hub: RoomHub, opts: RoomStreamOpti
   const onAbort = () => queue.close();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    // Checked again now that we listen: a removal or leave between the caller's membership
-    // check and the attach would otherwise never reach this stream.
+    // Membership is checked once, after attaching: a removal or leave published before this
+    // read is seen here, one published after it reaches the queue. No window in between.
     const now = await rooms.findRoomForUser(db, opts.roomId, opts.userId);
-    if (!now) {
-      yield { type: "removed", lastSeq: opts.afterSeq ?? 0 };
-      return;
-    }
-    if (!now.isMember) return;
+    if (!now) throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
+    if (!now.isMember) throw new AppError("FORBIDDEN", MESSAGES.notMember);
     let cursor = opts.afterSeq ?? now.lastSeq;
     opts.onReady?.();
     for (;;) {

@@ -136,9 +136,11 @@ export class RoomService {
     return r.message;
   }
 
-  /** Checks membership now, then returns the member's ordered stream of the room. */
+  /**
+   * The member's ordered stream of the room. Its first step checks membership (NOT_FOUND or
+   * FORBIDDEN), after it listens, so one query both authorises and positions it.
+   */
   async openStream(userId: number, roomId: string, opts: StreamOptions): Promise<AsyncGenerator<StreamItem>> {
-    await this.requireMember(userId, roomId);
     return openRoomStream(this.deps.db, this.deps.hub, {
       ...opts,
       roomId,
