@@ -1,0 +1,238 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { PresenceMember } from "@anonchat/shared";
+import { startTestServer, TOPOLOGY, waitFor, type TestServer, registerUser } from "./harness";
+import { fullHistory, sleep } from "./helpers/trpc";
+import {
+  attached,
+  Cleanups,
+  idOf,
+  loginOf,
+  nth,
+  openLegacyWatched,
+  roomWith,
+  settle,
+  users,
+  type RoomLog,
+  type User,
+} from "./helpers/room-features";
+
+/**
+ * Issue 7, presence and typing: who is online in a room (live room.onMessage subscriptions and
+ * legacy sockets, on any replica) and the ephemeral typing signal. In the split topology the
+ * subscriptions of one test land on both chat replicas (the gateway spreads sockets round robin),
+ * so every agreement checked here is agreement across replicas.
+ */
+
+let srv: TestServer;
+beforeAll(async () => {
+  srv = await startTestServer();
+});
+afterAll(async () => {
+  await srv.stop();
+});
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+const sorted = (ps: PresenceMember[]) => [...ps].sort((x, y) => x.userId - y.userId);
+const member = (u: User): PresenceMember => ({ userId: idOf(u), login: loginOf(u) });
+const ids = (...us: User[]) => us.map(idOf).sort((x, y) => x - y);
+const changesAbout = (log: RoomLog, u: User) => log.presenceChanges().filter((c) => c.userId === idOf(u));
+
+async function presenceOf(u: User, roomId: string): Promise<number[]> {
+  return (await u.client.room.presence.query({ roomId })).map((p) => p.userId).sort((x, y) => x - y);
+}
+async function onlineFlags(u: User, roomId: string): Promise<Record<number, boolean>> {
+  return Object.fromEntries((await u.client.member.list.query({ roomId })).map((m) => [m.userId, m.online]));
+}
+
+describe("presence", () => {
+  it("a subscription's first event is the presence snapshot, untracked, including the subscriber", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const log = await attached(cleanups, srv.url, owner, room.id);
+    expect(log.events[0]).toEqual({ id: undefined, data: { type: "presence", online: [member(owner)] } });
+    expect(await owner.client.room.presence.query({ roomId: room.id })).toEqual([member(owner)]);
+    expect(await onlineFlags(b, room.id)).toEqual({ [idOf(owner)]: true, [idOf(b)]: false });
+    // Also first when replaying from lastEventId.
+    await owner.client.room.send.mutate({ roomId: room.id, text: "x" });
+    const replay = await attached(cleanups, srv.url, b, room.id, "0");
+    expect(replay.events[0]?.data.type).toBe("presence");
+    expect(replay.events[0]?.id).toBeUndefined();
+    await waitFor(() => replay.seqs().length === 2, 5000, "the replay");
+    expect(replay.seqs()).toEqual([1, 2]);
+  });
+
+  it("another member subscribing is a presence.change online:true; unsubscribing is online:false; the query agrees", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const roomId = room.id;
+    const a = await attached(cleanups, srv.url, owner, roomId);
+    const bLog = await attached(cleanups, srv.url, b, roomId);
+    expect(sorted(bLog.snapshot() ?? [])).toEqual(sorted([member(owner), member(b)]));
+    await waitFor(() => changesAbout(a, b).length === 1, 10_000, "b online");
+    expect(changesAbout(a, b)).toEqual([{ type: "presence.change", userId: idOf(b), login: loginOf(b), online: true }]);
+    expect(a.online()).toEqual(ids(owner, b));
+    expect(await presenceOf(owner, roomId)).toEqual(ids(owner, b));
+    expect(await presenceOf(b, roomId)).toEqual(ids(owner, b));
+    expect(await onlineFlags(owner, roomId)).toEqual({ [idOf(owner)]: true, [idOf(b)]: true });
+
+    bLog.close();
+    await waitFor(() => changesAbout(a, b).length === 2, 10_000, "b offline");
+    expect(nth(changesAbout(a, b), 1)).toEqual({ type: "presence.change", userId: idOf(b), login: loginOf(b), online: false });
+    expect(a.online()).toEqual(ids(owner));
+    expect(await presenceOf(b, roomId)).toEqual(ids(owner));
+    expect(await onlineFlags(owner, roomId)).toEqual({ [idOf(owner)]: true, [idOf(b)]: false });
+    // Presence is never tracked: the only tracked events are messages.
+    expect(a.trackedIds()).toEqual([]);
+  });
+
+  it("a member with two subscriptions goes offline only when the last one ends", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const roomId = room.id;
+    const a = await attached(cleanups, srv.url, owner, roomId);
+    const first = await attached(cleanups, srv.url, b, roomId);
+    const second = await attached(cleanups, srv.url, b, roomId);
+    await waitFor(() => changesAbout(a, b).length >= 1, 10_000, "b online");
+    first.close();
+    await sleep(500);
+    await settle(owner.client, roomId, [a, second]);
+    expect(changesAbout(a, b).map((c) => c.online)).toEqual([true]);
+    expect(await presenceOf(owner, roomId)).toEqual(ids(owner, b));
+    second.close();
+    await waitFor(() => changesAbout(a, b).length === 2, 10_000, "b offline");
+    expect(changesAbout(a, b).map((c) => c.online)).toEqual([true, false]);
+    expect(await presenceOf(owner, roomId)).toEqual(ids(owner));
+  });
+
+  it("a legacy socket counts as online", async () => {
+    const { owner, room } = await roomWith(srv.url, 0);
+    const guest = await registerUser(srv.url, "lg");
+    const a = await attached(cleanups, srv.url, owner, room.id);
+    const sock = await openLegacyWatched(srv.wsUrl, room.id, guest, a);
+    cleanups.add(() => sock.close());
+    expect(changesAbout(a, guest)).toEqual([{ type: "presence.change", userId: idOf(guest), login: loginOf(guest), online: true }]);
+    expect(await presenceOf(owner, room.id)).toEqual(ids(owner, guest));
+    expect((await onlineFlags(owner, room.id))[idOf(guest)]).toBe(true);
+    const later = await attached(cleanups, srv.url, owner, room.id);
+    expect(sorted(later.snapshot() ?? [])).toEqual(sorted([member(owner), member(guest)]));
+    await sock.close();
+    await waitFor(() => changesAbout(a, guest).length === 2, 10_000, "guest offline");
+    expect(nth(changesAbout(a, guest), 1).online).toBe(false);
+    expect(await presenceOf(owner, room.id)).toEqual(ids(owner));
+  });
+
+  it("four members subscribed one after another all agree on who is online, and on who leaves", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 3);
+    const everyone = [owner, ...others];
+    const logs: RoomLog[] = [];
+    for (const u of everyone) logs.push(await attached(cleanups, srv.url, u, room.id));
+    const all = ids(...everyone);
+    await waitFor(() => logs.every((l) => JSON.stringify(l.online()) === JSON.stringify(all)), 10_000, "everyone online everywhere");
+    for (const u of everyone) expect(await presenceOf(u, room.id)).toEqual(all);
+    // Snapshots: each subscriber saw at least everyone who came before it, and itself.
+    everyone.forEach((u, i) => {
+      const snap = (nth(logs, i).snapshot() ?? []).map((p) => p.userId);
+      for (const earlier of everyone.slice(0, i + 1)) expect(snap).toContain(idOf(earlier));
+    });
+    // The last two leave.
+    nth(logs, 3).close();
+    nth(logs, 2).close();
+    const remaining = ids(owner, nth(others, 0));
+    await waitFor(
+      () => [nth(logs, 0), nth(logs, 1)].every((l) => JSON.stringify(l.online()) === JSON.stringify(remaining)),
+      10_000,
+      "the two to go offline everywhere",
+    );
+    expect(await presenceOf(owner, room.id)).toEqual(remaining);
+    for (const l of logs) expect(l.error).toBeUndefined();
+  });
+
+  it("a kicked member goes offline for the others", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const a = await attached(cleanups, srv.url, owner, room.id);
+    await attached(cleanups, srv.url, b, room.id);
+    await waitFor(() => changesAbout(a, b).length === 1, 10_000, "b online");
+    await owner.client.member.kick.mutate({ roomId: room.id, userId: idOf(b) });
+    await waitFor(() => changesAbout(a, b).length === 2, 10_000, "b offline");
+    expect(nth(changesAbout(a, b), 1).online).toBe(false);
+    expect(await presenceOf(owner, room.id)).toEqual(ids(owner));
+  });
+});
+
+describe("room.typing", () => {
+  it("reaches the other subscribers as a typing event, never the typist's own; nothing is stored", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 2);
+    const [b, c] = [nth(others, 0), nth(others, 1)];
+    const roomId = room.id;
+    const before = await fullHistory(owner.client, roomId);
+    const logs = { a: await attached(cleanups, srv.url, owner, roomId), b: await attached(cleanups, srv.url, b, roomId), c: await attached(cleanups, srv.url, c, roomId) };
+    expect(await b.client.room.typing.mutate({ roomId })).toEqual({ ok: true });
+    await waitFor(() => logs.a.typing().length === 1 && logs.c.typing().length === 1, 10_000, "typing on a and c");
+    for (const l of [logs.a, logs.c]) {
+      const t = nth(l.typing(), 0);
+      expect(t).toEqual({ type: "typing", userId: idOf(b), login: loginOf(b), typing: true, expiresInMs: expect.any(Number) });
+      expect(t.expiresInMs).toBeGreaterThan(0);
+      // Untracked: never replayed.
+      expect(l.events.find((e) => e.data.type === "typing")?.id).toBeUndefined();
+    }
+    // Once a later message has reached b, the typing event would have too.
+    const m = await settle(owner.client, roomId, [logs.a, logs.b, logs.c]);
+    expect(logs.b.typing()).toEqual([]);
+    // Not stored, and no seq spent on it.
+    expect(m.seq).toBe((before.at(-1)?.seq ?? 0) + 1);
+    expect(await fullHistory(owner.client, roomId)).toEqual([...before, m]);
+  });
+
+  it("typing:false reaches the others as a stop", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const a = await attached(cleanups, srv.url, owner, room.id);
+    await b.client.room.typing.mutate({ roomId: room.id, typing: true });
+    await waitFor(() => a.typing().length === 1, 10_000, "typing true");
+    expect(await b.client.room.typing.mutate({ roomId: room.id, typing: false })).toEqual({ ok: true });
+    await waitFor(() => a.typing().length === 2, 10_000, "typing false");
+    expect(a.typing().map((t) => [t.userId, t.typing])).toEqual([
+      [idOf(b), true],
+      [idOf(b), false],
+    ]);
+  });
+
+  it("drops a member's rapid repeats", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const a = await attached(cleanups, srv.url, owner, room.id);
+    for (let i = 0; i < 5; i++) expect(await b.client.room.typing.mutate({ roomId: room.id })).toEqual({ ok: true });
+    await waitFor(() => a.typing().length >= 1, 10_000, "typing");
+    await settle(b.client, room.id, [a]);
+    expect(a.typing().length).toBeLessThan(5);
+  });
+
+  it("refuses bad input naming the field", async () => {
+    const { owner, room } = await roomWith(srv.url, 0);
+    const err = await owner.client.room.typing
+      .mutate({ roomId: room.id, typing: "yes" as unknown as boolean })
+      .then(() => undefined, (e: { data?: { code?: string }; message: string }) => e);
+    expect(err?.data?.code).toBe("BAD_REQUEST");
+    expect(err?.message).toContain("typing");
+  });
+});
+
+describe.runIf(TOPOLOGY === "split")("presence across replicas", () => {
+  it("two subscribers of one user on different replicas: offline only after both end", async () => {
+    // Consecutive sockets alternate between the two replicas.
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const a = await attached(cleanups, srv.url, owner, room.id);
+    const b1 = await attached(cleanups, srv.url, b, room.id);
+    const b2 = await attached(cleanups, srv.url, b, room.id);
+    await waitFor(() => changesAbout(a, b).length >= 1, 10_000, "b online");
+    b1.close();
+    await sleep(1000);
+    expect(await presenceOf(owner, room.id)).toEqual(ids(owner, b));
+    b2.close();
+    await waitFor(() => changesAbout(a, b).some((c) => !c.online), 10_000, "b offline");
+    expect(await presenceOf(owner, room.id)).toEqual(ids(owner));
+  });
+});
