@@ -10,6 +10,11 @@ const msg = (seq: number, clientMsgId: string | null = null): Message => ({
   text: `m${seq}`,
   createdAt: new Date(0).toISOString(),
   clientMsgId,
+  kind: "text",
+  editedAt: null,
+  deletedAt: null,
+  subjectId: null,
+  subjectLogin: null,
 });
 const pending = (clientMsgId: string): PendingMessage => ({
   clientMsgId,
@@ -74,5 +79,27 @@ describe("roomReducer", () => {
     let s = roomReducer(initialRoomMessages, { type: "ended", ended: { kind: "removed" } });
     s = roomReducer(s, { type: "ended", ended: { kind: "notMember" } });
     expect(s.ended).toEqual({ kind: "removed" });
+  });
+
+  it("applies live edits and deletions to the message they name, and a deletion is final", () => {
+    const roomId = "r".repeat(16);
+    let s = roomReducer(initialRoomMessages, { type: "history", page: { messages: [msg(1), msg(2)], hasMore: false }, older: false });
+    s = roomReducer(s, { type: "edited", edit: { roomId, seq: 3, targetSeq: 2, text: "fixed", editedAt: "2024-01-01T00:00:01.000Z", senderId: 1 } });
+    expect(s.messages[1]).toMatchObject({ seq: 2, text: "fixed", editedAt: "2024-01-01T00:00:01.000Z" });
+    expect(s.messages[0]?.text).toBe("m1");
+    s = roomReducer(s, { type: "deleted", deletion: { roomId, seq: 4, targetSeq: 2, deletedAt: "2024-01-01T00:00:02.000Z", senderId: 1 } });
+    expect(s.messages[1]).toMatchObject({ text: "", deletedAt: "2024-01-01T00:00:02.000Z" });
+    // The edit's answer, arriving late, does not bring the text back.
+    const late = { ...msg(2), text: "fixed", editedAt: "2024-01-01T00:00:01.000Z" };
+    expect(roomReducer(s, { type: "updated", message: late })).toBe(s);
+  });
+
+  it("keeps the later of two edits whatever order they arrive in, and ignores messages it does not hold", () => {
+    const roomId = "r".repeat(16);
+    let s = roomReducer(initialRoomMessages, { type: "history", page: { messages: [msg(5)], hasMore: true }, older: false });
+    s = roomReducer(s, { type: "edited", edit: { roomId, seq: 7, targetSeq: 5, text: "second", editedAt: "2024-01-01T00:00:02.000Z", senderId: 1 } });
+    s = roomReducer(s, { type: "updated", message: { ...msg(5), text: "first", editedAt: "2024-01-01T00:00:01.000Z" } });
+    expect(s.messages[0]?.text).toBe("second");
+    expect(roomReducer(s, { type: "deleted", deletion: { roomId, seq: 8, targetSeq: 1, deletedAt: "2024-01-01T00:00:03.000Z", senderId: 1 } })).toBe(s);
   });
 });

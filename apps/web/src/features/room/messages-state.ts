@@ -1,4 +1,4 @@
-import type { HistoryPage, Message } from "@anonchat/shared";
+import type { HistoryPage, Message, MessageDelete, MessageEdit } from "@anonchat/shared";
 import type { UserMessage } from "../../lib/errors";
 
 /** A message on its way: shown at once, replaced by the stored one when the server has it. */
@@ -10,7 +10,13 @@ export interface PendingMessage {
   error: UserMessage | null;
 }
 
-export type Ended = { kind: "removed" } | { kind: "notMember" } | { kind: "notFound" };
+export type Ended =
+  | { kind: "removed" }
+  | { kind: "notMember" }
+  | { kind: "notFound" }
+  /** The owner removed me (kick) or removed and barred me (ban): `by` is the owner's login. */
+  | { kind: "kicked"; by: string }
+  | { kind: "banned"; by: string };
 
 export interface RoomMessages {
   /** Stored messages, by seq ascending, each seq once. */
@@ -30,7 +36,11 @@ export type RoomAction =
   | { type: "sent"; message: Message }
   | { type: "failed"; clientMsgId: string; error: UserMessage }
   | { type: "discard"; clientMsgId: string }
-  | { type: "ended"; ended: Ended };
+  | { type: "ended"; ended: Ended }
+  | { type: "edited"; edit: MessageEdit }
+  | { type: "deleted"; deletion: MessageDelete }
+  /** A message as the server returned it from message.edit / message.delete. */
+  | { type: "updated"; message: Message };
 
 export const initialRoomMessages: RoomMessages = {
   messages: [],
@@ -57,6 +67,27 @@ export function mergeMessages(current: Message[], incoming: Message[]): Message[
     }
   }
   return changed ? [...bySeq.values()].sort((a, b) => a.seq - b.seq) : current;
+}
+
+const time = (iso: string | null) => (iso === null ? -Infinity : Date.parse(iso));
+
+/**
+ * The newer of two states of one message. A deletion is final; otherwise the later edit wins, so
+ * a mutation's answer that arrives after the live event of a later edit does not undo it.
+ */
+export function newerState(current: Message, next: Message): Message {
+  if (current.deletedAt !== null) return current;
+  if (next.deletedAt !== null) return next;
+  return time(next.editedAt) > time(current.editedAt) ? next : current;
+}
+
+/** Replaces the message with this seq by update(message), when it is held and actually changes. */
+function patch(messages: Message[], seq: number, update: (m: Message) => Message): Message[] {
+  const at = messages.findIndex((m) => m.seq === seq);
+  if (at < 0) return messages;
+  const before = messages[at]!;
+  const after = update(before);
+  return after === before ? messages : messages.with(at, after);
 }
 
 function settle(pending: PendingMessage[], messages: Message[]): PendingMessage[] {
@@ -103,5 +134,17 @@ export function roomReducer(state: RoomMessages, action: RoomAction): RoomMessag
       return { ...state, pending: state.pending.filter((p) => p.clientMsgId !== action.clientMsgId) };
     case "ended":
       return state.ended ? state : { ...state, ended: action.ended };
+    case "edited":
+    case "deleted":
+    case "updated": {
+      const [seq, next] =
+        action.type === "updated"
+          ? [action.message.seq, (m: Message) => newerState(m, action.message)]
+          : action.type === "edited"
+            ? [action.edit.targetSeq, (m: Message) => newerState(m, { ...m, text: action.edit.text, editedAt: action.edit.editedAt })]
+            : [action.deletion.targetSeq, (m: Message) => newerState(m, { ...m, text: "", deletedAt: action.deletion.deletedAt })];
+      const messages = patch(state.messages, seq, next);
+      return messages === state.messages ? state : { ...state, messages };
+    }
   }
 }
