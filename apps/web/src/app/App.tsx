@@ -6,6 +6,7 @@ import { AuthScreen } from "../features/auth/AuthScreen";
 import { RoomRoute } from "../features/room/RoomRoute";
 import { Lobby } from "../features/rooms/Lobby";
 import { RoomList } from "../features/rooms/RoomList";
+import { useRoomActivity } from "../features/rooms/useRoomActivity";
 import type { ConnectionMonitor } from "../lib/connection";
 import type { SessionStore } from "../lib/session";
 import { TRPCProvider, useTRPC, type createApiClient } from "../lib/trpc";
@@ -91,6 +92,7 @@ function SignedIn({ user, store, monitor }: { user: User; store: SessionStore; m
   const queryClient = useQueryClient();
   const [flash, setFlash] = useState<string | null>(null);
   const onFlash = useCallback((text: string) => setFlash(text), []);
+  useRoomActivity(user.id, route.name === "room" ? route.roomId : undefined, store);
 
   useEffect(() => monitor.onRecovered(() => void queryClient.invalidateQueries()), [monitor, queryClient]);
   // A flash belongs to the screen it was shown on.
@@ -98,7 +100,7 @@ function SignedIn({ user, store, monitor }: { user: User; store: SessionStore; m
     if (route.name !== "home") setFlash(null);
   }, [route.name]);
 
-  if (route.name === "home") return <Lobby flash={flash} />;
+  if (route.name === "home") return <Lobby flash={flash} myId={user.id} />;
   if (route.name === "badLink") {
     return (
       <main id="main" className="lobby">
@@ -115,7 +117,7 @@ function SignedIn({ user, store, monitor }: { user: User; store: SessionStore; m
   return (
     <div className="with-sidebar">
       <aside className="sidebar card" aria-label="My rooms">
-        <RoomList activeRoomId={route.roomId} />
+        <RoomList activeRoomId={route.roomId} myId={user.id} />
         <button type="button" className="btn btn-block" onClick={() => navigate("/")}>
           New or join room
         </button>

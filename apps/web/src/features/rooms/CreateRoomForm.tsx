@@ -5,6 +5,7 @@ import { ErrorNotice } from "../../components/Notice";
 import { describeError, type UserMessage } from "../../lib/errors";
 import { useTRPC } from "../../lib/trpc";
 import { navigate, roomPath } from "../../app/router";
+import { summaryOf } from "./room-list-state";
 
 export function CreateRoomForm() {
   const trpc = useTRPC();
@@ -24,7 +25,7 @@ export function CreateRoomForm() {
     }
     try {
       const room = await create.mutateAsync(parsed.data);
-      queryClient.setQueryData(trpc.room.list.queryKey(), (old) => (old ? [room, ...old.filter((r) => r.id !== room.id)] : [room]));
+      queryClient.setQueryData(trpc.room.list.queryKey(), (old) => [summaryOf(room), ...(old ?? []).filter((r) => r.id !== room.id)]);
       void queryClient.invalidateQueries({ queryKey: trpc.room.list.queryKey() });
       setName("");
       navigate(roomPath(room.id));

@@ -6,7 +6,7 @@ import { JoinRoomForm } from "./JoinRoomForm";
 import { RoomList } from "./RoomList";
 
 /** The home screen: my rooms, and creating or joining one. */
-export function Lobby({ flash }: { flash: string | null }) {
+export function Lobby({ flash, myId }: { flash: string | null; myId: number }) {
   const heading = useRef<HTMLHeadingElement>(null);
   useScreen("Your rooms", heading);
   return (
@@ -17,7 +17,7 @@ export function Lobby({ flash }: { flash: string | null }) {
       {flash ? <InfoNotice>{flash}</InfoNotice> : null}
       <div className="lobby-grid">
         <div className="card">
-          <RoomList />
+          <RoomList myId={myId} />
         </div>
         <div className="card stack">
           <CreateRoomForm />
