@@ -36,6 +36,13 @@ describe("describeError", () => {
     expect(describeError(TRPCClientError.from(new TypeError("Failed to fetch")), "send").kind).toBe("unreachable");
   });
 
+  it("explains the room features' refusals", () => {
+    expect(describeError(served("FORBIDDEN", MESSAGES.banned), "join").text).toMatch(/banned from this room/);
+    expect(describeError(served("NOT_FOUND", MESSAGES.messageNotFound), "edit").text).toBe("That message no longer exists.");
+    expect(describeError(served("CONFLICT", MESSAGES.messageDeleted), "edit").text).toMatch(/was deleted/);
+    expect(describeError(served("NOT_FOUND", MESSAGES.memberNotFound), "moderate").text).toMatch(/no longer a member/);
+  });
+
   it("carries the wait of a rate limit", () => {
     const m = describeError(served("TOO_MANY_REQUESTS", "too many messages; retry in 3 s", 3), "send");
     expect(m).toEqual({ kind: "limited", text: "You're sending messages too fast.", retryAfter: 3 });

@@ -29,7 +29,7 @@ export function errorFacts(err: unknown): ErrorFacts {
   return { code: undefined, serverMessage: err instanceof Error ? err.message : String(err), retryAfter: undefined, unreachable: false };
 }
 
-export type Action = "login" | "register" | "join" | "create" | "send" | "leave" | "remove" | "load";
+export type Action = "login" | "register" | "join" | "create" | "send" | "leave" | "remove" | "load" | "edit" | "delete" | "moderate";
 
 /** A message a person can act on; retryAfter (seconds) drives a countdown where it is set. */
 export interface UserMessage {
@@ -57,15 +57,20 @@ export function describeError(err: unknown, action: Action): UserMessage {
       if (action === "login") return { kind: "refused", text: "Wrong email or password." };
       return { kind: "refused", text: "Your session has ended. Please log in again." };
     case "CONFLICT":
+      if (msg === MESSAGES.messageDeleted) return { kind: "refused", text: "That message was deleted, so it can't be edited." };
       if (/login/i.test(msg)) return { kind: "refused", text: "That login is already taken. Choose another one." };
       if (/email/i.test(msg)) return { kind: "refused", text: "An account with this email already exists. Log in instead." };
       return { kind: "refused", text: sentence(msg) };
     case "NOT_FOUND":
+      if (msg === MESSAGES.messageNotFound) return { kind: "refused", text: "That message no longer exists." };
+      if (msg === MESSAGES.memberNotFound) return { kind: "refused", text: "They're no longer a member of this room." };
       return { kind: "refused", text: action === "join" ? "No room has this id. Check the link or id." : "This room no longer exists." };
     case "FORBIDDEN":
       if (msg === MESSAGES.roomFull) return { kind: "refused", text: "This room is full: it has reached its member limit." };
       if (msg === MESSAGES.notOwner) return { kind: "refused", text: "Only the room's owner can do that." };
       if (msg === MESSAGES.notMember) return { kind: "refused", text: "You're not a member of this room any more." };
+      if (msg === MESSAGES.banned) return { kind: "refused", text: "You're banned from this room: its owner removed you and barred you from joining again." };
+      if (msg === MESSAGES.notAuthor) return { kind: "refused", text: "You can only change your own messages." };
       return { kind: "refused", text: sentence(msg) };
     case "BAD_REQUEST":
     case "PAYLOAD_TOO_LARGE":

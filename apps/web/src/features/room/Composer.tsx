@@ -4,11 +4,13 @@ import { LIMITS } from "@anonchat/shared";
 interface Props {
   disabled: boolean;
   onSend: (text: string) => void;
+  /** Every change to the text, for the typing indicator. */
+  onTextChange?: (text: string) => void;
   autoFocus: boolean;
 }
 
 /** Enter sends, Shift+Enter breaks the line; the box grows with its text up to a few lines. */
-export function Composer({ disabled, onSend, autoFocus }: Props) {
+export function Composer({ disabled, onSend, onTextChange, autoFocus }: Props) {
   const [text, setText] = useState("");
   const ref = useRef<HTMLTextAreaElement>(null);
   const trimmed = text.trim();
@@ -40,7 +42,10 @@ export function Composer({ disabled, onSend, autoFocus }: Props) {
         ref={ref}
         rows={rows}
         value={text}
-        onChange={(e) => setText(e.target.value)}
+        onChange={(e) => {
+          setText(e.target.value);
+          onTextChange?.(e.target.value);
+        }}
         onKeyDown={onKeyDown}
         placeholder={disabled ? "You can't send messages here" : "Write a message…"}
         disabled={disabled}

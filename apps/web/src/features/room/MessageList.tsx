@@ -1,8 +1,9 @@
 import { useLayoutEffect, useRef, useState } from "react";
 import type { Message } from "@anonchat/shared";
+import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { ErrorNotice } from "../../components/Notice";
-import type { UserMessage } from "../../lib/errors";
-import { fullTime, shortTime } from "../../lib/format";
+import { describeError, type UserMessage } from "../../lib/errors";
+import { MessageItem } from "./MessageItem";
 import type { PendingMessage } from "./messages-state";
 
 interface Props {
@@ -16,6 +17,12 @@ interface Props {
   onLoadOlder: () => void;
   onRetry: (clientMsgId: string) => void;
   onDiscard: (clientMsgId: string) => void;
+  /** The owner may delete anyone's message. */
+  isOwner: boolean;
+  /** False once the room has ended for me: nothing can be changed any more. */
+  canChange: boolean;
+  onEdit: (seq: number, text: string) => Promise<void>;
+  onDelete: (seq: number) => Promise<void>;
 }
 
 const NEAR_BOTTOM_PX = 80;
@@ -31,6 +38,9 @@ export function MessageList(props: Props) {
   const atBottom = useRef(true);
   const prev = useRef<{ firstSeq: number | undefined; lastKey: string | undefined; height: number } | null>(null);
   const [unseen, setUnseen] = useState(0);
+  const [deleting, setDeleting] = useState<Message | null>(null);
+  const [deleteError, setDeleteError] = useState<UserMessage | null>(null);
+  const [deleteBusy, setDeleteBusy] = useState(false);
 
   const lastMessage = messages.at(-1);
   const lastPending = pending.at(-1);
@@ -64,6 +74,22 @@ export function MessageList(props: Props) {
     if (el.scrollTop < NEAR_TOP_PX && hasMore && !loadingOlder && !olderError) onLoadOlder();
   }
 
+  async function confirmDelete() {
+    if (!deleting) return;
+    setDeleteBusy(true);
+    setDeleteError(null);
+    try {
+      await props.onDelete(deleting.seq);
+      setDeleting(null);
+      // The button that opened the dialog went with the message: continue from the conversation.
+      scrollRef.current?.focus({ preventScroll: true });
+    } catch (err) {
+      setDeleteError(describeError(err, "delete"));
+    } finally {
+      setDeleteBusy(false);
+    }
+  }
+
   function jumpToLatest() {
     const el = scrollRef.current;
     if (el) el.scrollTop = el.scrollHeight;
@@ -89,7 +115,18 @@ export function MessageList(props: Props) {
         <div role="log" aria-live="polite" aria-relevant="additions" aria-label="Conversation">
           <ol className="message-log">
             {messages.map((m) => (
-              <MessageItem key={m.seq} message={m} mine={m.senderId === myId} />
+              <MessageItem
+                key={m.seq}
+                message={m}
+                mine={m.senderId === myId}
+                canEdit={props.canChange && m.senderId === myId}
+                canDelete={props.canChange && (m.senderId === myId || props.isOwner)}
+                onEdit={props.onEdit}
+                onDelete={(target) => {
+                  setDeleteError(null);
+                  setDeleting(target);
+                }}
+              />
             ))}
             {pending.map((p) => (
               <PendingItem key={p.clientMsgId} pending={p} onRetry={props.onRetry} onDiscard={props.onDiscard} />
@@ -102,21 +139,23 @@ export function MessageList(props: Props) {
           {unseen === 1 ? "1 new message" : `${unseen} new messages`} ↓
         </button>
       ) : null}
+      <ConfirmDialog
+        open={deleting !== null}
+        title="Delete this message?"
+        confirmLabel="Delete message"
+        danger
+        busy={deleteBusy}
+        onConfirm={() => void confirmDelete()}
+        onCancel={() => setDeleting(null)}
+      >
+        <p>
+          {deleting && deleting.senderId !== myId
+            ? `${deleting.senderLogin}'s message is replaced by “message deleted” for everyone.`
+            : "It is replaced by “message deleted” for everyone. This can't be undone."}
+        </p>
+        <ErrorNotice error={deleteError} />
+      </ConfirmDialog>
     </div>
-  );
-}
-
-function MessageItem({ message, mine }: { message: Message; mine: boolean }) {
-  return (
-    <li className={mine ? "msg mine" : "msg"} data-seq={message.seq}>
-      <div className="msg-head">
-        <span className="msg-author">{mine ? "You" : message.senderLogin}</span>
-        <time dateTime={message.createdAt} title={fullTime(message.createdAt)}>
-          {shortTime(message.createdAt)}
-        </time>
-      </div>
-      <p className="msg-text">{message.text}</p>
-    </li>
   );
 }
 

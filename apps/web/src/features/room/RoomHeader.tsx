@@ -13,12 +13,17 @@ interface Props {
   isOwner: boolean;
   ended: boolean;
   onFlash: (text: string) => void;
+  membersPanelId: string;
+  membersOpen: boolean;
+  /** Members online now, when known. */
+  onlineCount: number | null;
+  onToggleMembers: () => void;
 }
 
 type Confirming = "leave" | "remove" | null;
 
 /** Name, members against the limit, the shareable link, and leave / delete with a confirmation. */
-export function RoomHeader({ room, isOwner, ended, onFlash }: Props) {
+export function RoomHeader({ room, isOwner, ended, onFlash, membersPanelId, membersOpen, onlineCount, onToggleMembers }: Props) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [confirming, setConfirming] = useState<Confirming>(null);
@@ -80,6 +85,9 @@ export function RoomHeader({ room, isOwner, ended, onFlash }: Props) {
         </p>
       </div>
       <div className="room-actions">
+        <button type="button" className="btn btn-small" aria-expanded={membersOpen} aria-controls={membersPanelId} onClick={onToggleMembers}>
+          Members{onlineCount !== null ? <span className="muted-inline"> · {onlineCount} online</span> : null}
+        </button>
         <div className="share">
           <label htmlFor="room-link" className="sr-only">
             Link to this room

@@ -1,6 +1,7 @@
 import { skipToken, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { useCallback, useEffect, useReducer, useRef, useState } from "react";
+import type { Message, RoomEvent } from "@anonchat/shared";
 import type { ConnectionMonitor } from "../../lib/connection";
 import { describeError, errorFacts, type UserMessage } from "../../lib/errors";
 import { newClientMsgId } from "../../lib/format";
@@ -18,6 +19,28 @@ function endedBy(err: unknown): Ended | null {
   return null;
 }
 
+/** The room's ephemeral events: never stored, never replayed. */
+export type LiveEvent = Extract<RoomEvent, { type: "presence" | "presence.change" | "typing" }>;
+
+export interface RoomStreamHandlers {
+  /** A new timeline item arrived (a chat message or a membership event). */
+  onItem?: (message: Message) => void;
+  onLive?: (event: LiveEvent) => void;
+}
+
+/** Tracked events arrive as { id, data }; untracked ones (presence, typing) as the event itself. */
+function unwrap(d: { id: string; data: RoomEvent } | RoomEvent): { id: string | undefined; event: RoomEvent } {
+  return "data" in d && "id" in d ? { id: d.id, event: d.data } : { id: undefined, event: d };
+}
+
+/** A kick or ban about me ends my view of the room (the stream completes right after it). */
+function endedByItem(m: Message, myId: number): Ended | null {
+  if (m.subjectId !== myId) return null;
+  if (m.kind === "kick") return { kind: "kicked", by: m.senderLogin };
+  if (m.kind === "ban") return { kind: "banned", by: m.senderLogin };
+  return null;
+}
+
 /**
  * One room's messages: the newest history page, then the live stream from the last seq that page
  * held (so nothing falls in between), older pages on demand, and optimistic sends that carry a
@@ -27,8 +50,8 @@ export function useRoomMessages(
   roomId: string,
   store: SessionStore,
   monitor: ConnectionMonitor,
-  /** Someone not seen in this room before wrote: likely a new member (there is no member event). */
-  onNewSender?: () => void,
+  myId: number,
+  handlers: RoomStreamHandlers = {},
 ) {
   const trpc = useTRPC();
   const client = useTRPCClient();
@@ -43,8 +66,8 @@ export function useRoomMessages(
   const lastEventSeq = useRef<number | null>(null);
   const [subInput, setSubInput] = useState<{ roomId: string; lastEventId: string } | null>(null);
   const olderInFlight = useRef(false);
-  const onNewSenderRef = useRef(onNewSender);
-  onNewSenderRef.current = onNewSender;
+  const handlersRef = useRef(handlers);
+  handlersRef.current = handlers;
 
   const end = useCallback(
     (ended: Ended) => {
@@ -81,15 +104,30 @@ export function useRoomMessages(
   const subscription = useSubscription(
     trpc.room.onMessage.subscriptionOptions(subInput ?? skipToken, {
       enabled: subInput !== null && state.ended === null,
-      onData: ({ id, data }) => {
+      onData: (raw) => {
+        const { id, event } = unwrap(raw);
         const seq = Number(id);
-        if (Number.isSafeInteger(seq)) lastEventSeq.current = Math.max(lastEventSeq.current ?? 0, seq);
-        if (data.type === "message") {
-          const { senderId } = data.message;
-          if (!stateRef.current.messages.some((m) => m.senderId === senderId)) onNewSenderRef.current?.();
-          dispatch({ type: "received", message: data.message });
+        if (id !== undefined && Number.isSafeInteger(seq)) lastEventSeq.current = Math.max(lastEventSeq.current ?? 0, seq);
+        switch (event.type) {
+          case "message": {
+            dispatch({ type: "received", message: event.message });
+            handlersRef.current.onItem?.(event.message);
+            const ended = endedByItem(event.message, myId);
+            if (ended) end(ended);
+            break;
+          }
+          case "edit":
+            dispatch({ type: "edited", edit: event.edit });
+            break;
+          case "delete":
+            dispatch({ type: "deleted", deletion: event.delete });
+            break;
+          case "removed":
+            end({ kind: "removed" });
+            break;
+          default:
+            handlersRef.current.onLive?.(event);
         }
-        else if (data.type === "removed") end({ kind: "removed" });
       },
       onError: (err) => {
         const ended = endedBy(err);
@@ -152,6 +190,24 @@ export function useRoomMessages(
     }
   }, [client, roomId]);
 
+  /** Edits one of my messages; throws what the server refused, for the editor to show. */
+  const edit = useCallback(
+    async (seq: number, text: string) => {
+      const message = await client.message.edit.mutate({ roomId, seq, text });
+      dispatch({ type: "updated", message });
+    },
+    [client, roomId],
+  );
+
+  /** Deletes a message (mine, or anyone's as the owner); it stays as a tombstone. */
+  const remove = useCallback(
+    async (seq: number) => {
+      const message = await client.message.delete.mutate({ roomId, seq });
+      dispatch({ type: "updated", message });
+    },
+    [client, roomId],
+  );
+
   // Back from an outage: reload a page that failed and resend what could not reach the server.
   useEffect(
     () =>
@@ -176,5 +232,7 @@ export function useRoomMessages(
     },
     discard: (clientMsgId: string) => dispatch({ type: "discard", clientMsgId }),
     loadOlder,
+    edit,
+    remove,
   };
 }

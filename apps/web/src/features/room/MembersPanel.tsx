@@ -1,0 +1,188 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import type { Room, RoomMember } from "@anonchat/shared";
+import { ConfirmDialog } from "../../components/ConfirmDialog";
+import { ErrorNotice, InfoNotice } from "../../components/Notice";
+import { describeError, type UserMessage } from "../../lib/errors";
+import { useTRPC } from "../../lib/trpc";
+
+interface Props {
+  id: string;
+  room: Room;
+  myId: number;
+  /** Who is online now from the room's stream; null until its first presence list. */
+  online: ReadonlyMap<number, string> | null;
+  ended: boolean;
+}
+
+type Action = "kick" | "ban" | "owner";
+interface Confirming {
+  action: Action;
+  member: RoomMember;
+}
+
+const CONFIRM: Record<Action, { title: (login: string, room: string) => string; label: string; body: (login: string) => string }> = {
+  kick: {
+    title: (login, room) => `Remove ${login} from “${room}”?`,
+    label: "Kick",
+    body: (login) => `${login} is removed at once and can join again with the room's link.`,
+  },
+  ban: {
+    title: (login, room) => `Ban ${login} from “${room}”?`,
+    label: "Ban",
+    body: (login) => `${login} is removed at once and can't join again unless you unban them.`,
+  },
+  owner: {
+    title: (login, room) => `Make ${login} the owner of “${room}”?`,
+    label: "Make owner",
+    body: (login) => `${login} gets the owner's controls: removing members and deleting the room. You stay a member without them.`,
+  },
+};
+
+/** Everyone in the room, online first, with the owner's moderation controls. */
+export function MembersPanel({ id, room, myId, online, ended }: Props) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const members = useQuery(trpc.member.list.queryOptions({ roomId: room.id }, { enabled: !ended, retry: false }));
+  const kick = useMutation(trpc.member.kick.mutationOptions());
+  const ban = useMutation(trpc.member.ban.mutationOptions());
+  const unban = useMutation(trpc.member.unban.mutationOptions());
+  const transfer = useMutation(trpc.room.transfer.mutationOptions());
+  const [confirming, setConfirming] = useState<Confirming | null>(null);
+  const [error, setError] = useState<UserMessage | null>(null);
+  const [done, setDone] = useState<{ text: string; unban?: RoomMember } | null>(null);
+  const isOwner = room.ownerId === myId && !ended;
+
+  const all = withPresence(members.data ?? [], online, room.ownerId);
+  const onlineNow = all.filter((m) => m.online);
+  const offline = all.filter((m) => !m.online);
+  const busy = kick.isPending || ban.isPending || transfer.isPending;
+
+  async function confirm() {
+    if (!confirming) return;
+    const { action, member } = confirming;
+    const input = { roomId: room.id, userId: member.userId };
+    setError(null);
+    setDone(null);
+    try {
+      if (action === "kick") {
+        await kick.mutateAsync(input);
+        setDone({ text: `${member.login} was removed from the room.` });
+      } else if (action === "ban") {
+        await ban.mutateAsync(input);
+        setDone({ text: `${member.login} is banned from the room.`, unban: member });
+      } else {
+        const updated = await transfer.mutateAsync(input);
+        queryClient.setQueryData(trpc.room.get.queryKey({ roomId: room.id }), updated);
+        setDone({ text: `${member.login} is now the owner.` });
+      }
+    } catch (err) {
+      setError(describeError(err, "moderate"));
+    }
+    setConfirming(null);
+    void queryClient.invalidateQueries({ queryKey: trpc.member.list.queryKey({ roomId: room.id }) });
+  }
+
+  async function undoBan(member: RoomMember) {
+    setError(null);
+    try {
+      await unban.mutateAsync({ roomId: room.id, userId: member.userId });
+      setDone({ text: `${member.login} is no longer banned and can join again with the room's link.` });
+    } catch (err) {
+      setError(describeError(err, "moderate"));
+    }
+  }
+
+  const row = (m: RoomMember) => (
+    <li key={m.userId} className="member" data-user-id={m.userId}>
+      <span className={m.online ? "presence-dot online" : "presence-dot"} aria-hidden="true" />
+      <span className="member-name">
+        {m.login}
+        {m.userId === myId ? <span className="muted-inline"> (you)</span> : null}
+      </span>
+      {m.role === "owner" ? <span className="role-tag">owner</span> : null}
+      {isOwner && m.userId !== myId ? (
+        <span className="member-actions">
+          <button type="button" className="btn-link" aria-label={`Kick ${m.login}`} onClick={() => setConfirming({ action: "kick", member: m })}>
+            Kick
+          </button>
+          <button type="button" className="btn-link" aria-label={`Ban ${m.login}`} onClick={() => setConfirming({ action: "ban", member: m })}>
+            Ban
+          </button>
+          <button
+            type="button"
+            className="btn-link"
+            aria-label={`Make ${m.login} owner`}
+            onClick={() => setConfirming({ action: "owner", member: m })}
+          >
+            Make owner
+          </button>
+        </span>
+      ) : null}
+    </li>
+  );
+
+  const c = confirming ? CONFIRM[confirming.action] : null;
+  return (
+    <aside id={id} className="members-panel" aria-labelledby={`${id}-heading`}>
+      <h2 id={`${id}-heading`}>Members</h2>
+      {members.isPending && !ended ? <p className="muted small">Loading members…</p> : null}
+      {members.isError ? <ErrorNotice error={describeError(members.error, "load")} /> : null}
+      {done ? (
+        <InfoNotice>
+          <span>{done.text}</span>
+          {done.unban ? (
+            <button type="button" className="btn-link" onClick={() => done.unban && void undoBan(done.unban)} disabled={unban.isPending}>
+              Unban
+            </button>
+          ) : null}
+        </InfoNotice>
+      ) : null}
+      <ErrorNotice error={error} onDismiss={() => setError(null)} />
+      <h3 id={`${id}-online`}>Online — {onlineNow.length}</h3>
+      <ul className="member-list" aria-labelledby={`${id}-online`}>
+        {onlineNow.map(row)}
+      </ul>
+      {offline.length > 0 ? (
+        <>
+          <h3 id={`${id}-offline`}>Offline — {offline.length}</h3>
+          <ul className="member-list" aria-labelledby={`${id}-offline`}>
+            {offline.map(row)}
+          </ul>
+        </>
+      ) : null}
+      <ConfirmDialog
+        open={confirming !== null}
+        title={c && confirming ? c.title(confirming.member.login, room.name) : ""}
+        confirmLabel={c?.label ?? ""}
+        danger={confirming?.action !== "owner"}
+        busy={busy}
+        onConfirm={() => void confirm()}
+        onCancel={() => setConfirming(null)}
+      >
+        <p>{c && confirming ? c.body(confirming.member.login) : ""}</p>
+      </ConfirmDialog>
+    </aside>
+  );
+}
+
+/**
+ * The member list with the live presence applied: online from the stream when it has spoken,
+ * someone online who is not listed yet (they joined a moment ago) added, the owner from the room.
+ */
+function withPresence(members: RoomMember[], online: ReadonlyMap<number, string> | null, ownerId: number): RoomMember[] {
+  const out: RoomMember[] = members.map((m) => ({
+    ...m,
+    online: online ? online.has(m.userId) : m.online,
+    role: m.userId === ownerId ? "owner" : "member",
+  }));
+  if (online) {
+    const listed = new Set(members.map((m) => m.userId));
+    for (const [userId, login] of online) {
+      if (!listed.has(userId)) {
+        out.push({ userId, login, role: userId === ownerId ? "owner" : "member", joinedAt: "", lastReadSeq: 0, online: true });
+      }
+    }
+  }
+  return out.sort((a, b) => (a.role === b.role ? a.login.localeCompare(b.login) : a.role === "owner" ? -1 : 1));
+}
