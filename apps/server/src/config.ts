@@ -85,6 +85,10 @@ const envSchema = z.object({
   MAX_WS_PAYLOAD_BYTES: int(65_536, 1024, 10_485_760),
   WS_SEND_BUFFER_MAX: int(1_048_576, 16_384, 268_435_456),
   SUBSCRIBER_QUEUE_MAX: int(1000, 10, 1_000_000),
+  UNREAD_COUNT_MAX: int(999, 1, 1_000_000),
+  TYPING_TTL_MS: int(6000, 1000, 60_000),
+  TYPING_MIN_INTERVAL_MS: int(1000, 0, 60_000),
+  PRESENCE_TTL_SECONDS: int(45, 3, 3600),
   MAX_CONNECTIONS_PER_USER: int(20, 1, 100_000),
   WS_PING_INTERVAL: int(30, 1, 3600),
   WS_AUTH_TIMEOUT: int(10, 1, 300),
@@ -133,6 +137,10 @@ export interface ServerConfig {
   maxWsPayloadBytes: number;
   wsSendBufferMax: number;
   subscriberQueueMax: number;
+  unreadCountMax: number;
+  typingTtlMs: number;
+  typingMinIntervalMs: number;
+  presenceTtlSeconds: number;
   maxConnectionsPerUser: number;
   wsPingInterval: number;
   wsAuthTimeout: number;
@@ -200,6 +208,10 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     maxWsPayloadBytes: e.MAX_WS_PAYLOAD_BYTES,
     wsSendBufferMax: e.WS_SEND_BUFFER_MAX,
     subscriberQueueMax: e.SUBSCRIBER_QUEUE_MAX,
+    unreadCountMax: e.UNREAD_COUNT_MAX,
+    typingTtlMs: e.TYPING_TTL_MS,
+    typingMinIntervalMs: e.TYPING_MIN_INTERVAL_MS,
+    presenceTtlSeconds: e.PRESENCE_TTL_SECONDS,
     maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
     wsPingInterval: e.WS_PING_INTERVAL,
     wsAuthTimeout: e.WS_AUTH_TIMEOUT,

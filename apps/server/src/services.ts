@@ -6,6 +6,7 @@ import {
   LoginGuard,
   PasswordHasher,
   PgBus,
+  PresenceTracker,
   RoomHub,
   RoomService,
   type AuthApi,
@@ -139,22 +140,39 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
 
   let hub: RoomHub | undefined;
   let rooms: RoomService | undefined;
+  let presenceTracker: PresenceTracker | undefined;
   if (database && (role === "all" || role === "chat")) {
-    hub = new RoomHub(database.db, bus, (err) => log.warn("room feed error", { err }), {
-      onDeliver: (message, subscribers) => {
-        metrics.messagesOut.inc({}, subscribers);
-        metrics.deliveryLatency.observe({}, Math.max(0, Date.now() - Date.parse(message.createdAt)) / 1000);
+    hub = new RoomHub(database.db, bus, {
+      onError: (err) => log.warn("room feed error", { err }),
+      presenceTtlSeconds: config.presenceTtlSeconds,
+      hooks: {
+        onDeliver: (message, subscribers) => {
+          metrics.messagesOut.inc({}, subscribers);
+          metrics.deliveryLatency.observe({}, Math.max(0, Date.now() - Date.parse(message.createdAt)) / 1000);
+        },
       },
     });
     // Events that carry the message object were stored by this process.
     bus.subscribe((e) => {
-      if (e.type === "message" && e.message) metrics.messagesIn.inc();
+      if (e.type === "message" && e.event?.kind === "message" && e.event.message.kind === "text") metrics.messagesIn.inc();
+    });
+    presenceTracker = new PresenceTracker(database.db, bus, {
+      ttlSeconds: config.presenceTtlSeconds,
+      onError: (err) => log.warn("presence update failed", { err }),
     });
     rooms = new RoomService({
       db: database.db,
       bus,
       hub,
-      config: { maxMessageLength: config.maxMessageLength, subscriberQueueMax: config.subscriberQueueMax },
+      presence: presenceTracker,
+      config: {
+        maxMessageLength: config.maxMessageLength,
+        subscriberQueueMax: config.subscriberQueueMax,
+        unreadCountMax: config.unreadCountMax,
+        typingTtlMs: config.typingTtlMs,
+        typingMinIntervalMs: config.typingMinIntervalMs,
+        presenceTtlSeconds: config.presenceTtlSeconds,
+      },
       sendLimiter: limiter({ keyPrefix: "send", points: config.sendLimit.points, duration: config.sendLimit.window }),
     });
   }
@@ -174,6 +192,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
     rooms,
     limiter,
     async close() {
+      await presenceTracker?.close();
       hub?.close();
       await bus.close();
       await database?.close();

@@ -10,6 +10,11 @@ const message: Message = {
   text: 'quotes " and \\ and ünïcode and </script>',
   createdAt: "2026-11-25T07:00:00.000Z",
   clientMsgId: null,
+  kind: "text",
+  editedAt: null,
+  deletedAt: null,
+  subjectId: null,
+  subjectLogin: null,
 };
 
 describe("roomEventEncoder", () => {

@@ -1,4 +1,5 @@
 import type { Encoder } from "@trpc/server/adapters/ws";
+import type { StoredEvent } from "@anonchat/core";
 import type { Message, RoomEvent } from "@anonchat/shared";
 
 /**
@@ -7,7 +8,7 @@ import type { Message, RoomEvent } from "@anonchat/shared";
  * roomEventOf() are shared objects; the encoder below serializes each of them once and splices
  * the cached text into every subscriber's frame.
  */
-const events = new WeakMap<Message, RoomEvent>();
+const events = new WeakMap<object, RoomEvent>();
 const serialized = new WeakMap<object, string>();
 
 /** The one RoomEvent object for a message (the same for every subscriber in this process). */
@@ -19,6 +20,18 @@ export function roomEventOf(message: Message): RoomEvent {
     serialized.set(e, JSON.stringify(e));
   }
   return e;
+}
+
+/** The RoomEvent for any stored event; edits and deletions are shared objects too. */
+export function storedEventOf(e: StoredEvent): RoomEvent {
+  if (e.kind === "message") return roomEventOf(e.message);
+  let out = events.get(e as never);
+  if (!out) {
+    out = e.kind === "edit" ? { type: "edit", edit: e.edit } : { type: "delete", delete: e.delete };
+    events.set(e as never, out);
+    serialized.set(out, JSON.stringify(out));
+  }
+  return out;
 }
 
 interface DataFrame {

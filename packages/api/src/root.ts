@@ -1,11 +1,15 @@
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import { authRouter } from "./router/auth";
+import { memberRouter } from "./router/member";
+import { messageRouter } from "./router/message";
 import { roomRouter } from "./router/room";
 import { router } from "./trpc";
 
 export const appRouter = router({
   auth: authRouter,
   room: roomRouter,
+  message: messageRouter,
+  member: memberRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -25,4 +25,12 @@ export interface ChatConfig {
   maxMessageLength: number;
   /** Events buffered per subscriber before it is dropped as too slow. */
   subscriberQueueMax: number;
+  /** room.list counts unread messages up to this many. */
+  unreadCountMax: number;
+  /** How long clients show a typing notice that is not renewed. */
+  typingTtlMs: number;
+  /** Typing notices from one member of one room closer together than this are dropped. */
+  typingMinIntervalMs: number;
+  /** A process's presence rows count this long after its last heartbeat. */
+  presenceTtlSeconds: number;
 }

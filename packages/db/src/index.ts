@@ -6,7 +6,10 @@ export * as users from "./users.repository";
 export * as sessions from "./sessions.repository";
 export * as rooms from "./rooms.repository";
 export * as messages from "./messages.repository";
-export type { AppendInput, AppendResult } from "./messages.repository";
+export * as edits from "./edits.repository";
+export * as members from "./members.repository";
+export * as presence from "./presence.repository";
+export type { AppendInput, AppendResult, StoredEvent } from "./messages.repository";
 
 import type { Kysely } from "kysely";
 import type { Database } from "./schema";

@@ -21,7 +21,7 @@ describe("appendMessages (group commit)", () => {
     [alice, bob, eve] = [await mk("alice"), await mk("bobby"), await mk("eveee")];
     await insertRoom(h.db, { id: "RoomAAAAAAAAAAAA", name: "a", ownerId: alice, maxMembers: 5 });
     await insertRoom(h.db, { id: "RoomBBBBBBBBBBBB", name: "b", ownerId: bob, maxMembers: 5 });
-    await joinRoom(h.db, { roomId: "RoomAAAAAAAAAAAA", userId: bob, viaLegacy: false });
+    await joinRoom(h.db, { roomId: "RoomAAAAAAAAAAAA", userId: bob, login: "bobby", viaLegacy: false });
   });
   afterAll(async () => {
     await h.close();
@@ -47,14 +47,15 @@ describe("appendMessages (group commit)", () => {
     ]);
     expect(r.map((x) => x.status)).toEqual(["stored", "stored", "stored", "duplicate", "not_member", "not_found", "stored"]);
     const seqs = r.map((x) => ("message" in x ? `${x.message.roomId[4]}${x.message.seq}:${x.message.text}` : null));
-    expect(seqs).toEqual(["A1:a1", "B1:b1", "A2:a2", "A1:a1", null, null, "A3:a3"]);
+    // Room A's seq 1 is bob's join event: membership events share the ordered stream.
+    expect(seqs).toEqual(["A2:a1", "B1:b1", "A3:a2", "A2:a1", null, null, "A4:a3"]);
   });
 
   it("returns the stored message for a clientMsgId repeated in a later batch", async () => {
     const [again] = await appendMessages(h.db, [msg("RoomAAAAAAAAAAAA", alice, "different text", "c1")]);
-    expect(again).toMatchObject({ status: "duplicate", message: { seq: 1, text: "a1" } });
+    expect(again).toMatchObject({ status: "duplicate", message: { seq: 2, text: "a1" } });
     const page = await listMessagesPage(h.db, "RoomAAAAAAAAAAAA", undefined, 10);
-    expect(page.messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+    expect(page.messages.map((m) => `${m.seq}:${m.kind}`)).toEqual(["1:join", "2:text", "3:text", "4:text"]);
   });
 
   it("keeps seqs gap-free under concurrent batches", async () => {

@@ -1,13 +1,33 @@
-import { sql, type Kysely } from "kysely";
-import type { HistoryPage, Message } from "@anonchat/shared";
-import type { Database, MessagesTable } from "./schema";
+import { sql, type Kysely, type Transaction } from "kysely";
+import type { HistoryPage, Message, MessageDelete, MessageEdit, TimelineKind } from "@anonchat/shared";
+import type { Database, EventKind, MessagesTable } from "./schema";
 
 type Db = Kysely<Database>;
 
-const MESSAGE_COLUMNS = ["room_id", "seq", "sender_id", "sender_login", "text", "client_msg_id", "created_at"] as const;
-type MessageRow = Omit<MessagesTable, "created_at"> & { created_at: Date };
+export const MESSAGE_COLUMNS = [
+  "room_id",
+  "seq",
+  "sender_id",
+  "sender_login",
+  "text",
+  "client_msg_id",
+  "created_at",
+  "kind",
+  "target_seq",
+  "subject_id",
+  "subject_login",
+  "edited_at",
+  "deleted_at",
+] as const;
+export type MessageRow = Omit<MessagesTable, "created_at" | "kind"> & { created_at: Date; kind: EventKind };
 
-function toMessage(r: MessageRow): Message {
+/** One row of a room's ordered stream, as services see it. */
+export type StoredEvent =
+  | { kind: "message"; seq: number; message: Message }
+  | { kind: "edit"; seq: number; edit: MessageEdit }
+  | { kind: "delete"; seq: number; delete: MessageDelete };
+
+export function toMessage(r: MessageRow): Message {
   return {
     roomId: r.room_id,
     seq: r.seq,
@@ -16,7 +36,77 @@ function toMessage(r: MessageRow): Message {
     text: r.text,
     createdAt: r.created_at.toISOString(),
     clientMsgId: r.client_msg_id,
+    kind: r.kind as TimelineKind,
+    editedAt: r.edited_at ? r.edited_at.toISOString() : null,
+    deletedAt: r.deleted_at ? r.deleted_at.toISOString() : null,
+    subjectId: r.subject_id,
+    subjectLogin: r.subject_login,
   };
+}
+
+export function toEvent(r: MessageRow): StoredEvent {
+  if (r.kind === "edit") {
+    const edit = {
+      roomId: r.room_id,
+      seq: r.seq,
+      targetSeq: r.target_seq as number,
+      text: r.text,
+      editedAt: r.created_at.toISOString(),
+      senderId: r.sender_id,
+    };
+    return { kind: "edit", seq: r.seq, edit };
+  }
+  if (r.kind === "delete") {
+    const del = {
+      roomId: r.room_id,
+      seq: r.seq,
+      targetSeq: r.target_seq as number,
+      deletedAt: r.created_at.toISOString(),
+      senderId: r.sender_id,
+    };
+    return { kind: "delete", seq: r.seq, delete: del };
+  }
+  return { kind: "message", seq: r.seq, message: toMessage(r) };
+}
+
+export interface EventInput {
+  kind: Exclude<EventKind, "text">;
+  senderId: number;
+  senderLogin: string;
+  text?: string;
+  targetSeq?: number;
+  subjectId?: number;
+  subjectLogin?: string;
+}
+
+/**
+ * Appends one event to a room whose row the caller's transaction has locked (lastSeq read under
+ * that lock): the event takes the next seq, so it is ordered with the messages around it.
+ */
+export async function appendEventLocked(
+  trx: Transaction<Database>,
+  roomId: string,
+  lastSeq: number,
+  e: EventInput,
+): Promise<StoredEvent> {
+  const row = await trx
+    .insertInto("messages")
+    .values({
+      room_id: roomId,
+      seq: lastSeq + 1,
+      sender_id: e.senderId,
+      sender_login: e.senderLogin,
+      text: e.text ?? "",
+      client_msg_id: null,
+      kind: e.kind,
+      target_seq: e.targetSeq ?? null,
+      subject_id: e.subjectId ?? null,
+      subject_login: e.subjectLogin ?? null,
+    })
+    .returning(MESSAGE_COLUMNS)
+    .executeTakeFirstOrThrow();
+  await trx.updateTable("rooms").set({ last_seq: lastSeq + 1 }).where("id", "=", roomId).execute();
+  return toEvent(row);
 }
 
 export type AppendResult =
@@ -75,6 +165,7 @@ export async function appendMessages(db: Db, inputs: readonly AppendInput[]): Pr
         .where("sender_id", "in", senderIds)
         .where("client_msg_id", "in", clientMsgIds)
         .execute();
+      // A duplicate returns the message as it is now (edited or deleted since, perhaps).
       for (const r of rows) existing.set(key(r.room_id, r.sender_id, r.client_msg_id as string), toMessage(r));
     }
 
@@ -126,7 +217,8 @@ export async function appendMessages(db: Db, inputs: readonly AppendInput[]): Pr
       // One statement advances every room of the batch.
       const advanced = [...new Set(toInsert.map((p) => (inputs[p.index] as AppendInput).roomId))].sort();
       const values = sql.join(advanced.map((id) => sql`(${id}::text, ${lastSeq.get(id) as number}::integer)`));
-      await sql`update rooms set last_seq = v.seq from (values ${values}) as v(id, seq) where rooms.id = v.id`.execute(trx);
+      await sql`update rooms set last_seq = v.seq, last_activity_at = now()
+        from (values ${values}) as v(id, seq) where rooms.id = v.id`.execute(trx);
     }
     for (const d of duplicatesOfBatch) {
       const first = results[d.of];
@@ -136,8 +228,8 @@ export async function appendMessages(db: Db, inputs: readonly AppendInput[]): Pr
   });
 }
 
-/** Messages with seq > afterSeq, oldest first. */
-export async function listMessagesAfter(db: Db, roomId: string, afterSeq: number, limit: number): Promise<Message[]> {
+/** Every event with seq > afterSeq (messages, membership, edits, deletions), oldest first. */
+export async function listEventsAfter(db: Db, roomId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
   const rows = await db
     .selectFrom("messages")
     .select(MESSAGE_COLUMNS)
@@ -146,17 +238,25 @@ export async function listMessagesAfter(db: Db, roomId: string, afterSeq: number
     .orderBy("seq", "asc")
     .limit(limit)
     .execute();
-  return rows.map(toMessage);
+  return rows.map(toEvent);
 }
 
-/** A page of history ending before beforeSeq (or the newest), returned oldest first. */
+/**
+ * A page of the timeline (chat messages and membership events, as they are now) ending before
+ * beforeSeq (or the newest), returned oldest first. Edit and delete events are folded into the
+ * messages they changed, so they are not listed.
+ */
 export async function listMessagesPage(
   db: Db,
   roomId: string,
   beforeSeq: number | undefined,
   limit: number,
 ): Promise<HistoryPage> {
-  let q = db.selectFrom("messages").select(MESSAGE_COLUMNS).where("room_id", "=", roomId);
+  let q = db
+    .selectFrom("messages")
+    .select(MESSAGE_COLUMNS)
+    .where("room_id", "=", roomId)
+    .where("kind", "not in", ["edit", "delete"]);
   if (beforeSeq !== undefined) q = q.where("seq", "<", beforeSeq);
   const rows = await q.orderBy("seq", "desc").limit(limit + 1).execute();
   const hasMore = rows.length > limit;

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from "kysely";
 import type { Room } from "@anonchat/shared";
 import type { Database, RoomsTable } from "./schema";
 import { isUniqueViolation } from "./errors";
+import { appendEventLocked, type StoredEvent } from "./messages.repository";
 
 type Db = Kysely<Database>;
 
@@ -79,38 +80,20 @@ export async function findRoomForUser(
   return { room: toRoom(row), lastSeq: row.last_seq, isMember: row.member_id !== null };
 }
 
-export async function listRoomsForUser(db: Db, userId: number): Promise<Room[]> {
-  const rows = await db
-    .selectFrom("rooms")
-    .innerJoin("room_members", "room_members.room_id", "rooms.id")
-    .select([
-      "rooms.id",
-      "rooms.name",
-      "rooms.owner_id",
-      "rooms.max_members",
-      "rooms.member_count",
-      "rooms.created_at",
-    ])
-    .where("room_members.user_id", "=", userId)
-    .orderBy("room_members.joined_at", "desc")
-    .orderBy("rooms.id")
-    .execute();
-  return rows.map(toRoom);
-}
-
-async function lockRoom(trx: Transaction<Database>, roomId: string) {
+export async function lockRoom(trx: Transaction<Database>, roomId: string) {
   return trx
     .selectFrom("rooms")
-    .select(ROOM_COLUMNS)
+    .select([...ROOM_COLUMNS, "last_seq"])
     .where("id", "=", roomId)
     .forUpdate()
     .executeTakeFirst();
 }
 
 export type JoinResult =
-  | { status: "joined"; room: Room }
+  | { status: "joined"; room: Room; event: StoredEvent }
   | { status: "already_member"; room: Room; viaLegacy: boolean }
   | { status: "full" }
+  | { status: "banned" }
   | { status: "not_found" };
 
 /**
@@ -119,7 +102,7 @@ export type JoinResult =
  */
 export async function joinRoom(
   db: Db,
-  input: { roomId: string; userId: number; viaLegacy: boolean },
+  input: { roomId: string; userId: number; login: string; viaLegacy: boolean },
 ): Promise<JoinResult> {
   return db.transaction().execute(async (trx) => {
     const room = await lockRoom(trx, input.roomId);
@@ -143,10 +126,18 @@ export async function joinRoom(
       }
       return { status: "already_member", room: toRoom(room), viaLegacy };
     }
+    const banned = await trx
+      .selectFrom("room_bans")
+      .select("user_id")
+      .where("room_id", "=", input.roomId)
+      .where("user_id", "=", input.userId)
+      .executeTakeFirst();
+    if (banned) return { status: "banned" };
     if (room.member_count >= room.max_members) return { status: "full" };
+    // The join event is the member's first read seq: nothing before it counts as unread.
     await trx
       .insertInto("room_members")
-      .values({ room_id: input.roomId, user_id: input.userId, via_legacy: input.viaLegacy })
+      .values({ room_id: input.roomId, user_id: input.userId, via_legacy: input.viaLegacy, last_read_seq: room.last_seq + 1 })
       .execute();
     const updated = await trx
       .updateTable("rooms")
@@ -154,11 +145,20 @@ export async function joinRoom(
       .where("id", "=", input.roomId)
       .returning(ROOM_COLUMNS)
       .executeTakeFirstOrThrow();
-    return { status: "joined", room: toRoom(updated) };
+    const event = await appendEventLocked(trx, input.roomId, room.last_seq, {
+      kind: "join",
+      senderId: input.userId,
+      senderLogin: input.login,
+    });
+    return { status: "joined", room: toRoom(updated), event };
   });
 }
 
-export type LeaveResult = "left" | "not_member" | "not_found" | "kept";
+export type LeaveResult =
+  | { status: "left"; event: StoredEvent }
+  | { status: "not_member" }
+  | { status: "not_found" }
+  | { status: "kept" };
 
 /**
  * Removes a member. With onlyIfLegacy, a member who joined through the API is kept ("kept"):
@@ -166,30 +166,35 @@ export type LeaveResult = "left" | "not_member" | "not_found" | "kept";
  */
 export async function leaveRoom(
   db: Db,
-  input: { roomId: string; userId: number; onlyIfLegacy?: boolean },
+  input: { roomId: string; userId: number; login: string; onlyIfLegacy?: boolean },
 ): Promise<LeaveResult> {
-  return db.transaction().execute(async (trx) => {
+  return db.transaction().execute(async (trx): Promise<LeaveResult> => {
     const room = await lockRoom(trx, input.roomId);
-    if (!room) return "not_found";
+    if (!room) return { status: "not_found" };
     let q = trx.deleteFrom("room_members").where("room_id", "=", input.roomId).where("user_id", "=", input.userId);
     if (input.onlyIfLegacy) q = q.where("via_legacy", "=", true);
     const deleted = await q.returning("user_id").executeTakeFirst();
     if (!deleted) {
-      if (!input.onlyIfLegacy) return "not_member";
+      if (!input.onlyIfLegacy) return { status: "not_member" };
       const still = await trx
         .selectFrom("room_members")
         .select("user_id")
         .where("room_id", "=", input.roomId)
         .where("user_id", "=", input.userId)
         .executeTakeFirst();
-      return still ? "kept" : "not_member";
+      return still ? { status: "kept" } : { status: "not_member" };
     }
     await trx
       .updateTable("rooms")
       .set({ member_count: sql`member_count - 1` })
       .where("id", "=", input.roomId)
       .execute();
-    return "left";
+    const event = await appendEventLocked(trx, input.roomId, room.last_seq, {
+      kind: "leave",
+      senderId: input.userId,
+      senderLogin: input.login,
+    });
+    return { status: "left", event };
   });
 }
 

@@ -36,6 +36,7 @@ export interface RoomsTable {
   member_count: number;
   last_seq: number;
   created_at: CreatedAt;
+  last_activity_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 export interface RoomMembersTable {
@@ -43,6 +44,7 @@ export interface RoomMembersTable {
   user_id: number;
   via_legacy: boolean;
   joined_at: CreatedAt;
+  last_read_seq: ColumnType<number, number | undefined, number>;
 }
 
 export interface MessagesTable {
@@ -53,6 +55,28 @@ export interface MessagesTable {
   text: string;
   client_msg_id: string | null;
   created_at: CreatedAt;
+  kind: ColumnType<EventKind, EventKind | undefined, EventKind>;
+  target_seq: number | null;
+  subject_id: number | null;
+  subject_login: string | null;
+  edited_at: Date | null;
+  deleted_at: Date | null;
+}
+
+export type EventKind = "text" | "join" | "leave" | "kick" | "ban" | "owner" | "edit" | "delete";
+
+export interface RoomBansTable {
+  room_id: string;
+  user_id: number;
+  banned_by: number;
+  created_at: CreatedAt;
+}
+
+export interface RoomPresenceTable {
+  room_id: string;
+  user_id: number;
+  instance_id: string;
+  seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 export interface Database {
@@ -62,4 +86,6 @@ export interface Database {
   rooms: RoomsTable;
   room_members: RoomMembersTable;
   messages: MessagesTable;
+  room_bans: RoomBansTable;
+  room_presence: RoomPresenceTable;
 }

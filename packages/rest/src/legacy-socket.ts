@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
-import type { AccessClaims, AuthApi, RoomService } from "@anonchat/core";
+import type { AccessClaims, AuthApi, RoomService, Sender } from "@anonchat/core";
 import { AppError, charCount, legacySocketQuery, MESSAGES, type Message } from "@anonchat/shared";
 
 /** Where live sockets are registered so a revoked session can close them (shared with tRPC). */
@@ -105,6 +105,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
       return;
     }
     const roomId = parsed.data.room;
+    const user: Sender = { id: claims.userId, login: claims.login };
     if (deps.countUserSockets(claims.userId) >= config.maxConnectionsPerUser) {
       closeWith(ws, roomId, CLOSE.tooMany, "too many connections");
       return;
@@ -118,10 +119,11 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
     });
     ws.once("close", unregister);
     try {
-      await deps.rooms.join(claims.userId, roomId, "legacy");
+      await deps.rooms.join(user, roomId, "legacy");
     } catch (err) {
       if (err instanceof AppError && err.code === "NOT_FOUND") return closeWith(ws, roomId, CLOSE.notFound, MESSAGES.roomNotFound);
-      if (err instanceof AppError && err.code === "FORBIDDEN") return closeWith(ws, roomId, CLOSE.full, MESSAGES.roomFull);
+      // Full, or banned: the message says which.
+      if (err instanceof AppError && err.code === "FORBIDDEN") return closeWith(ws, roomId, CLOSE.full, err.message);
       deps.log.warn("legacy join failed", { err });
       close(ws, CLOSE.restart, "try again");
       return;
@@ -129,7 +131,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
     const key = `${roomId}|${claims.userId}`;
     if (ws.readyState !== ws.OPEN) {
       // Closed while joining: undo the join unless another legacy socket holds it.
-      await leaveIfLast(claims.userId, roomId, open.get(key) ?? 0);
+      await leaveIfLast(user, roomId, open.get(key) ?? 0);
       return;
     }
     open.set(key, (open.get(key) ?? 0) + 1);
@@ -145,11 +147,18 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
           onOverflow: () => ws.terminate(),
           // Read frames only now: a message sent at once must be stored, and echoed to its sender.
           onReady: () => ws.resume(),
+          // The old protocol has frames for chat messages only: no presence, typing or edits.
+          storedOnly: true,
         });
         for await (const item of stream) {
           if (item.type === "removed") return closeWith(ws, roomId, CLOSE.removed, MESSAGES.roomRemoved);
           if (ws.readyState !== ws.OPEN) return;
-          ws.send(messageFrame(item.message, config.encoding));
+          if (item.type !== "event" || item.event.kind !== "message") continue;
+          const m = item.event.message;
+          if (m.kind === "text") ws.send(messageFrame(m, config.encoding));
+          else if ((m.kind === "kick" || m.kind === "ban") && m.subjectId === claims.userId) {
+            return closeWith(ws, roomId, CLOSE.full, m.kind === "ban" ? MESSAGES.bannedByOwner : MESSAGES.kickedByOwner);
+          }
         }
         // The stream ended without removal: the user left the room through the API.
         if (!abort.signal.aborted) closeWith(ws, roomId, CLOSE.full, MESSAGES.notMember);
@@ -212,14 +221,14 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
       const left = (open.get(key) ?? 1) - 1;
       if (left <= 0) open.delete(key);
       else open.set(key, left);
-      void leaveIfLast(claims.userId, roomId, left);
+      void leaveIfLast(user, roomId, left);
     });
   }
 
-  async function leaveIfLast(userId: number, roomId: string, remaining: number) {
+  async function leaveIfLast(user: Sender, roomId: string, remaining: number) {
     if (remaining > 0) return;
     try {
-      await deps.rooms.leaveIfJoinedByLegacy(userId, roomId);
+      await deps.rooms.leaveIfJoinedByLegacy(user, roomId);
     } catch (err) {
       deps.log.warn("legacy leave failed", { err });
     }

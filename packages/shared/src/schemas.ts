@@ -18,6 +18,8 @@ export const LIMITS = {
   clientMsgIdMax: 64,
   historyDefault: 50,
   historyMax: 100,
+  /** room.list counts unread messages up to this many (a client shows "999+"). */
+  unreadCountMax: 999,
 } as const;
 
 export const ROOM_ID_PATTERN = /^[A-Za-z0-9]{16,20}$/;
@@ -152,6 +154,29 @@ export const roomOnMessageInput = z.object({
     .nullish(),
 });
 
+// ---- room features: edits, moderation, read markers, typing ----
+const positiveSeq = (field: string) =>
+  z
+    .number({ error: `${field} must be an integer` })
+    .int(`${field} must be an integer`)
+    .min(1, `${field} must be at least 1`)
+    .max(MAX_SEQ, `${field} must be at most ${MAX_SEQ}`);
+
+export const userIdSchema = z
+  .number({ error: "userId must be an integer" })
+  .int("userId must be an integer")
+  .min(1, "userId must be at least 1")
+  .max(MAX_SEQ, `userId must be at most ${MAX_SEQ}`);
+
+export const messageEditInput = z.object({ roomId: roomIdSchema, seq: positiveSeq("seq"), text: messageTextSchema });
+export const messageDeleteInput = z.object({ roomId: roomIdSchema, seq: positiveSeq("seq") });
+export const memberInput = z.object({ roomId: roomIdSchema, userId: userIdSchema });
+export const roomMarkReadInput = z.object({ roomId: roomIdSchema, seq: positiveSeq("seq") });
+export const roomTypingInput = z.object({
+  roomId: roomIdSchema,
+  typing: z.boolean({ error: "typing must be true or false" }).default(true),
+});
+
 // ---- /api/v1 bodies (the original's field names) ----
 export const legacyRegisterBody = registerInput;
 export const legacyLoginBody = loginInput;
@@ -177,6 +202,11 @@ export type LoginInput = z.infer<typeof loginInput>;
 export type RoomCreateInput = z.infer<typeof roomCreateInput>;
 export type RoomHistoryInput = z.infer<typeof roomHistoryInput>;
 export type RoomSendInput = z.infer<typeof roomSendInput>;
+export type MessageEditInput = z.infer<typeof messageEditInput>;
+export type MessageDeleteInput = z.infer<typeof messageDeleteInput>;
+export type MemberInput = z.infer<typeof memberInput>;
+export type RoomMarkReadInput = z.infer<typeof roomMarkReadInput>;
+export type RoomTypingInput = z.infer<typeof roomTypingInput>;
 
 /** "field: message; field: message" for a failed parse: the message names the field. */
 export function describeIssues(error: z.ZodError): string {

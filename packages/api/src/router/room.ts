@@ -3,23 +3,25 @@ import {
   roomCreateInput,
   roomHistoryInput,
   roomIdInput,
+  roomMarkReadInput,
   roomOnMessageInput,
   roomSendInput,
+  roomTypingInput,
+  memberInput,
   type RoomEvent,
 } from "@anonchat/shared";
-import { roomEventOf } from "../encoder";
-import { chatProcedure, router, toTRPCError } from "../trpc";
+import { roomEventOf, storedEventOf } from "../encoder";
+import { chatProcedure, router } from "../trpc";
+import { streamOptions, withMappedErrors } from "./streams";
+
+const me = (ctx: { auth: { userId: number; login: string } }) => ({ id: ctx.auth.userId, login: ctx.auth.login });
 
 export const roomRouter = router({
   create: chatProcedure
     .input(roomCreateInput)
     .mutation(({ ctx, input }) => ctx.rooms.create(ctx.auth.userId, input)),
-  join: chatProcedure
-    .input(roomIdInput)
-    .mutation(({ ctx, input }) => ctx.rooms.join(ctx.auth.userId, input.roomId)),
-  leave: chatProcedure
-    .input(roomIdInput)
-    .mutation(({ ctx, input }) => ctx.rooms.leave(ctx.auth.userId, input.roomId)),
+  join: chatProcedure.input(roomIdInput).mutation(({ ctx, input }) => ctx.rooms.join(me(ctx), input.roomId)),
+  leave: chatProcedure.input(roomIdInput).mutation(({ ctx, input }) => ctx.rooms.leave(me(ctx), input.roomId)),
   remove: chatProcedure
     .input(roomIdInput)
     .mutation(({ ctx, input }) => ctx.rooms.remove(ctx.auth.userId, input.roomId)),
@@ -30,43 +32,56 @@ export const roomRouter = router({
   history: chatProcedure
     .input(roomHistoryInput)
     .query(({ ctx, input }) => ctx.rooms.history(ctx.auth.userId, input)),
-  send: chatProcedure
-    .input(roomSendInput)
-    .mutation(({ ctx, input }) =>
-      ctx.rooms.send({ id: ctx.auth.userId, login: ctx.auth.login }, input),
-    ),
+  send: chatProcedure.input(roomSendInput).mutation(({ ctx, input }) => ctx.rooms.send(me(ctx), input)),
+  markRead: chatProcedure
+    .input(roomMarkReadInput)
+    .mutation(({ ctx, input }) => ctx.rooms.markRead(ctx.auth.userId, input)),
+  typing: chatProcedure.input(roomTypingInput).mutation(({ ctx, input }) => ctx.rooms.typing(me(ctx), input)),
+  presence: chatProcedure
+    .input(roomIdInput)
+    .query(({ ctx, input }) => ctx.rooms.presence(ctx.auth.userId, input.roomId)),
+  transfer: chatProcedure.input(memberInput).mutation(({ ctx, input }) => ctx.rooms.transfer(me(ctx), input)),
 
   /** Listens first, replays after lastEventId, then streams live: no gap, no duplicate. */
   onMessage: chatProcedure.input(roomOnMessageInput).subscription(async function* ({ ctx, input, signal }) {
-    const connection = ctx.connection;
-    // Errors inside a generator bypass middleware: map them here.
-    let stream: Awaited<ReturnType<typeof ctx.rooms.openStream>>;
-    try {
-      stream = await ctx.rooms.openStream(ctx.auth.userId, input.roomId, {
+    const typingTtl = ctx.rooms.typingTtlMs;
+    yield* withMappedErrors(ctx, "room.onMessage", async function* () {
+      const stream = await ctx.rooms.openStream(ctx.auth.userId, input.roomId, {
         afterSeq: input.lastEventId ? Number(input.lastEventId) : undefined,
-        ...(signal ? { signal } : {}),
-        ...(connection
-          ? {
-              isBackedUp: () => connection.isBackedUp(),
-              onOverflow: () => connection.drop(4008, "slow consumer"),
-            }
-          : {}),
+        ...streamOptions(ctx, signal),
       });
-    } catch (err) {
-      throw toTRPCError(err);
-    }
-    try {
       for await (const item of stream) {
-        if (item.type === "removed") {
-          yield tracked(String(item.lastSeq), { type: "removed" } as RoomEvent);
-          return;
+        switch (item.type) {
+          case "event":
+            yield tracked(String(item.event.seq), storedEventOf(item.event));
+            break;
+          case "removed":
+            yield tracked(String(item.lastSeq), { type: "removed" } as RoomEvent);
+            return;
+          case "presence":
+            yield tracked(String(item.at), { type: "presence", online: item.online } as RoomEvent);
+            break;
+          case "presence.change": {
+            const { at, ...change } = item;
+            yield tracked(String(at), change as RoomEvent);
+            break;
+          }
+          case "typing": {
+            const { at, ...typing } = item;
+            yield tracked(String(at), { ...typing, expiresInMs: typingTtl } as RoomEvent);
+            break;
+          }
         }
-        yield tracked(String(item.message.seq), roomEventOf(item.message));
       }
-    } catch (err) {
-      const mapped = toTRPCError(err);
-      if (mapped.code === "INTERNAL_SERVER_ERROR") ctx.logError(err, "room.onMessage");
-      throw mapped;
-    }
+    });
+  }),
+
+  /** What changes the caller's room list, across all of their rooms (untracked). */
+  onActivity: chatProcedure.subscription(async function* ({ ctx, signal }) {
+    yield* withMappedErrors(ctx, "room.onActivity", () =>
+      ctx.rooms.openActivity(ctx.auth.userId, streamOptions(ctx, signal)),
+    );
   }),
 });
+
+export { roomEventOf };

@@ -1,13 +1,20 @@
-import type { Message } from "@anonchat/shared";
+import type { StoredEvent } from "@anonchat/db";
 
 /**
  * What one process tells the others after a commit. Payloads stay small (ids), so they fit a
- * PostgreSQL NOTIFY; the in-process bus may attach the stored message to save a read.
+ * PostgreSQL NOTIFY; the in-process bus may attach the stored event to save a read.
+ *
+ * "message" says the room's stream reached seq (a message, membership event, edit or deletion);
+ * "member_joined" tells the joiner's room lists; "presence" says a member's online state may have
+ * changed (receivers read it); "typing" and "read" are ephemeral and carry what they say.
  */
 export type BusEvent =
-  | { type: "message"; roomId: string; seq: number; message?: Message }
+  | { type: "message"; roomId: string; seq: number; event?: StoredEvent }
   | { type: "room_removed"; roomId: string; lastSeq: number }
-  | { type: "member_left"; roomId: string; userId: number }
+  | { type: "member_joined"; roomId: string; userId: number }
+  | { type: "presence"; roomId: string; userId: number }
+  | { type: "typing"; roomId: string; userId: number; login: string; typing: boolean }
+  | { type: "read"; roomId: string; userId: number; lastReadSeq: number; unreadCount: number }
   | { type: "session_revoked"; sessionId: string };
 
 export type BusListener = (event: BusEvent) => void;

@@ -1,42 +1,54 @@
 import type { Message } from "@anonchat/shared";
-import { messages, rooms, type Db } from "@anonchat/db";
+import { messages, presence, rooms, type Db, type StoredEvent } from "@anonchat/db";
 import type { BusEvent, EventBus } from "./bus";
 
 export type HubEvent =
-  | { type: "message"; message: Message }
+  | { type: "event"; event: StoredEvent }
   | { type: "removed"; lastSeq: number }
-  | { type: "left" };
+  | { type: "presence"; userId: number; login: string; online: boolean }
+  | { type: "typing"; userId: number; login: string; typing: boolean };
 
 export interface HubSubscriber {
   userId: number;
-  /** Called synchronously for each event, in seq order. */
+  /** Called synchronously for each event; stored events come in seq order. */
   deliver(event: HubEvent): void;
 }
 
 const FETCH_BATCH = 500;
 
-/**
- * One feed per room with local subscribers: it learns of new seqs from the bus, reads the new
- * messages once (or takes them from an in-process event) and hands the same objects to every
- * local subscriber, in seq order with no gap.
- */
 export interface HubHooks {
-  /** A message handed to this many local subscribers (metrics). */
+  /** A chat message handed to this many local subscribers (metrics). */
   onDeliver?(message: Message, subscribers: number): void;
 }
 
+export interface HubOptions {
+  onError?: (err: unknown) => void;
+  hooks?: HubHooks;
+  /** Presence rows older than this are dead (a process that died). */
+  presenceTtlSeconds?: number;
+}
+
+/**
+ * One feed per room with local subscribers: it learns of new seqs from the bus, reads the new
+ * events once (or takes them from an in-process event) and hands the same objects to every
+ * local subscriber, in seq order with no gap. It also relays the room's ephemeral events.
+ */
 class RoomFeed {
   readonly subscribers = new Set<HubSubscriber>();
   private lastSeq: number | undefined;
   private target = 0;
   private fetching = false;
+  /** Members whose online state may have changed, read in one go. */
+  private readonly presenceDirty = new Set<number>();
+  private presenceReading = false;
+  /** The online state this feed last told its subscribers, so it says each change once. */
+  private readonly online = new Map<number, boolean>();
   closed = false;
 
   constructor(
     private readonly db: Db,
     readonly roomId: string,
-    private readonly onError: (err: unknown) => void,
-    private readonly hooks: HubHooks,
+    private readonly opts: Required<Pick<HubOptions, "onError" | "presenceTtlSeconds">> & { hooks: HubHooks },
   ) {}
 
   async init(): Promise<void> {
@@ -45,18 +57,18 @@ class RoomFeed {
       this.lastSeq = last ?? 0;
       this.pump();
     } catch (err) {
-      this.onError(err);
+      this.opts.onError(err);
       // Without a starting point we cannot order anything: retry shortly.
       setTimeout(() => void (this.closed ? undefined : this.init()), 500).unref();
     }
   }
 
-  onMessage(seq: number, message: Message | undefined): void {
+  onStored(seq: number, event: StoredEvent | undefined): void {
     if (seq > this.target) this.target = seq;
     if (this.lastSeq === undefined || this.fetching) return;
-    if (message && seq === this.lastSeq + 1) {
+    if (event && seq === this.lastSeq + 1) {
       this.lastSeq = seq;
-      this.broadcast({ type: "message", message });
+      this.broadcast({ type: "event", event });
       return;
     }
     this.pump();
@@ -64,7 +76,38 @@ class RoomFeed {
 
   broadcast(event: HubEvent): void {
     for (const s of this.subscribers) s.deliver(event);
-    if (event.type === "message") this.hooks.onDeliver?.(event.message, this.subscribers.size);
+    if (event.type === "event" && event.event.kind === "message" && event.event.message.kind === "text") {
+      this.opts.hooks.onDeliver?.(event.event.message, this.subscribers.size);
+    }
+  }
+
+  onPresence(userId: number): void {
+    this.presenceDirty.add(userId);
+    if (!this.presenceReading) void this.readPresence();
+  }
+
+  private async readPresence(): Promise<void> {
+    this.presenceReading = true;
+    try {
+      while (this.presenceDirty.size > 0 && !this.closed) {
+        const ids = [...this.presenceDirty];
+        this.presenceDirty.clear();
+        const now = await presence.onlineAmong(this.db, this.roomId, ids, this.opts.presenceTtlSeconds);
+        for (const id of ids) {
+          const login = now.get(id);
+          const isOnline = login !== undefined;
+          if (this.online.get(id) === isOnline) continue;
+          this.online.set(id, isOnline);
+          const name = login ?? (await presence.findUserLogin(this.db, id)) ?? "";
+          if (!isOnline && this.online.size > 10_000) this.online.delete(id);
+          this.broadcast({ type: "presence", userId: id, login: name, online: isOnline });
+        }
+      }
+    } catch (err) {
+      this.opts.onError(err);
+    } finally {
+      this.presenceReading = false;
+    }
   }
 
   /**
@@ -79,7 +122,7 @@ class RoomFeed {
       if (last > this.target) this.target = last;
       this.pump();
     } catch (err) {
-      this.onError(err);
+      this.opts.onError(err);
     }
   }
 
@@ -92,16 +135,16 @@ class RoomFeed {
   private async fetchLoop(): Promise<void> {
     try {
       while (!this.closed && this.lastSeq !== undefined && this.target > this.lastSeq) {
-        const batch = await messages.listMessagesAfter(this.db, this.roomId, this.lastSeq, FETCH_BATCH);
+        const batch = await messages.listEventsAfter(this.db, this.roomId, this.lastSeq, FETCH_BATCH);
         if (batch.length === 0) break;
-        for (const m of batch) {
+        for (const e of batch) {
           if (this.closed) return;
-          this.lastSeq = m.seq;
-          this.broadcast({ type: "message", message: m });
+          this.lastSeq = e.seq;
+          this.broadcast({ type: "event", event: e });
         }
       }
     } catch (err) {
-      this.onError(err);
+      this.opts.onError(err);
       setTimeout(() => this.pump(), 500).unref();
     } finally {
       this.fetching = false;
@@ -114,20 +157,25 @@ class RoomFeed {
 export class RoomHub {
   private readonly feeds = new Map<string, RoomFeed>();
   private readonly unsubscribe: () => void;
+  private readonly feedOpts: ConstructorParameters<typeof RoomFeed>[2];
 
   constructor(
     private readonly db: Db,
     bus: EventBus,
-    private readonly onError: (err: unknown) => void = () => {},
-    private readonly hooks: HubHooks = {},
+    opts: HubOptions = {},
   ) {
+    this.feedOpts = {
+      onError: opts.onError ?? (() => {}),
+      hooks: opts.hooks ?? {},
+      presenceTtlSeconds: opts.presenceTtlSeconds ?? 45,
+    };
     this.unsubscribe = bus.subscribe((e) => this.onBusEvent(e));
   }
 
   attach(roomId: string, sub: HubSubscriber): () => void {
     let feed = this.feeds.get(roomId);
     if (!feed) {
-      feed = new RoomFeed(this.db, roomId, this.onError, this.hooks);
+      feed = new RoomFeed(this.db, roomId, this.feedOpts);
       this.feeds.set(roomId, feed);
       void feed.init();
     }
@@ -169,18 +217,21 @@ export class RoomHub {
   }
 
   private onBusEvent(e: BusEvent): void {
-    if (e.type === "session_revoked") return;
+    if (e.type === "session_revoked" || e.type === "member_joined" || e.type === "read") return;
     const feed = this.feeds.get(e.roomId);
     if (!feed) return;
     switch (e.type) {
       case "message":
-        feed.onMessage(e.seq, e.message);
+        feed.onStored(e.seq, e.event);
         break;
       case "room_removed":
         this.removeFeed(e.roomId, feed, e.lastSeq);
         break;
-      case "member_left":
-        for (const s of [...feed.subscribers]) if (s.userId === e.userId) s.deliver({ type: "left" });
+      case "presence":
+        feed.onPresence(e.userId);
+        break;
+      case "typing":
+        feed.broadcast({ type: "typing", userId: e.userId, login: e.login, typing: e.typing });
         break;
     }
   }

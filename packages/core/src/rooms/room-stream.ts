@@ -1,9 +1,16 @@
-import { messages, rooms, type Db } from "@anonchat/db";
-import { AppError, MESSAGES, type Message } from "@anonchat/shared";
+import { messages, rooms, type Db, type StoredEvent } from "@anonchat/db";
+import { AppError, MESSAGES, type PresenceMember } from "@anonchat/shared";
 import { AsyncQueue } from "../util/async-queue";
 import type { HubEvent, RoomHub } from "../events/room-hub";
+import type { PresenceTracker } from "../presence/presence-tracker";
 
-export type StreamItem = { type: "message"; message: Message } | { type: "removed"; lastSeq: number };
+export type StreamItem =
+  | { type: "event"; event: StoredEvent }
+  | { type: "removed"; lastSeq: number }
+  /** Ephemeral items carry `at`, the seq of the last stored event before them (a resume point). */
+  | { type: "presence"; online: PresenceMember[]; at: number }
+  | { type: "presence.change"; userId: number; login: string; online: boolean; at: number }
+  | { type: "typing"; userId: number; login: string; typing: boolean; at: number };
 
 export interface RoomStreamOptions {
   roomId: string;
@@ -19,21 +26,38 @@ export interface RoomStreamOptions {
   onOverflow?: () => void;
   /** Called once the stream listens and knows where it starts: later messages will be seen. */
   onReady?: () => void;
+  /** Skip the presence snapshot and ephemeral events (a consumer that cannot show them). */
+  storedOnly?: boolean;
 }
 
 const BACKFILL_BATCH = 500;
 
+/** Whether this stored event ends the subscriber's membership: it left, or was kicked or banned. */
+export function endsMembership(e: StoredEvent, userId: number): boolean {
+  if (e.kind !== "message") return false;
+  const m = e.message;
+  return (m.kind === "leave" && m.senderId === userId) || ((m.kind === "kick" || m.kind === "ban") && m.subjectId === userId);
+}
+
 /**
  * A member's ordered view of a room: it listens first, then replays what it missed from the
- * database, then streams live, skipping what it already yielded. No gap, no duplicate.
+ * database, then streams live, skipping what it already yielded. No gap, no duplicate. While it
+ * runs the member counts as online. It ends after the event that ends the membership.
  */
-export async function* openRoomStream(db: Db, hub: RoomHub, opts: RoomStreamOptions): AsyncGenerator<StreamItem> {
+export async function* openRoomStream(
+  db: Db,
+  hub: RoomHub,
+  presence: PresenceTracker,
+  opts: RoomStreamOptions,
+): AsyncGenerator<StreamItem> {
   const queue = new AsyncQueue<HubEvent>();
   let overflowed = false;
   const detach = hub.attach(opts.roomId, {
     userId: opts.userId,
     deliver: (e) => {
       if (overflowed) return;
+      if (e.type === "typing" && (opts.storedOnly || e.userId === opts.userId)) return;
+      if (e.type === "presence" && opts.storedOnly) return;
       queue.push(e);
       if (queue.size() > opts.maxQueue || opts.isBackedUp?.()) {
         overflowed = true;
@@ -44,6 +68,7 @@ export async function* openRoomStream(db: Db, hub: RoomHub, opts: RoomStreamOpti
   });
   const onAbort = () => queue.close();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
+  let online = false;
   try {
     // Membership is checked once, after attaching: a removal or leave published before this
     // read is seen here, one published after it reaches the queue. No window in between.
@@ -51,39 +76,61 @@ export async function* openRoomStream(db: Db, hub: RoomHub, opts: RoomStreamOpti
     if (!now) throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
     if (!now.isMember) throw new AppError("FORBIDDEN", MESSAGES.notMember);
     let cursor = opts.afterSeq ?? now.lastSeq;
+    // An event that ends a membership may be an old one (replayed, or before a rejoin): the
+    // database says whether it is the last word.
+    const ended = async (e: StoredEvent) =>
+      endsMembership(e, opts.userId) && !(await rooms.findRoomForUser(db, opts.roomId, opts.userId))?.isMember;
     opts.onReady?.();
+    online = true;
+    await presence.connect(opts.roomId, opts.userId);
+    if (!opts.storedOnly) yield { type: "presence", online: await presence.list(opts.roomId), at: cursor };
     for (;;) {
-      const batch = await messages.listMessagesAfter(db, opts.roomId, cursor, BACKFILL_BATCH);
-      for (const m of batch) {
+      const batch = await messages.listEventsAfter(db, opts.roomId, cursor, BACKFILL_BATCH);
+      for (const e of batch) {
         if (overflowed || opts.signal?.aborted) return;
-        cursor = m.seq;
-        yield { type: "message", message: m };
+        cursor = e.seq;
+        yield { type: "event", event: e };
+        if (await ended(e)) return;
       }
       if (batch.length < BACKFILL_BATCH) break;
     }
     for (;;) {
       const e = await queue.take();
       if (e === undefined || overflowed) return;
-      if (e.type === "left") return;
       if (e.type === "removed") {
         yield { type: "removed", lastSeq: e.lastSeq };
         return;
       }
-      const seq = e.message.seq;
-      if (seq <= cursor) continue;
+      if (e.type === "presence") {
+        yield { type: "presence.change", userId: e.userId, login: e.login, online: e.online, at: cursor };
+        continue;
+      }
+      if (e.type === "typing") {
+        yield { ...e, at: cursor };
+        continue;
+      }
+      const seq = e.event.seq;
+      if (seq <= cursor) {
+        // Already yielded by the replay; if it ended the membership, end now.
+        if (await ended(e.event)) return;
+        continue;
+      }
       if (seq > cursor + 1) {
         // We attached while these were committing: read the gap before going on.
-        const gap = await messages.listMessagesAfter(db, opts.roomId, cursor, seq - cursor - 1);
-        for (const m of gap) {
-          cursor = m.seq;
-          yield { type: "message", message: m };
+        const gap = await messages.listEventsAfter(db, opts.roomId, cursor, seq - cursor - 1);
+        for (const g of gap) {
+          cursor = g.seq;
+          yield { type: "event", event: g };
+          if (await ended(g)) return;
         }
       }
       cursor = seq;
       yield e;
+      if (await ended(e.event)) return;
     }
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
     detach();
+    if (online) presence.disconnect(opts.roomId, opts.userId);
   }
 }

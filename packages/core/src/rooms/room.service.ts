@@ -1,27 +1,50 @@
-import { isConnectionError, messages, rooms, type AppendInput, type AppendResult, type Db } from "@anonchat/db";
+import {
+  edits,
+  isConnectionError,
+  members,
+  messages,
+  rooms,
+  type AppendInput,
+  type AppendResult,
+  type Db,
+  type StoredEvent,
+} from "@anonchat/db";
 import {
   AppError,
   charCount,
   MESSAGES,
+  type ActivityEvent,
   type HistoryPage,
+  type MemberInput,
   type Message,
+  type MessageDeleteInput,
+  type MessageEditInput,
+  type PresenceMember,
+  type ReadMarker,
   type Room,
   type RoomCreateInput,
   type RoomHistoryInput,
+  type RoomMarkReadInput,
+  type RoomMember,
   type RoomSendInput,
+  type RoomSummary,
+  type RoomTypingInput,
 } from "@anonchat/shared";
 import type { ChatConfig } from "../config";
-import type { EventBus } from "../events/bus";
+import type { BusEvent, EventBus } from "../events/bus";
 import type { RoomHub } from "../events/room-hub";
 import { newRoomId } from "../util/ids";
 import { GroupCommit } from "../util/group-commit";
 import { consumeOrThrow, type Limiter } from "../util/limits";
+import type { PresenceTracker } from "../presence/presence-tracker";
+import { openActivityStream, type ActivityStreamOptions } from "./activity-stream";
 import { openRoomStream, type RoomStreamOptions, type StreamItem } from "./room-stream";
 
 export interface RoomServiceDeps {
   db: Db;
   bus: EventBus;
   hub: RoomHub;
+  presence: PresenceTracker;
   config: ChatConfig;
   sendLimiter: Limiter;
 }
@@ -32,6 +55,7 @@ export interface Sender {
 }
 
 export type StreamOptions = Omit<RoomStreamOptions, "roomId" | "userId" | "maxQueue">;
+export type ActivityOptions = Omit<ActivityStreamOptions, "userId" | "maxQueue" | "unreadCountMax">;
 
 const MAX_SEND_BATCH = 256;
 const SEND_BATCHES_IN_FLIGHT = 4;
@@ -40,6 +64,8 @@ const SEND_BATCHES_IN_FLIGHT = 4;
 export class RoomService {
   /** Concurrent sends share one transaction and one bus round trip (group commit). */
   private readonly sends: GroupCommit<AppendInput, AppendResult>;
+  /** When each (room, user) last announced typing, for the server-side throttle. */
+  private readonly lastTyping = new Map<string, number>();
 
   constructor(private readonly deps: RoomServiceDeps) {
     this.sends = new GroupCommit(
@@ -47,7 +73,14 @@ export class RoomService {
         const results = await messages.appendMessages(deps.db, items);
         const stored = results.flatMap((r) =>
           r.status === "stored"
-            ? [{ type: "message" as const, roomId: r.message.roomId, seq: r.message.seq, message: r.message }]
+            ? [
+                {
+                  type: "message" as const,
+                  roomId: r.message.roomId,
+                  seq: r.message.seq,
+                  event: { kind: "message" as const, seq: r.message.seq, message: r.message },
+                },
+              ]
             : [],
         );
         // Published after commit; a failure here must not turn stored messages into errors:
@@ -72,25 +105,29 @@ export class RoomService {
   }
 
   /** Joins atomically under the member limit; joining a room you are in returns it. */
-  async join(userId: number, roomId: string, via: "api" | "legacy" = "api"): Promise<Room> {
-    const r = await rooms.joinRoom(this.deps.db, { roomId, userId, viaLegacy: via === "legacy" });
+  async join(user: Sender, roomId: string, via: "api" | "legacy" = "api"): Promise<Room> {
+    const r = await rooms.joinRoom(this.deps.db, { roomId, userId: user.id, login: user.login, viaLegacy: via === "legacy" });
     if (r.status === "not_found") throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
     if (r.status === "full") throw new AppError("FORBIDDEN", MESSAGES.roomFull);
+    if (r.status === "banned") throw new AppError("FORBIDDEN", MESSAGES.banned);
+    if (r.status === "joined") {
+      await this.publish(roomId, [r.event], [{ type: "member_joined", roomId, userId: user.id }]);
+    }
     return r.room;
   }
 
-  /** Leaving ends the user's live subscriptions to the room on every process. */
-  async leave(userId: number, roomId: string): Promise<{ ok: true }> {
-    const r = await rooms.leaveRoom(this.deps.db, { roomId, userId });
-    if (r === "not_found") throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
-    if (r === "left") await this.deps.bus.publish({ type: "member_left", roomId, userId });
+  /** Leaving adds a "leave" event, which ends the user's live subscriptions to the room. */
+  async leave(user: Sender, roomId: string): Promise<{ ok: true }> {
+    const r = await rooms.leaveRoom(this.deps.db, { roomId, userId: user.id, login: user.login });
+    if (r.status === "not_found") throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
+    if (r.status === "left") await this.publish(roomId, [r.event]);
     return { ok: true };
   }
 
   /** A legacy socket's last close: leave only if the membership came from a legacy socket. */
-  async leaveIfJoinedByLegacy(userId: number, roomId: string): Promise<void> {
-    const r = await rooms.leaveRoom(this.deps.db, { roomId, userId, onlyIfLegacy: true });
-    if (r === "left") await this.deps.bus.publish({ type: "member_left", roomId, userId });
+  async leaveIfJoinedByLegacy(user: Sender, roomId: string): Promise<void> {
+    const r = await rooms.leaveRoom(this.deps.db, { roomId, userId: user.id, login: user.login, onlyIfLegacy: true });
+    if (r.status === "left") await this.publish(roomId, [r.event]);
   }
 
   async remove(userId: number, roomId: string): Promise<{ ok: true }> {
@@ -102,8 +139,9 @@ export class RoomService {
     return { ok: true };
   }
 
-  list(userId: number): Promise<Room[]> {
-    return rooms.listRoomsForUser(this.deps.db, userId);
+  /** The caller's rooms with their newest message and unread count, newest activity first. */
+  list(userId: number): Promise<RoomSummary[]> {
+    return members.listRoomSummaries(this.deps.db, userId, this.deps.config.unreadCountMax);
   }
 
   async get(userId: number, roomId: string): Promise<Room> {
@@ -116,13 +154,7 @@ export class RoomService {
   }
 
   async send(sender: Sender, input: RoomSendInput): Promise<Message> {
-    // Checked here as well as in the schema: legacy frames reach this without one.
-    const text = input.text.trim();
-    if (text.length === 0) throw new AppError("BAD_REQUEST", "text must not be empty");
-    if (text.length > this.deps.config.maxMessageLength && charCount(text) > this.deps.config.maxMessageLength) {
-      throw new AppError("BAD_REQUEST", `text must be at most ${this.deps.config.maxMessageLength} characters`);
-    }
-    if (text.includes("\u0000")) throw new AppError("BAD_REQUEST", "text must not contain NUL characters");
+    const text = this.checkText(input.text);
     await consumeOrThrow(this.deps.sendLimiter, String(sender.id), "too many messages");
     const r = await this.sends.submit({
       roomId: input.roomId,
@@ -136,17 +168,169 @@ export class RoomService {
     return r.message;
   }
 
+  /** Edits one's own message: an "edit" event with the next seq, and the message's new text. */
+  async edit(sender: Sender, input: MessageEditInput): Promise<Message> {
+    const text = this.checkText(input.text);
+    await consumeOrThrow(this.deps.sendLimiter, String(sender.id), "too many messages");
+    return this.change(sender, { roomId: input.roomId, seq: input.seq, action: "edit", text });
+  }
+
+  /** Deletes one's own message (or any, for the room's owner), leaving a tombstone. */
+  async delete(sender: Sender, input: MessageDeleteInput): Promise<Message> {
+    return this.change(sender, { roomId: input.roomId, seq: input.seq, action: "delete" });
+  }
+
+  kick(owner: Sender, input: MemberInput): Promise<{ ok: true }> {
+    return this.moderate(owner, input, "kick").then(() => ({ ok: true as const }));
+  }
+
+  ban(owner: Sender, input: MemberInput): Promise<{ ok: true }> {
+    return this.moderate(owner, input, "ban").then(() => ({ ok: true as const }));
+  }
+
+  transfer(owner: Sender, input: MemberInput): Promise<Room> {
+    return this.moderate(owner, input, "owner");
+  }
+
+  async unban(owner: Sender, input: MemberInput): Promise<{ ok: true }> {
+    const r = await members.unban(this.deps.db, { roomId: input.roomId, actorId: owner.id, userId: input.userId });
+    if (r === "not_found") throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
+    if (r === "not_owner") throw new AppError("FORBIDDEN", MESSAGES.notOwner);
+    return { ok: true };
+  }
+
+  async markRead(userId: number, input: RoomMarkReadInput): Promise<ReadMarker> {
+    const r = await members.markRead(this.deps.db, { ...input, userId, unreadMax: this.deps.config.unreadCountMax });
+    if (r === "not_member") {
+      await this.requireMember(userId, input.roomId);
+      throw new AppError("FORBIDDEN", MESSAGES.notMember);
+    }
+    await this.deps.bus.publish({ type: "read", userId, ...r }).catch(() => undefined);
+    return r;
+  }
+
+  /** Tells the room's other subscribers that the user is typing; never stored. */
+  async typing(user: Sender, input: RoomTypingInput): Promise<{ ok: true }> {
+    const key = `${input.roomId}|${user.id}`;
+    const last = this.lastTyping.get(key);
+    // Repeats faster than the interval are dropped before any work (a stop always goes through);
+    // only a member who passed the check below has an entry.
+    if (input.typing && last !== undefined && Date.now() - last < this.deps.config.typingMinIntervalMs) return { ok: true };
+    await this.requireMember(user.id, input.roomId);
+    const now = Date.now();
+    this.lastTyping.delete(key);
+    if (input.typing) this.lastTyping.set(key, now);
+    if (this.lastTyping.size > 10_000) {
+      for (const [k, t] of this.lastTyping) if (now - t >= this.deps.config.typingMinIntervalMs) this.lastTyping.delete(k);
+    }
+    await this.deps.bus.publish({ type: "typing", roomId: input.roomId, userId: user.id, login: user.login, typing: input.typing });
+    return { ok: true };
+  }
+
+  async presence(userId: number, roomId: string): Promise<PresenceMember[]> {
+    await this.requireMember(userId, roomId);
+    return this.deps.presence.list(roomId);
+  }
+
+  async members(userId: number, roomId: string): Promise<RoomMember[]> {
+    await this.requireMember(userId, roomId);
+    const list = await members.listMembers(this.deps.db, roomId);
+    const online = await this.deps.presence.isOnline(roomId, list.map((m) => m.userId));
+    return list.map((m) => ({ ...m, online: online.has(m.userId) }));
+  }
+
+  /** How long a client shows a typing notice it has not heard renewed. */
+  get typingTtlMs(): number {
+    return this.deps.config.typingTtlMs;
+  }
+
+  /** What changes the user's room list, live. */
+  openActivity(userId: number, opts: ActivityOptions): AsyncGenerator<ActivityEvent> {
+    return openActivityStream(this.deps.db, this.deps.hub, this.deps.bus, {
+      ...opts,
+      userId,
+      unreadCountMax: this.deps.config.unreadCountMax,
+      maxQueue: this.deps.config.subscriberQueueMax,
+    });
+  }
+
   /**
    * The member's ordered stream of the room. Its first step checks membership (NOT_FOUND or
    * FORBIDDEN), after it listens, so one query both authorises and positions it.
    */
   async openStream(userId: number, roomId: string, opts: StreamOptions): Promise<AsyncGenerator<StreamItem>> {
-    return openRoomStream(this.deps.db, this.deps.hub, {
+    return openRoomStream(this.deps.db, this.deps.hub, this.deps.presence, {
       ...opts,
       roomId,
       userId,
       maxQueue: this.deps.config.subscriberQueueMax,
     });
+  }
+
+  /** Checked here as well as in the schema: legacy frames reach this without one. */
+  private checkText(raw: string): string {
+    const text = raw.trim();
+    if (text.length === 0) throw new AppError("BAD_REQUEST", "text must not be empty");
+    if (text.length > this.deps.config.maxMessageLength && charCount(text) > this.deps.config.maxMessageLength) {
+      throw new AppError("BAD_REQUEST", `text must be at most ${this.deps.config.maxMessageLength} characters`);
+    }
+    if (text.includes("\u0000")) throw new AppError("BAD_REQUEST", "text must not contain NUL characters");
+    return text;
+  }
+
+  private async change(
+    sender: Sender,
+    input: { roomId: string; seq: number } & ({ action: "edit"; text: string } | { action: "delete" }),
+  ): Promise<Message> {
+    const r = await edits.changeMessage(this.deps.db, { ...input, actorId: sender.id, actorLogin: sender.login });
+    switch (r.status) {
+      case "not_found":
+        throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
+      case "not_member":
+        throw new AppError("FORBIDDEN", MESSAGES.notMember);
+      case "message_not_found":
+        throw new AppError("NOT_FOUND", MESSAGES.messageNotFound);
+      case "forbidden":
+        throw new AppError("FORBIDDEN", input.action === "edit" ? MESSAGES.notAuthor : MESSAGES.notAuthorOrOwner);
+      case "deleted":
+        throw new AppError("CONFLICT", MESSAGES.messageDeleted);
+      case "unchanged":
+        return r.message;
+      case "changed":
+        await this.publish(input.roomId, [r.event]);
+        return r.message;
+    }
+  }
+
+  private async moderate(owner: Sender, input: MemberInput, action: "kick" | "ban" | "owner"): Promise<Room> {
+    const r = await members.moderate(this.deps.db, {
+      roomId: input.roomId,
+      actorId: owner.id,
+      actorLogin: owner.login,
+      userId: input.userId,
+      action,
+    });
+    switch (r.status) {
+      case "not_found":
+        throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
+      case "not_owner":
+        throw new AppError("FORBIDDEN", MESSAGES.notOwner);
+      case "self":
+        throw new AppError("BAD_REQUEST", MESSAGES.notYourself);
+      case "member_not_found":
+        throw new AppError("NOT_FOUND", MESSAGES.memberNotFound);
+      case "user_not_found":
+        throw new AppError("NOT_FOUND", MESSAGES.userNotFound);
+      case "ok":
+        await this.publish(input.roomId, [r.event]);
+        return r.room;
+    }
+  }
+
+  /** After commit; a failed publish must not fail what is stored (feeds resync from the database). */
+  private async publish(roomId: string, stored: StoredEvent[], more: BusEvent[] = []): Promise<void> {
+    const events: BusEvent[] = stored.map((event) => ({ type: "message", roomId, seq: event.seq, event }));
+    await this.deps.bus.publishMany([...events, ...more]).catch(() => undefined);
   }
 
   private async requireMember(userId: number, roomId: string) {

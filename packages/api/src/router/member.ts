@@ -1,0 +1,17 @@
+import { memberInput, roomIdInput } from "@anonchat/shared";
+import { chatProcedure, router } from "../trpc";
+
+export const memberRouter = router({
+  list: chatProcedure
+    .input(roomIdInput)
+    .query(({ ctx, input }) => ctx.rooms.members(ctx.auth.userId, input.roomId)),
+  kick: chatProcedure
+    .input(memberInput)
+    .mutation(({ ctx, input }) => ctx.rooms.kick({ id: ctx.auth.userId, login: ctx.auth.login }, input)),
+  ban: chatProcedure
+    .input(memberInput)
+    .mutation(({ ctx, input }) => ctx.rooms.ban({ id: ctx.auth.userId, login: ctx.auth.login }, input)),
+  unban: chatProcedure
+    .input(memberInput)
+    .mutation(({ ctx, input }) => ctx.rooms.unban({ id: ctx.auth.userId, login: ctx.auth.login }, input)),
+});
