@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES } from "@anonchat/shared";
 import { registerUser, startTestServer, waitFor, type TestServer } from "./harness";
 import { connectLegacy, frameText } from "./helpers/legacy";
-import { expectTRPCError, fullHistory, unknownRoomId } from "./helpers/trpc";
+import { expectTRPCError, fullHistory, sleep, unknownRoomId } from "./helpers/trpc";
 import {
   attached,
   attachedActivity,
@@ -13,6 +13,7 @@ import {
   openLegacyWatched,
   roomWith,
   settle,
+  subscribeRoom,
   users,
   waitEnded,
   type RoomLog,
@@ -121,6 +122,59 @@ describe("member.kick", () => {
     const again = await openLegacyWatched(srv.wsUrl, room.id, guest, watcher);
     cleanups.add(() => again.close());
     expect(again.closed).toBeUndefined();
+  });
+});
+
+describe("kick and ban reach every connection of the member, and only to that room", () => {
+  it("ends both devices' subscriptions and the legacy socket; the member's other rooms keep streaming", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const roomId = room.id;
+    const elsewhere = await owner.client.room.create.mutate({ name: "elsewhere", maxMembers: 5 });
+    await b.client.room.join.mutate({ roomId: elsewhere.id });
+    const watcher = await attached(cleanups, srv.url, owner, roomId);
+    const sock = await openLegacyWatched(srv.wsUrl, roomId, b, watcher);
+    cleanups.add(() => sock.close());
+    const devices = [await attached(cleanups, srv.url, b, roomId), await attached(cleanups, srv.url, b, roomId)];
+    const other = await attached(cleanups, srv.url, b, elsewhere.id);
+    await owner.client.member.ban.mutate({ roomId, userId: idOf(b) });
+    for (const d of devices) {
+      await waitEnded(d);
+      expectEndedWith(d, "ban", idOf(owner), idOf(b));
+    }
+    expect((await sock.waitClose(5000)).code).toBe(4403);
+    await settle(owner.client, elsewhere.id, [other]);
+    expect(other.completed || other.stopped).toBe(false);
+    expect(await b.client.room.send.mutate({ roomId: elsewhere.id, text: "still here" })).toMatchObject({ senderId: idOf(b) });
+  });
+
+  it("a kicked legacy member's socket closing adds no leave item after the kick", async () => {
+    const { owner, room } = await roomWith(srv.url, 0);
+    const guest = await registerUser(srv.url, "lg");
+    const watcher = await attached(cleanups, srv.url, owner, room.id);
+    const sock = await openLegacyWatched(srv.wsUrl, room.id, guest, watcher);
+    cleanups.add(() => sock.close());
+    await owner.client.member.kick.mutate({ roomId: room.id, userId: idOf(guest) });
+    await sock.waitClose(5000);
+    // Give the server's close handling time to run, then look.
+    await sleep(500);
+    const m = await settle(owner.client, room.id, [watcher]);
+    const kinds = (await fullHistory(owner.client, room.id)).map((x) => x.kind);
+    expect(kinds).toEqual(["join", "kick", "text"]);
+    expect(m.seq).toBe(3);
+    expect((await owner.client.room.get.query({ roomId: room.id })).memberCount).toBe(1);
+  });
+
+  it("a kicked member's client that reconnects with its lastEventId is refused, not resumed", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const kicked = await attached(cleanups, srv.url, b, room.id);
+    await owner.client.member.kick.mutate({ roomId: room.id, userId: idOf(b) });
+    await waitEnded(kicked);
+    const again = subscribeRoom(cleanups, srv.url, b, room.id, kicked.trackedIds().at(-1));
+    await waitFor(() => again.error !== undefined, 5000, "the refusal");
+    expect(again.error?.data?.code).toBe("FORBIDDEN");
+    expect(again.events).toEqual([]);
   });
 });
 

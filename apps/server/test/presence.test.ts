@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { PresenceMember } from "@anonchat/shared";
 import { startTestServer, TOPOLOGY, waitFor, type TestServer, registerUser } from "./harness";
-import { fullHistory, sleep } from "./helpers/trpc";
+import { fullHistory, sleep, startTcpProxy } from "./helpers/trpc";
 import {
   attached,
   Cleanups,
@@ -10,7 +10,10 @@ import {
   nth,
   openLegacyWatched,
   roomWith,
+  expectEphemeralIdsAreResumePoints,
   settle,
+  subscribeRoom,
+  waitSeq,
   users,
   type RoomLog,
   type User,
@@ -50,16 +53,17 @@ describe("presence", () => {
     const { owner, room, others } = await roomWith(srv.url, 1);
     const b = nth(others, 0);
     const log = await attached(cleanups, srv.url, owner, room.id);
-    expect(log.events[0]).toEqual({ id: undefined, data: { type: "presence", online: [member(owner)] } });
+    expect(log.events[0]?.data).toEqual({ type: "presence", online: [member(owner)] });
+    expectEphemeralIdsAreResumePoints(log, 1);
     expect(await owner.client.room.presence.query({ roomId: room.id })).toEqual([member(owner)]);
     expect(await onlineFlags(b, room.id)).toEqual({ [idOf(owner)]: true, [idOf(b)]: false });
     // Also first when replaying from lastEventId.
     await owner.client.room.send.mutate({ roomId: room.id, text: "x" });
     const replay = await attached(cleanups, srv.url, b, room.id, "0");
     expect(replay.events[0]?.data.type).toBe("presence");
-    expect(replay.events[0]?.id).toBeUndefined();
     await waitFor(() => replay.seqs().length === 2, 5000, "the replay");
     expect(replay.seqs()).toEqual([1, 2]);
+    expectEphemeralIdsAreResumePoints(replay, 0);
   });
 
   it("another member subscribing is a presence.change online:true; unsubscribing is online:false; the query agrees", async () => {
@@ -82,8 +86,10 @@ describe("presence", () => {
     expect(a.online()).toEqual(ids(owner));
     expect(await presenceOf(b, roomId)).toEqual(ids(owner));
     expect(await onlineFlags(owner, roomId)).toEqual({ [idOf(owner)]: true, [idOf(b)]: false });
-    // Presence is never tracked: the only tracked events are messages.
+    // Presence is never stored: there is nothing but presence in this log, and any id it carries
+    // is the resume point the subscription started at.
     expect(a.trackedIds()).toEqual([]);
+    expectEphemeralIdsAreResumePoints(a, 1);
   });
 
   it("a member with two subscriptions goes offline only when the last one ends", async () => {
@@ -161,6 +167,62 @@ describe("presence", () => {
   });
 });
 
+describe("presence edges", () => {
+  it("a refused subscription does not make anyone online", async () => {
+    const { owner, room } = await roomWith(srv.url, 0);
+    const outsider = await registerUser(srv.url, "out");
+    const a = await attached(cleanups, srv.url, owner, room.id);
+    const refused = subscribeRoom(cleanups, srv.url, outsider, room.id);
+    await waitFor(() => refused.error !== undefined, 5000, "the refusal");
+    expect(refused.error?.data?.code).toBe("FORBIDDEN");
+    await settle(owner.client, room.id, [a]);
+    expect(changesAbout(a, outsider)).toEqual([]);
+    expect(await presenceOf(owner, room.id)).toEqual(ids(owner));
+  });
+
+  it("every presence.change changes the subscriber's view: its own arrival, already in the snapshot, is not repeated", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const a = await attached(cleanups, srv.url, owner, room.id);
+    const bLog = await attached(cleanups, srv.url, b, room.id);
+    await waitFor(() => changesAbout(a, b).length === 1, 10_000, "b online");
+    bLog.close();
+    await waitFor(() => changesAbout(a, b).length === 2, 10_000, "b offline");
+    await settle(owner.client, room.id, [a]);
+    // Replay the log: a change that sets what the view already says is redundant.
+    const view = new Set((a.snapshot() ?? []).map((p) => p.userId));
+    const redundant = a.presenceChanges().filter((c) => {
+      const was = view.has(c.userId);
+      if (c.online) view.add(c.userId);
+      else view.delete(c.userId);
+      return was === c.online;
+    });
+    expect(redundant).toEqual([]);
+    expect(a.presenceChanges().map((c) => [c.userId, c.online])).toEqual([
+      [idOf(b), true],
+      [idOf(b), false],
+    ]);
+  });
+
+  it("a connection that drops without a goodbye goes offline, and online again when the client reconnects", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const proxy = await startTcpProxy(srv.port);
+    cleanups.add(() => proxy.close());
+    const a = await attached(cleanups, srv.url, owner, room.id);
+    const bLog = await attached(cleanups, proxy.url, b, room.id);
+    await waitFor(() => changesAbout(a, b).length === 1, 10_000, "b online");
+    proxy.dropAll();
+    await waitFor(() => changesAbout(a, b).length >= 2, 15_000, "b offline after the drop");
+    expect(nth(changesAbout(a, b), 1).online).toBe(false);
+    // wsLink reconnects by itself; b is online again and its stream resumes.
+    await waitFor(() => changesAbout(a, b).length >= 3, 15_000, "b online after the reconnect");
+    expect(changesAbout(a, b).map((c) => c.online)).toEqual([true, false, true]);
+    await settle(owner.client, room.id, [a, bLog]);
+    expect(await presenceOf(owner, room.id)).toEqual(ids(owner, b));
+  });
+});
+
 describe("room.typing", () => {
   it("reaches the other subscribers as a typing event, never the typist's own; nothing is stored", async () => {
     const { owner, room, others } = await roomWith(srv.url, 2);
@@ -174,8 +236,6 @@ describe("room.typing", () => {
       const t = nth(l.typing(), 0);
       expect(t).toEqual({ type: "typing", userId: idOf(b), login: loginOf(b), typing: true, expiresInMs: expect.any(Number) });
       expect(t.expiresInMs).toBeGreaterThan(0);
-      // Untracked: never replayed.
-      expect(l.events.find((e) => e.data.type === "typing")?.id).toBeUndefined();
     }
     // Once a later message has reached b, the typing event would have too.
     const m = await settle(owner.client, roomId, [logs.a, logs.b, logs.c]);
@@ -183,6 +243,11 @@ describe("room.typing", () => {
     // Not stored, and no seq spent on it.
     expect(m.seq).toBe((before.at(-1)?.seq ?? 0) + 1);
     expect(await fullHistory(owner.client, roomId)).toEqual([...before, m]);
+    for (const l of Object.values(logs)) expectEphemeralIdsAreResumePoints(l, before.at(-1)?.seq ?? 0);
+    // Never replayed: a subscriber resuming from before the typing sees only stored events.
+    const replay = await attached(cleanups, srv.url, owner, roomId, "0");
+    await waitSeq([replay], m.seq);
+    expect(replay.typing()).toEqual([]);
   });
 
   it("typing:false reaches the others as a stop", async () => {

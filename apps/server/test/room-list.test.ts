@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LIMITS, type RoomSummary } from "@anonchat/shared";
-import { registerUser, startTestServer, waitFor, type TestServer } from "./harness";
+import { httpClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness";
+import { connectLegacy } from "./helpers/legacy";
 import { expectTRPCError, sleep } from "./helpers/trpc";
 import { attachedActivity, Cleanups, idOf, ISO, nth, roomWith, users, type User } from "./helpers/room-features";
 
@@ -125,13 +126,58 @@ describe("room.list summaries", () => {
     const total = LIMITS.unreadCountMax + 2;
     for (let i = 0; i < total; i += 50) {
       await Promise.all(
-        Array.from({ length: Math.min(50, total - i) }, (_, j) => owner.client.room.send.mutate({ roomId: room.id, text: `m${i + j}` })),
+        // One client each: separate requests, not one batch.
+        Array.from({ length: Math.min(50, total - i) }, (_, j) =>
+          httpClient(srv.url, owner.session.accessToken).room.send.mutate({ roomId: room.id, text: `m${i + j}` }),
+        ),
       );
     }
     expect(await summary(b, room.id)).toMatchObject({ unreadCount: LIMITS.unreadCountMax, lastSeq: total + 1 });
     expect(await b.client.room.markRead.mutate({ roomId: room.id, seq: 2 })).toMatchObject({ unreadCount: LIMITS.unreadCountMax });
     expect(await b.client.room.markRead.mutate({ roomId: room.id, seq: total + 1 - 10 })).toMatchObject({ unreadCount: 10 });
   }, 120_000);
+});
+
+describe("read markers, more", () => {
+  it("concurrent markRead calls leave the largest seq", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    for (let i = 0; i < 10; i++) await owner.client.room.send.mutate({ roomId: room.id, text: `m${i}` });
+    const seqs = [5, 11, 2, 9, 3, 7, 10, 4, 8, 6];
+    await Promise.all(seqs.map((seq) => httpClient(srv.url, b.session.accessToken).room.markRead.mutate({ roomId: room.id, seq })));
+    expect(await summary(b, room.id)).toMatchObject({ lastReadSeq: 11, unreadCount: 0 });
+  });
+
+  it("membership items after the marker are not unread; a rejoin starts the marker at the room's last seq", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const roomId = room.id;
+    await owner.client.room.send.mutate({ roomId, text: "one" });
+    const c = await registerUser(srv.url, "ls");
+    await c.client.room.join.mutate({ roomId });
+    await c.client.room.leave.mutate({ roomId });
+    expect(await summary(b, roomId)).toMatchObject({ unreadCount: 1 });
+    await b.client.room.leave.mutate({ roomId });
+    for (let i = 0; i < 3; i++) await owner.client.room.send.mutate({ roomId, text: `while away ${i}` });
+    await b.client.room.join.mutate({ roomId });
+    const s = await summary(b, roomId);
+    expect(s.lastReadSeq).toBe(s.lastSeq);
+    expect(s.unreadCount).toBe(0);
+  });
+
+  it("messages from a legacy socket count as unread and reach onActivity", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const home = await owner.client.room.create.mutate({ name: "home", maxMembers: 2 });
+    const activity = await attachedActivity(cleanups, srv.url, owner, home.id);
+    const sock = connectLegacy(srv.wsUrl, room.id, b.session.accessToken);
+    cleanups.add(() => sock.close());
+    await sock.opened;
+    sock.send("from the old client");
+    await waitFor(() => activity.ofType("message").some((e) => e.roomId === room.id), 10_000, "the legacy message");
+    expect(nth(activity.ofType("message"), 0).message).toMatchObject({ text: "from the old client", senderId: idOf(b) });
+    expect(await summary(owner, room.id)).toMatchObject({ unreadCount: 1, lastMessage: { text: "from the old client" } });
+  });
 });
 
 describe("room.onActivity", () => {

@@ -145,6 +145,86 @@ describe("membership events", () => {
   });
 });
 
+describe("the ordered stream as a whole", () => {
+  it("a member kicked earlier and back again replays their old kick item without the stream ending", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const roomId = room.id;
+    await owner.client.member.kick.mutate({ roomId, userId: idOf(b) }); // 2
+    await b.client.room.join.mutate({ roomId }); // 3
+    const log = await attached(cleanups, srv.url, b, roomId, "0");
+    const m = await settle(owner.client, roomId, [log]); // 4
+    expect(log.messages().map(shape)).toEqual([
+      [1, "join", idOf(b), null],
+      [2, "kick", idOf(owner), idOf(b)],
+      [3, "join", idOf(b), null],
+      [4, "text", idOf(owner), null],
+    ]);
+    expect(m.seq).toBe(4);
+    expect(log.completed || log.stopped).toBe(false);
+    expect(log.error).toBeUndefined();
+  });
+
+  it("history pages count the items they list: edit and delete events take seqs but no place on a page", async () => {
+    const { owner, room } = await roomWith(srv.url, 0);
+    const roomId = room.id;
+    const sent: Message[] = [];
+    for (let i = 1; i <= 6; i++) {
+      const m = await owner.client.room.send.mutate({ roomId, text: `m${i}` });
+      sent.push(m);
+      await owner.client.message.edit.mutate({ roomId, seq: m.seq, text: `m${i}'` });
+    }
+    await owner.client.message.delete.mutate({ roomId, seq: nth(sent, 5).seq });
+    // seqs: 1,3,5,7,9,11 messages; 2,4,...,12 edits; 13 the delete.
+    const newest = await owner.client.room.history.query({ roomId, limit: 4 });
+    expect(newest.messages.map((m) => m.seq)).toEqual([5, 7, 9, 11]);
+    expect(newest.hasMore).toBe(true);
+    const older = await owner.client.room.history.query({ roomId, limit: 4, beforeSeq: 5 });
+    expect(older.messages.map((m) => m.seq)).toEqual([1, 3]);
+    expect(older.hasMore).toBe(false);
+    const exact = await owner.client.room.history.query({ roomId, limit: 2, beforeSeq: 5 });
+    expect(exact.messages.map((m) => m.seq)).toEqual([1, 3]);
+    expect(exact.hasMore).toBe(false);
+    expect((await fullHistory(owner.client, roomId)).map((m) => m.text)).toEqual(["m1'", "m2'", "m3'", "m4'", "m5'", ""]);
+  });
+
+  it("under concurrent sends, edits, deletions, joins and leaves every seq up to lastSeq is one tracked event", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 3);
+    const roomId = room.id;
+    const writers = [owner, ...others];
+    const early = await attached(cleanups, srv.url, nth(others, 0), roomId, "0");
+    const guests = await users(srv.url, 4, "g");
+    const mine = await Promise.all(writers.map((u) => u.client.room.send.mutate({ roomId, text: "base" })));
+    const doomed = await owner.client.room.send.mutate({ roomId, text: "to delete" });
+    await Promise.all([
+      ...writers.flatMap((u, i) =>
+        Array.from({ length: 5 }, (_, j) => u.client.room.send.mutate({ roomId, text: `w${i}-${j}` })),
+      ),
+      ...writers.map((u, i) => u.client.message.edit.mutate({ roomId, seq: nth(mine, i).seq, text: `edited ${i}` })),
+      owner.client.message.delete.mutate({ roomId, seq: doomed.seq }),
+      ...guests.map(async (g) => {
+        await g.client.room.join.mutate({ roomId });
+        await g.client.room.leave.mutate({ roomId });
+      }),
+    ]);
+    const last = await settle(owner.client, roomId, [early]);
+    const lastSeq = (await owner.client.room.list.query()).find((r) => r.id === roomId)?.lastSeq;
+    expect(lastSeq).toBe(last.seq);
+    const replay = await attached(cleanups, srv.url, owner, roomId, "0");
+    await waitSeq([replay], last.seq);
+    for (const log of [early, replay]) expect(log.trackedIds()).toEqual(range(1, last.seq).map(String));
+    expect(replay.tracked().map((t) => t.data.type)).toEqual(early.tracked().map((t) => t.data.type));
+    expect(replay.edits()).toEqual(early.edits());
+    expect(replay.deletes()).toEqual(early.deletes());
+    // History plus the edit and delete events partition 1..lastSeq.
+    const history = await fullHistory(owner.client, roomId);
+    const side = [...replay.edits().map((e) => e.seq), ...replay.deletes().map((d) => d.seq)];
+    expect([...history.map((m) => m.seq), ...side].sort((x, y) => x - y)).toEqual(range(1, last.seq));
+    expect(history.filter((m) => m.kind === "join")).toHaveLength(3 + guests.length);
+    expect(history.filter((m) => m.kind === "leave")).toHaveLength(guests.length);
+  });
+});
+
 describe("message.edit", () => {
   it("is a tracked edit event with its own seq; history shows the latest text and editedAt", async () => {
     const { owner, room, others } = await roomWith(srv.url, 1);

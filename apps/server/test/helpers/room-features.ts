@@ -103,6 +103,26 @@ export async function attached(cleanups: Cleanups, url: string, user: User, room
   return ready(subscribeRoom(cleanups, url, user, roomId, lastEventId));
 }
 
+/**
+ * Presence and typing events are ephemeral: the contract calls them untracked. The server may
+ * instead track them with a resume point (the seq of the last stored event the subscriber was
+ * given, or its starting point), which wsLink would resend on reconnect. Either is harmless; an id
+ * that is anything else would make a reconnect skip or repeat stored events. `start` is the
+ * subscription's starting seq (its lastEventId, or the room's last seq at a live-edge subscribe).
+ */
+export function expectEphemeralIdsAreResumePoints(log: RoomLog, start: number): void {
+  let cursor = start;
+  for (const e of log.events) {
+    const stored = e.data.type === "message" || e.data.type === "edit" || e.data.type === "delete";
+    if (stored) {
+      cursor = Number(e.id);
+      continue;
+    }
+    if (e.data.type === "removed" || e.id === undefined) continue;
+    if (String(cursor) !== e.id) throw new Error(`${e.data.type} event tracked as ${e.id}, but the resume point was ${cursor}`);
+  }
+}
+
 /** Waits until every log has received the message event with this seq. */
 export async function waitSeq(logs: RoomLog[], seq: number, timeoutMs = 10_000): Promise<void> {
   await waitFor(() => logs.every((l) => l.trackedIds().includes(String(seq))), timeoutMs, `seq ${seq} on every subscription`);
