@@ -160,6 +160,9 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
       ttlSeconds: config.presenceTtlSeconds,
       onError: (err) => log.warn("presence update failed", { err }),
     });
+    // The embedded database has one process by construction: whoever it showed online before a
+    // restart is not online now.
+    if (database.kind === "pglite") await presenceTracker.forgetEarlierRuns();
     rooms = new RoomService({
       db: database.db,
       bus,

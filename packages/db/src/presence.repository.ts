@@ -106,3 +106,8 @@ export async function findUserLogin(db: Db, userId: number): Promise<string | un
   const r = await db.selectFrom("users").select("login").where("id", "=", userId).executeTakeFirst();
   return r?.login;
 }
+
+/** Forgets every row: only for a database no other process uses (the embedded one, at start). */
+export async function clearAll(db: Db): Promise<void> {
+  await db.deleteFrom("room_presence").execute();
+}

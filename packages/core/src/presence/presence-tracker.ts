@@ -60,6 +60,11 @@ export class PresenceTracker {
     });
   }
 
+  /** At the start of the only process on a database: rows left by an earlier run are stale. */
+  async forgetEarlierRuns(): Promise<void> {
+    await presence.clearAll(this.db);
+  }
+
   list(roomId: string): Promise<PresenceMember[]> {
     return presence.listOnline(this.db, roomId, this.opts.ttlSeconds);
   }

@@ -83,7 +83,13 @@ export async function* openRoomStream(
     opts.onReady?.();
     online = true;
     await presence.connect(opts.roomId, opts.userId);
-    if (!opts.storedOnly) yield { type: "presence", online: await presence.list(opts.roomId), at: cursor };
+    // The subscriber's view of who is online: a change is passed on only if it changes the view.
+    const view = new Set<number>();
+    if (!opts.storedOnly) {
+      const online = await presence.list(opts.roomId);
+      for (const p of online) view.add(p.userId);
+      yield { type: "presence", online, at: cursor };
+    }
     for (;;) {
       const batch = await messages.listEventsAfter(db, opts.roomId, cursor, BACKFILL_BATCH);
       for (const e of batch) {
@@ -102,6 +108,9 @@ export async function* openRoomStream(
         return;
       }
       if (e.type === "presence") {
+        if (view.has(e.userId) === e.online) continue;
+        if (e.online) view.add(e.userId);
+        else view.delete(e.userId);
         yield { type: "presence.change", userId: e.userId, login: e.login, online: e.online, at: cursor };
         continue;
       }
