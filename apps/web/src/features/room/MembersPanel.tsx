@@ -112,7 +112,7 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
           <button
             type="button"
             className="btn-link"
-            aria-label={`Make ${m.login} owner`}
+            aria-label={`Make owner: ${m.login}`}
             onClick={() => setConfirming({ action: "owner", member: m })}
           >
             Make owner

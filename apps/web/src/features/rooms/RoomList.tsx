@@ -28,7 +28,7 @@ export function RoomList({ activeRoomId, myId }: { activeRoomId?: string; myId: 
               <a
                 href={roomPath(r.id)}
                 aria-current={r.id === activeRoomId ? "page" : undefined}
-                data-room-id={r.id}
+                className={r.unreadCount > 0 ? "unread" : undefined}
                 onClick={(e) => {
                   if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
                   e.preventDefault();
