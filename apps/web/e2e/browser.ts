@@ -139,3 +139,19 @@ export function arrivalTime(page: Page, text: string): Promise<number | undefine
 }
 
 export type { Browser, BrowserContext, Page };
+
+/**
+ * Resolves when the server has confirmed `count` tRPC subscriptions on the page's WebSockets
+ * (its "started" answers), so a test can act knowing the page listens. Call before the page
+ * connects.
+ */
+export function subscriptionsStarted(page: Page, count = 1): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    page.on("websocket", (ws) => {
+      ws.on("framereceived", ({ payload }) => {
+        if (typeof payload === "string" && payload.includes('"type":"started"') && ++seen === count) resolve();
+      });
+    });
+  });
+}

@@ -80,3 +80,49 @@ export async function visibleErrors(page: Page): Promise<string[]> {
 export async function connectionStatus(page: Page): Promise<string | null> {
   return page.getByTestId("connection-status").getAttribute("data-status");
 }
+
+// ---- room features (issue 7) ----
+
+/** The room's members panel (open by default on a wide screen). */
+export function membersPanel(page: Page) {
+  return page.getByRole("complementary", { name: "Members" });
+}
+
+/** The logins listed as online (or offline) in the members panel, "(you)" left out. */
+export async function membersShown(page: Page, which: "Online" | "Offline"): Promise<string[]> {
+  const list = membersPanel(page).getByRole("list", { name: new RegExp(`^${which}`) });
+  if ((await list.count()) === 0) return [];
+  const names = await list.locator(".member-name").allInnerTexts();
+  return names.map((n) => n.replace(/\s*\(you\)$/, "").trim()).sort();
+}
+
+/** A centred membership line ("alice joined", "bob was removed by alice", …). */
+export function systemLine(page: Page, text: string) {
+  return page.locator("li.sys", { hasText: text });
+}
+
+/** The stored chat message whose text contains this. */
+export function messageItem(page: Page, text: string) {
+  return page.locator("li.msg:not(.pending)", { has: page.locator(".msg-text", { hasText: text }) });
+}
+
+/** The typing line under the conversation ("" when no one is typing). */
+export async function typingShown(page: Page): Promise<string> {
+  return (await page.getByTestId("typing").innerText()).trim();
+}
+
+/** The room names in the room list, top to bottom. */
+export function roomOrder(page: Page): Promise<string[]> {
+  return page.locator(".room-list li .room-name").allInnerTexts();
+}
+
+/** The room list's entry for a room, by name. */
+export function roomEntry(page: Page, name: string) {
+  return page.locator(".room-list li", { has: page.locator(".room-name", { hasText: name }) });
+}
+
+/** The unread badge of a room ("" when it has none). */
+export async function unreadShown(page: Page, name: string): Promise<string> {
+  const badge = roomEntry(page, name).getByTestId("unread");
+  return (await badge.count()) === 0 ? "" : (await badge.innerText()).replace(/\s*unread$/, "").trim();
+}

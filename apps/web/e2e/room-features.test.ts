@@ -1,0 +1,342 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { httpClient, registerUser, startTestServer, type TestServer } from "../../server/test/harness";
+import { axeViolations } from "./a11y";
+import {
+  DESKTOP,
+  WEB_DIST,
+  explainFailure,
+  launchBrowser,
+  newContext,
+  screenshot,
+  subscriptionsStarted,
+  type Browser,
+  type Page,
+} from "./browser";
+import {
+  composer,
+  createRoom,
+  logIn,
+  membersPanel,
+  membersShown,
+  messageItem,
+  messageTexts,
+  newUser,
+  register,
+  roomEntry,
+  roomOrder,
+  send,
+  systemLine,
+  typingShown,
+  unreadShown,
+  visibleErrors,
+  waitForMessage,
+  type TestUser,
+} from "./ui";
+
+/**
+ * Issue 7 in the browser: two or three people in one room, each in a browser context of their own,
+ * against the real server. A short typing lifetime lets a test see a notice expire.
+ */
+const ENV = { WEB_DIR: WEB_DIST, TYPING_TTL_MS: "1500", TYPING_MIN_INTERVAL_MS: "200" };
+/** Waits for live updates (never a performance bound: a slow run waits, a wrong one fails). */
+const LIVE = { timeout: 10_000 };
+
+describe("room features in the browser", () => {
+  let browser: Browser;
+  let server: TestServer;
+  const contexts: { close(): Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    [browser, server] = await Promise.all([launchBrowser(), startTestServer({ env: ENV })]);
+  });
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await server?.stop();
+  });
+
+  /** A signed-in page on a desktop-sized window, registered from the home page or a room link. */
+  async function person(user: TestUser, path = "/", listening?: (page: Page) => void): Promise<Page> {
+    const { context, pageErrors } = await newContext(browser, server.url, DESKTOP);
+    contexts.push({
+      close: async () => {
+        expect(pageErrors).toEqual([]);
+        await context.close();
+      },
+    });
+    const page = await context.newPage();
+    listening?.(page);
+    await page.goto(path);
+    await register(page, user);
+    return page;
+  }
+
+  /** Opens a room by its link and waits for its heading. */
+  async function openRoom(page: Page, roomId: string, name: string): Promise<void> {
+    await page.goto(`/r/${roomId}`);
+    await page.getByRole("heading", { level: 1, name }).waitFor();
+  }
+
+  /** Confirms the open dialog with the given button. */
+  async function confirmWith(page: Page, dialogName: string | RegExp, button: string): Promise<void> {
+    const dialog = page.getByRole("dialog", { name: dialogName });
+    await dialog.waitFor();
+    await dialog.getByRole("button", { name: button }).click();
+    await dialog.waitFor({ state: "hidden" });
+  }
+
+  let alice: Page;
+  let bruno: Page;
+  let roomId: string;
+  const aliceUser = newUser("alice", true);
+  const brunoUser = newUser("bruno", true);
+
+  it("shows who is online, who is typing, and who joined and left", async () => {
+    alice = await person(aliceUser);
+    roomId = await createRoom(alice, "Features", 10);
+    // Alone: only me online.
+    await expect.poll(() => membersShown(alice, "Online"), LIVE).toEqual(["alice"]);
+
+    bruno = await person(brunoUser, `/r/${roomId}`);
+    explainFailure({ alice, bruno });
+    await bruno.getByRole("heading", { level: 1, name: "Features" }).waitFor();
+    // Both see the join as a system line (Bruno from history, Alice live), not as a chat message.
+    await systemLine(alice, "bruno joined").waitFor(LIVE);
+    await systemLine(bruno, "bruno joined").waitFor(LIVE);
+    expect(await messageTexts(alice)).toEqual([]);
+    await expect.poll(() => membersShown(alice, "Online"), LIVE).toEqual(["alice", "bruno"]);
+    await expect.poll(() => membersShown(bruno, "Online"), LIVE).toEqual(["alice", "bruno"]);
+    await membersPanel(alice).locator(".member", { hasText: "alice" }).getByText("owner", { exact: true }).waitFor();
+
+    // Bruno types: Alice is told, Bruno is not told about himself. He stops without sending,
+    // so the notice expires by itself (TYPING_TTL_MS).
+    await composer(bruno).pressSequentially("hel");
+    await expect.poll(() => typingShown(alice), LIVE).toBe("bruno is typing…");
+    expect(await typingShown(bruno)).toBe("");
+    await expect.poll(() => typingShown(alice), LIVE).toBe("");
+
+    // Typing again and sending: the arriving message clears the notice.
+    await composer(bruno).fill("");
+    await composer(bruno).pressSequentially("hello");
+    await expect.poll(() => typingShown(alice), LIVE).toBe("bruno is typing…");
+    await composer(bruno).press("Enter");
+    await waitForMessage(alice, "hello");
+    expect(await typingShown(alice)).toBe("");
+    // Alice types: now the other way round.
+    await composer(alice).pressSequentially("hi");
+    await expect.poll(() => typingShown(bruno), LIVE).toBe("alice is typing…");
+    expect(await typingShown(alice)).toBe("");
+    await composer(alice).fill("");
+    await expect.poll(() => typingShown(bruno), LIVE).toBe("");
+    await screenshot(alice, "13-room-members-typing");
+
+    // Bruno goes back to his room list: he goes offline in the room, and comes back online.
+    await bruno.getByRole("button", { name: "New or join room" }).click();
+    await bruno.getByRole("heading", { name: "Create a room" }).waitFor();
+    await expect.poll(() => membersShown(alice, "Online"), LIVE).toEqual(["alice"]);
+    await expect.poll(() => membersShown(alice, "Offline"), LIVE).toEqual(["bruno"]);
+    await roomEntry(bruno, "Features").getByRole("link").click();
+    await expect.poll(() => membersShown(alice, "Online"), LIVE).toEqual(["alice", "bruno"]);
+
+    // Leaving: a system line for those who stay, and Bruno is no longer listed.
+    await bruno.getByRole("button", { name: "Leave" }).click();
+    await confirmWith(bruno, "Leave “Features”?", "Leave room");
+    await bruno.getByText("You left “Features”.").waitFor();
+    await systemLine(alice, "bruno left").waitFor(LIVE);
+    await expect.poll(async () => [...(await membersShown(alice, "Online")), ...(await membersShown(alice, "Offline"))], LIVE).toEqual([
+      "alice",
+    ]);
+    expect(await visibleErrors(alice)).toEqual([]);
+    expect(await visibleErrors(bruno)).toEqual([]);
+  });
+
+  it("edits and deletes messages, seen live by the other member", async () => {
+    await openRoom(bruno, roomId, "Features");
+    await systemLine(alice, "bruno joined").nth(1).waitFor(LIVE);
+    await send(alice, "See you at 5 pm");
+    await send(alice, "this one goes away");
+    await send(bruno, "a message of bruno's");
+    await waitForMessage(bruno, "this one goes away");
+    await waitForMessage(alice, "a message of bruno's");
+
+    // Only my own messages can be edited; Bruno gets no action on Alice's messages.
+    expect(await messageItem(bruno, "See you at 5 pm").getByRole("button").count()).toBe(0);
+    expect(await messageItem(alice, "a message of bruno's").getByRole("button", { name: "Edit" }).count()).toBe(0);
+
+    // Escape cancels an edit and gives focus back to its Edit button.
+    const first = messageItem(alice, "See you at 5 pm");
+    await first.getByRole("button", { name: "Edit" }).click();
+    const editor = alice.getByRole("textbox", { name: "Edit message" });
+    await editor.fill("nonsense");
+    await editor.press("Escape");
+    await editor.waitFor({ state: "hidden" });
+    expect(await alice.evaluate(() => document.activeElement?.textContent)).toBe("Edit");
+    expect(await first.innerText()).not.toContain("nonsense");
+
+    // Enter saves: both see the new text marked "(edited)", the old text gone.
+    await first.getByRole("button", { name: "Edit" }).focus();
+    await alice.keyboard.press("Enter");
+    await editor.fill("See you at 6 pm");
+    await editor.press("Enter");
+    await messageItem(alice, "See you at 6 pm").getByText("(edited)").waitFor(LIVE);
+    await messageItem(bruno, "See you at 6 pm").getByText("(edited)").waitFor(LIVE);
+    expect(await messageTexts(bruno)).not.toContain("See you at 5 pm");
+
+    // Deleting asks first, then leaves a tombstone for everyone.
+    await messageItem(alice, "this one goes away").getByRole("button", { name: "Delete" }).click();
+    await confirmWith(alice, "Delete this message?", "Delete message");
+    await expect.poll(() => messageTexts(bruno), LIVE).toEqual(["hello", "See you at 6 pm", "message deleted", "a message of bruno's"]);
+    expect(await messageTexts(alice)).toEqual(["hello", "See you at 6 pm", "message deleted", "a message of bruno's"]);
+
+    // The owner may delete someone else's message.
+    await messageItem(alice, "a message of bruno's").getByRole("button", { name: "Delete" }).click();
+    await confirmWith(alice, "Delete this message?", "Delete message");
+    await expect.poll(() => messageTexts(bruno), LIVE).toEqual(["hello", "See you at 6 pm", "message deleted", "message deleted"]);
+
+    // A reload shows the same: the server holds the edit and the tombstones.
+    await bruno.reload();
+    await waitForMessage(bruno, "See you at 6 pm");
+    expect(await messageTexts(bruno)).toEqual(["hello", "See you at 6 pm", "message deleted", "message deleted"]);
+    await messageItem(bruno, "See you at 6 pm").getByText("(edited)").waitFor();
+
+    await screenshot(alice, "14-room-edited-deleted");
+    expect({ alice: await axeViolations(alice), bruno: await axeViolations(bruno) }).toEqual({ alice: [], bruno: [] });
+    expect(await visibleErrors(alice)).toEqual([]);
+    expect(await visibleErrors(bruno)).toEqual([]);
+  });
+
+  it("lets the owner kick, ban and hand over the room", async () => {
+    const carolUser = newUser("carol", true);
+    const carol = await person(carolUser, `/r/${roomId}`);
+    explainFailure({ alice, bruno, carol });
+    await carol.getByRole("heading", { level: 1, name: "Features" }).waitFor();
+    await expect.poll(() => membersShown(alice, "Online"), LIVE).toEqual(["alice", "bruno", "carol"]);
+    // Only the owner has the controls, and not for herself.
+    expect(await membersPanel(bruno).getByRole("button", { name: /^Kick/ }).count()).toBe(0);
+    expect(await membersPanel(alice).getByRole("button", { name: "Kick alice" }).count()).toBe(0);
+
+    // Kick: Carol is sent back to her list with a notice, and the room is gone from it.
+    await membersPanel(alice).getByRole("button", { name: "Kick carol" }).click();
+    const kickDialog = alice.getByRole("dialog", { name: "Remove carol from “Features”?" });
+    await kickDialog.waitFor();
+    expect(await axeViolations(alice)).toEqual([]);
+    await kickDialog.getByRole("button", { name: "Kick" }).click();
+    await carol.getByText("alice removed you from “Features”.").waitFor(LIVE);
+    await carol.getByText("No rooms yet").waitFor(LIVE);
+    expect(new URL(carol.url()).pathname).toBe("/");
+    await systemLine(alice, "carol was removed by alice").waitFor(LIVE);
+    await systemLine(bruno, "carol was removed by alice").waitFor(LIVE);
+    await screenshot(carol, "15-kicked-notice");
+
+    // A kicked member may come back; a banned one may not.
+    await openRoom(carol, roomId, "Features");
+    await expect.poll(() => membersShown(alice, "Online"), LIVE).toEqual(["alice", "bruno", "carol"]);
+    await membersPanel(alice).getByRole("button", { name: "Ban carol" }).click();
+    await confirmWith(alice, "Ban carol from “Features”?", "Ban");
+    await carol.getByText("alice banned you from “Features”.").waitFor(LIVE);
+    expect(new URL(carol.url()).pathname).toBe("/");
+    await systemLine(bruno, "carol was banned by alice").waitFor(LIVE);
+    await carol.goto(`/r/${roomId}`);
+    await carol.getByRole("heading", { name: "Can't open this room" }).waitFor(LIVE);
+    await carol.getByRole("alert").getByText("You're banned from this room").waitFor();
+    await screenshot(carol, "16-banned");
+
+    // Ownership passes to Bruno: the controls move with it.
+    await membersPanel(alice).getByRole("button", { name: "Make owner: bruno" }).click();
+    await confirmWith(alice, "Make bruno the owner of “Features”?", "Make owner");
+    await systemLine(alice, "alice made bruno the owner").waitFor(LIVE);
+    await systemLine(bruno, "alice made bruno the owner").waitFor(LIVE);
+    await membersPanel(bruno).getByRole("button", { name: "Kick alice" }).waitFor(LIVE);
+    await bruno.getByRole("button", { name: "Delete room" }).waitFor(LIVE);
+    await expect.poll(() => membersPanel(alice).getByRole("button", { name: /^Kick/ }).count(), LIVE).toBe(0);
+    expect(await alice.getByRole("button", { name: "Delete room" }).count()).toBe(0);
+    expect(await visibleErrors(alice)).toEqual([]);
+    expect(await visibleErrors(bruno)).toEqual([]);
+  });
+
+  it("orders the room list by activity and counts unread messages live, clearing them when the room is read", async () => {
+    const danaUser = newUser("dana", true);
+    // Dana's list is live (room.onActivity has started) before she has any room: every room
+    // below is one she comes to belong to while it listens.
+    let listening: Promise<void> = Promise.resolve();
+    const dana = await person(danaUser, "/", (page) => (listening = subscriptionsStarted(page)));
+    explainFailure({ dana });
+    await listening;
+    // A room she creates on another device appears here too.
+    const session = await httpClient(server.url).auth.login.mutate({ email: danaUser.email, password: danaUser.password });
+    await httpClient(server.url, session.accessToken).room.create.mutate({ name: "Made elsewhere", maxMembers: 3 });
+    await roomEntry(dana, "Made elsewhere").waitFor(LIVE);
+
+    // Someone else writes through the API.
+    const { client: writer } = await registerUser(server.url, "writer");
+    const older = await createRoom(dana, "Older room", 5);
+    await dana.getByRole("button", { name: "New or join room" }).click();
+    const newer = await createRoom(dana, "Newer room", 5);
+    await writer.room.join.mutate({ roomId: older });
+    await writer.room.join.mutate({ roomId: newer });
+    await dana.getByRole("button", { name: "New or join room" }).click();
+    await dana.getByRole("heading", { name: "Create a room" }).waitFor();
+    await expect.poll(() => roomOrder(dana), LIVE).toEqual(["Newer room", "Older room", "Made elsewhere"]);
+    expect(await unreadShown(dana, "Older room")).toBe("");
+
+    // A message in the older room moves it to the top, shows it, and counts it.
+    await writer.room.send.mutate({ roomId: older, text: "first news" });
+    await expect.poll(() => roomOrder(dana), LIVE).toEqual(["Older room", "Newer room", "Made elsewhere"]);
+    await expect.poll(() => unreadShown(dana, "Older room"), LIVE).toBe("1");
+    await roomEntry(dana, "Older room").getByText("first news").waitFor();
+    await writer.room.send.mutate({ roomId: older, text: "second news" });
+    await expect.poll(() => unreadShown(dana, "Older room"), LIVE).toBe("2");
+    await roomEntry(dana, "Older room").getByText("second news").waitFor();
+    expect(await unreadShown(dana, "Newer room")).toBe("");
+    expect(await axeViolations(dana)).toEqual([]);
+    await screenshot(dana, "17-room-list-unread");
+
+    // Then the newer room is the most recent again.
+    await writer.room.send.mutate({ roomId: newer, text: "over here now" });
+    await expect.poll(() => roomOrder(dana), LIVE).toEqual(["Newer room", "Older room", "Made elsewhere"]);
+    await expect.poll(() => unreadShown(dana, "Newer room"), LIVE).toBe("1");
+
+    // Opening the room reads it: its badge goes, the other room's stays.
+    await roomEntry(dana, "Older room").getByRole("link").click();
+    await waitForMessage(dana, "second news");
+    await expect.poll(() => unreadShown(dana, "Older room"), LIVE).toBe("");
+    expect(await unreadShown(dana, "Newer room")).toBe("1");
+    // A message in the room on screen is read as it arrives: no badge for it, and the read
+    // marker moves past it (the page says so to the server).
+    const looked = { seq: 0 };
+    const markedRead = dana.waitForResponse(
+      (r) => r.url().includes("room.markRead") && new RegExp(`"seq":${looked.seq}[,}]`).test(r.request().postData() ?? ""),
+    );
+    looked.seq = (await writer.room.send.mutate({ roomId: older, text: "while you look" })).seq;
+    await waitForMessage(dana, "while you look");
+    await markedRead;
+    await writer.room.send.mutate({ roomId: newer, text: "meanwhile elsewhere" });
+    await expect.poll(() => unreadShown(dana, "Newer room"), LIVE).toBe("2");
+    expect(await unreadShown(dana, "Older room")).toBe("");
+
+    // The server holds the read marker: a fresh load agrees.
+    await dana.goto("/");
+    await expect.poll(() => roomOrder(dana), LIVE).toEqual(["Newer room", "Older room", "Made elsewhere"]);
+    await expect.poll(() => unreadShown(dana, "Newer room"), LIVE).toBe("2");
+    expect(await unreadShown(dana, "Older room")).toBe("");
+    // My own message moves the room up without counting.
+    await openRoom(dana, older, "Older room");
+    await send(dana, "my own words");
+    await waitForMessage(dana, "my own words");
+    await dana.getByRole("button", { name: "New or join room" }).click();
+    await expect.poll(() => roomOrder(dana), LIVE).toEqual(["Older room", "Newer room", "Made elsewhere"]);
+    await roomEntry(dana, "Older room").getByText("You: my own words").waitFor();
+    expect(await unreadShown(dana, "Older room")).toBe("");
+    expect(await visibleErrors(dana)).toEqual([]);
+
+    // Logging in elsewhere shows the same list (the counts come from the server).
+    const other = await newContext(browser, server.url, DESKTOP);
+    contexts.push(other.context);
+    const second = await other.context.newPage();
+    await second.goto("/");
+    await logIn(second, danaUser);
+    await expect.poll(() => roomOrder(second), LIVE).toEqual(["Older room", "Newer room", "Made elsewhere"]);
+    expect(await unreadShown(second, "Newer room")).toBe("2");
+    expect(await unreadShown(second, "Older room")).toBe("");
+  });
+});
