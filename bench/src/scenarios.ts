@@ -676,8 +676,15 @@ export async function sendPath(ctx: Ctx, kind: TargetKind): Promise<SendResult> 
     let stored = 0;
     for (let r = 0; r < prep.roomIds.length; r++) {
       const member = owner[r * layout.usersPerRoom] as BenchUser;
-      const page = await api.query<{ messages: Message[] }>("room.history", { roomId: prep.roomIds[r], limit: 1 }, member.session.accessToken);
-      stored += page.messages.at(-1)?.seq ?? 0;
+      // seq counts every event (members joining too): count the chat messages page by page.
+      let beforeSeq: number | undefined;
+      for (;;) {
+        const input = { roomId: prep.roomIds[r], limit: 100, ...(beforeSeq === undefined ? {} : { beforeSeq }) };
+        const page = await api.query<{ messages: Message[]; hasMore: boolean }>("room.history", input, member.session.accessToken);
+        stored += page.messages.filter((m) => m.kind === "text").length;
+        beforeSeq = page.messages[0]?.seq;
+        if (!page.hasMore || beforeSeq === undefined) break;
+      }
     }
     api.close();
     result.stored = stored;
