@@ -1,5 +1,5 @@
 import { sql, type Kysely } from "kysely";
-import type { Message, ReadMarker, Room, RoomMember, RoomSummary } from "@anonchat/shared";
+import type { BannedUser, Message, ReadMarker, Room, RoomMember, RoomSummary } from "@anonchat/shared";
 import type { Database } from "./schema";
 import { appendEventLocked, toMessage, type MessageRow, type StoredEvent } from "./messages.repository";
 import { lockRoom } from "./rooms.repository";
@@ -91,6 +91,23 @@ export async function unban(
   if (room.owner_id !== input.actorId) return "not_owner";
   await db.deleteFrom("room_bans").where("room_id", "=", input.roomId).where("user_id", "=", input.userId).execute();
   return "ok";
+}
+
+export async function listBans(
+  db: Db,
+  input: { roomId: string; actorId: number },
+): Promise<BannedUser[] | "not_found" | "not_owner"> {
+  const room = await db.selectFrom("rooms").select("owner_id").where("id", "=", input.roomId).executeTakeFirst();
+  if (!room) return "not_found";
+  if (room.owner_id !== input.actorId) return "not_owner";
+  const rows = await db
+    .selectFrom("room_bans")
+    .innerJoin("users", "users.id", "room_bans.user_id")
+    .select(["room_bans.user_id", "users.login", "room_bans.created_at"])
+    .where("room_bans.room_id", "=", input.roomId)
+    .orderBy("room_bans.created_at", "desc")
+    .execute();
+  return rows.map((r) => ({ userId: r.user_id, login: r.login, bannedAt: r.created_at.toISOString() }));
 }
 
 /** Moves the member's read marker forward, never past the room's last seq. */

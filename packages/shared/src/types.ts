@@ -124,6 +124,12 @@ export interface RoomSummary extends Room {
   lastActivityAt: string;
 }
 
+export interface BannedUser {
+  userId: number;
+  login: string;
+  bannedAt: string;
+}
+
 export interface ReadMarker {
   roomId: string;
   lastReadSeq: number;

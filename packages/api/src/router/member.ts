@@ -11,6 +11,9 @@ export const memberRouter = router({
   ban: chatProcedure
     .input(memberInput)
     .mutation(({ ctx, input }) => ctx.rooms.ban({ id: ctx.auth.userId, login: ctx.auth.login }, input)),
+  bans: chatProcedure
+    .input(roomIdInput)
+    .query(({ ctx, input }) => ctx.rooms.bans({ id: ctx.auth.userId, login: ctx.auth.login }, input.roomId)),
   unban: chatProcedure
     .input(memberInput)
     .mutation(({ ctx, input }) => ctx.rooms.unban({ id: ctx.auth.userId, login: ctx.auth.login }, input)),

@@ -78,8 +78,8 @@ export async function* openRoomStream(
     let cursor = opts.afterSeq ?? now.lastSeq;
     // An event that ends a membership may be an old one (replayed, or before a rejoin): the
     // database says whether it is the last word.
-    const ended = async (e: StoredEvent) =>
-      endsMembership(e, opts.userId) && !(await rooms.findRoomForUser(db, opts.roomId, opts.userId))?.isMember;
+    const gone = async () => !(await rooms.findRoomForUser(db, opts.roomId, opts.userId))?.isMember;
+    const mine = (e: StoredEvent) => endsMembership(e, opts.userId);
     opts.onReady?.();
     online = true;
     await presence.connect(opts.roomId, opts.userId);
@@ -96,7 +96,7 @@ export async function* openRoomStream(
         if (overflowed || opts.signal?.aborted) return;
         cursor = e.seq;
         yield { type: "event", event: e };
-        if (await ended(e)) return;
+        if (mine(e) && (await gone())) return;
       }
       if (batch.length < BACKFILL_BATCH) break;
     }
@@ -121,7 +121,7 @@ export async function* openRoomStream(
       const seq = e.event.seq;
       if (seq <= cursor) {
         // Already yielded by the replay; if it ended the membership, end now.
-        if (await ended(e.event)) return;
+        if (mine(e.event) && (await gone())) return;
         continue;
       }
       if (seq > cursor + 1) {
@@ -130,12 +130,12 @@ export async function* openRoomStream(
         for (const g of gap) {
           cursor = g.seq;
           yield { type: "event", event: g };
-          if (await ended(g)) return;
+          if (mine(g) && (await gone())) return;
         }
       }
       cursor = seq;
       yield e;
-      if (await ended(e.event)) return;
+      if (mine(e.event) && (await gone())) return;
     }
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);

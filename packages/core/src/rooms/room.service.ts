@@ -14,6 +14,7 @@ import {
   charCount,
   MESSAGES,
   type ActivityEvent,
+  type BannedUser,
   type HistoryPage,
   type MemberInput,
   type Message,
@@ -99,7 +100,11 @@ export class RoomService {
   async create(ownerId: number, input: RoomCreateInput): Promise<Room> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const room = await rooms.insertRoom(this.deps.db, { id: newRoomId(), ownerId, ...input });
-      if (room) return room;
+      if (room) {
+        // The creator's other clients add it to their room lists.
+        await this.publish(room.id, [], [{ type: "member_joined", roomId: room.id, userId: ownerId }]);
+        return room;
+      }
     }
     throw new Error("could not allocate a room id");
   }
@@ -197,6 +202,13 @@ export class RoomService {
     if (r === "not_found") throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
     if (r === "not_owner") throw new AppError("FORBIDDEN", MESSAGES.notOwner);
     return { ok: true };
+  }
+
+  async bans(owner: Sender, roomId: string): Promise<BannedUser[]> {
+    const r = await members.listBans(this.deps.db, { roomId, actorId: owner.id });
+    if (r === "not_found") throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
+    if (r === "not_owner") throw new AppError("FORBIDDEN", MESSAGES.notOwner);
+    return r;
   }
 
   async markRead(userId: number, input: RoomMarkReadInput): Promise<ReadMarker> {
