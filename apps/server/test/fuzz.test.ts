@@ -71,6 +71,17 @@ const PROCEDURES: Array<{ path: string; kind: "query" | "mutation"; fields: Reco
   { path: "room.get", kind: "query", fields: { roomId } },
   { path: "room.history", kind: "query", fields: { roomId, beforeSeq: seq, limit: fc.oneof(fc.integer({ min: -1, max: 120 }), oddNumber) } },
   { path: "room.send", kind: "mutation", fields: { roomId, text: textLike, clientMsgId: fc.oneof(fc.string({ maxLength: 70 }), oddString) } },
+  { path: "room.markRead", kind: "mutation", fields: { roomId, seq } },
+  { path: "room.typing", kind: "mutation", fields: { roomId, typing: fc.oneof(fc.boolean(), oddString) } },
+  { path: "room.presence", kind: "query", fields: { roomId } },
+  { path: "room.transfer", kind: "mutation", fields: { roomId, userId: seq } },
+  { path: "message.edit", kind: "mutation", fields: { roomId, seq, text: textLike } },
+  { path: "message.delete", kind: "mutation", fields: { roomId, seq } },
+  { path: "member.list", kind: "query", fields: { roomId } },
+  { path: "member.bans", kind: "query", fields: { roomId } },
+  { path: "member.kick", kind: "mutation", fields: { roomId, userId: seq } },
+  { path: "member.ban", kind: "mutation", fields: { roomId, userId: seq } },
+  { path: "member.unban", kind: "mutation", fields: { roomId, userId: seq } },
 ];
 
 /** Who calls: the fuzz user, nobody, or someone with a broken token. */
@@ -219,7 +230,7 @@ describe(`fuzzing /api/v1 (seed ${FUZZ_SEED}, ${FUZZ_RUNS} runs per route)`, () 
 const FINE_CLOSES = new Set([1000, 1005, 1009, 1002, 1007, 4401, 4403, 4404, 4410, 4008]);
 
 describe(`fuzzing the sockets (seed ${FUZZ_SEED}, ${FUZZ_RUNS} runs each)`, () => {
-  const wsPaths = [...PROCEDURES.map((p) => p.path), "room.onMessage", "nope", "auth", ""];
+  const wsPaths = [...PROCEDURES.map((p) => p.path), "room.onMessage", "room.onActivity", "nope", "auth", ""];
   const message = fc.oneof(
     {
       weight: 5,
