@@ -155,7 +155,8 @@ export async function joinRoom(
 }
 
 export type LeaveResult =
-  | { status: "left"; event: StoredEvent }
+  /** events: the leave, then (when the owner left a room with members) the new owner's. */
+  | { status: "left"; events: StoredEvent[] }
   | { status: "not_member" }
   | { status: "not_found" }
   | { status: "kept" };
@@ -189,12 +190,38 @@ export async function leaveRoom(
       .set({ member_count: sql`member_count - 1` })
       .where("id", "=", input.roomId)
       .execute();
-    const event = await appendEventLocked(trx, input.roomId, room.last_seq, {
-      kind: "leave",
-      senderId: input.userId,
-      senderLogin: input.login,
-    });
-    return { status: "left", event };
+    const events = [
+      await appendEventLocked(trx, input.roomId, room.last_seq, {
+        kind: "leave",
+        senderId: input.userId,
+        senderLogin: input.login,
+      }),
+    ];
+    if (room.owner_id === input.userId) {
+      // A room is never left without someone who can moderate it: the longest-standing member
+      // inherits it. (An empty room keeps its owner, who may still remove it.)
+      const heir = await trx
+        .selectFrom("room_members")
+        .innerJoin("users", "users.id", "room_members.user_id")
+        .select(["room_members.user_id", "users.login"])
+        .where("room_members.room_id", "=", input.roomId)
+        .orderBy("room_members.joined_at")
+        .orderBy("room_members.user_id")
+        .executeTakeFirst();
+      if (heir) {
+        await trx.updateTable("rooms").set({ owner_id: heir.user_id }).where("id", "=", input.roomId).execute();
+        events.push(
+          await appendEventLocked(trx, input.roomId, room.last_seq + 1, {
+            kind: "owner",
+            senderId: input.userId,
+            senderLogin: input.login,
+            subjectId: heir.user_id,
+            subjectLogin: heir.login,
+          }),
+        );
+      }
+    }
+    return { status: "left", events };
   });
 }
 

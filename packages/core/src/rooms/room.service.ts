@@ -125,14 +125,14 @@ export class RoomService {
   async leave(user: Sender, roomId: string): Promise<{ ok: true }> {
     const r = await rooms.leaveRoom(this.deps.db, { roomId, userId: user.id, login: user.login });
     if (r.status === "not_found") throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
-    if (r.status === "left") await this.publish(roomId, [r.event]);
+    if (r.status === "left") await this.publish(roomId, r.events);
     return { ok: true };
   }
 
   /** A legacy socket's last close: leave only if the membership came from a legacy socket. */
   async leaveIfJoinedByLegacy(user: Sender, roomId: string): Promise<void> {
     const r = await rooms.leaveRoom(this.deps.db, { roomId, userId: user.id, login: user.login, onlyIfLegacy: true });
-    if (r.status === "left") await this.publish(roomId, [r.event]);
+    if (r.status === "left") await this.publish(roomId, r.events);
   }
 
   async remove(userId: number, roomId: string): Promise<{ ok: true }> {
