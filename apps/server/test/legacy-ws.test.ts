@@ -63,7 +63,11 @@ describe("legacy WebSocket /api/v1/rooms/ws", () => {
       expect(frames.map(frameText)).toEqual(texts);
     }
     const history = await httpClient(srv.url, owner.access_token).room.history.query({ roomId });
-    expect(history.messages.map((m) => [m.senderId, m.senderLogin, m.text])).toEqual(texts.map((t) => [guestId, guest.login, t]));
+    // The guest's connect joined the room: a join item, then the two messages.
+    expect(history.messages.map((m) => [m.kind, m.senderId, m.senderLogin, m.text])).toEqual([
+      ["join", guestId, guest.login, ""],
+      ...texts.map((t) => ["text", guestId, guest.login, t]),
+    ]);
     await Promise.all([a.close(), b.close()]);
   });
 

@@ -11,7 +11,10 @@ afterAll(async () => {
   await srv.stop();
 });
 
-/** A room owned by a fresh user, with `members` more users joined. */
+/**
+ * A room owned by a fresh user, with `members` more users joined. Each join is a timeline item
+ * with its own seq (1 to members), so the first chat message has seq members + 1.
+ */
 async function roomWith(members: number, maxMembers = 10) {
   const owner = await registerUser(srv.url, "own");
   const room = await owner.client.room.create.mutate({ name: "msgs", maxMembers });
@@ -21,26 +24,35 @@ async function roomWith(members: number, maxMembers = 10) {
 }
 
 describe("room.send", () => {
-  it("returns the stored Message, with seq 1, 2, 3 and clientMsgId null when absent", async () => {
+  it("returns the stored Message, with consecutive seqs after the join item and clientMsgId null when absent", async () => {
     const { owner, room, others } = await roomWith(1);
     const [b] = others;
     if (!b) throw new Error("no member");
     const m1 = await owner.client.room.send.mutate({ roomId: room.id, text: "one" });
     const m2 = await b.client.room.send.mutate({ roomId: room.id, text: "two", clientMsgId: "b-1" });
     const m3 = await owner.client.room.send.mutate({ roomId: room.id, text: "three" });
+    // seq 1 is b's join.
     expect(m1).toEqual({
       roomId: room.id,
-      seq: 1,
+      seq: 2,
       senderId: owner.session.user.id,
       senderLogin: owner.session.user.login,
       text: "one",
       createdAt: expect.any(String),
       clientMsgId: null,
+      kind: "text",
+      editedAt: null,
+      deletedAt: null,
+      subjectId: null,
+      subjectLogin: null,
     });
     expect(new Date(m1.createdAt).toISOString()).toBe(m1.createdAt);
-    expect(m2).toMatchObject({ seq: 2, senderId: b.session.user.id, senderLogin: b.session.user.login, clientMsgId: "b-1" });
-    expect(m3).toMatchObject({ seq: 3, clientMsgId: null });
-    expect(await owner.client.room.history.query({ roomId: room.id })).toEqual({ messages: [m1, m2, m3], hasMore: false });
+    expect(m2).toMatchObject({ seq: 3, senderId: b.session.user.id, senderLogin: b.session.user.login, clientMsgId: "b-1" });
+    expect(m3).toMatchObject({ seq: 4, clientMsgId: null });
+    const history = await owner.client.room.history.query({ roomId: room.id });
+    expect(history.hasMore).toBe(false);
+    expect(history.messages[0]).toMatchObject({ seq: 1, kind: "join", senderId: b.session.user.id, text: "" });
+    expect(history.messages.slice(1)).toEqual([m1, m2, m3]);
   });
 
   it("trims text; refuses empty, whitespace-only and over-4000-character text naming the field", async () => {
@@ -76,13 +88,14 @@ describe("room.send", () => {
     expect(again).toEqual(first);
     // Another user's identical clientMsgId is another message.
     const fromB = await b.client.room.send.mutate({ roomId: room.id, text: "b's own", clientMsgId: "dup" });
-    expect(fromB).toMatchObject({ seq: 2, senderId: b.session.user.id, text: "b's own", clientMsgId: "dup" });
+    // seq 1 is b's join, 2 the original.
+    expect(fromB).toMatchObject({ seq: 3, senderId: b.session.user.id, text: "b's own", clientMsgId: "dup" });
     // So is the same user's in another room.
     const other = await owner.client.room.create.mutate({ name: "other", maxMembers: 2 });
     expect((await owner.client.room.send.mutate({ roomId: other.id, text: "elsewhere", clientMsgId: "dup" })).seq).toBe(1);
     const next = await owner.client.room.send.mutate({ roomId: room.id, text: "next" });
-    expect(next.seq).toBe(3);
-    expect((await fullHistory(owner.client, room.id)).map((m) => m.text)).toEqual(["original", "b's own", "next"]);
+    expect(next.seq).toBe(4);
+    expect((await fullHistory(owner.client, room.id)).map((m) => m.text)).toEqual(["", "original", "b's own", "next"]);
   });
 
   it("stores one message for 20 concurrent sends with the same clientMsgId", async () => {
@@ -99,8 +112,9 @@ describe("room.send", () => {
     for (const r of results) expect(r).toEqual(history[0]);
   });
 
-  it("numbers concurrent sends from several users 1..N with no gap or duplicate", async () => {
+  it("numbers concurrent sends from several users with consecutive seqs, no gap or duplicate", async () => {
     const { owner, room, others } = await roomWith(4);
+    const joins = others.length;
     const senders = [owner, ...others];
     const perUser = 10;
     const sent = await Promise.all(
@@ -111,11 +125,13 @@ describe("room.send", () => {
       ),
     );
     const total = senders.length * perUser;
-    expect(sent.map((m) => m.seq).sort((x, y) => x - y)).toEqual(range(1, total));
+    // seqs 1 to joins are the members' joins.
+    expect(sent.map((m) => m.seq).sort((x, y) => x - y)).toEqual(range(joins + 1, joins + total));
     const history = await fullHistory(owner.client, room.id);
-    expect(history.map((m) => m.seq)).toEqual(range(1, total));
-    expect(history.map((m) => m.text).sort()).toEqual(sent.map((m) => m.text).sort());
-    for (const u of senders) expect(history.filter((m) => m.senderId === u.session.user.id)).toHaveLength(perUser);
+    expect(history.map((m) => m.seq)).toEqual(range(1, joins + total));
+    const chat = history.filter((m) => m.kind === "text");
+    expect(chat.map((m) => m.text).sort()).toEqual(sent.map((m) => m.text).sort());
+    for (const u of senders) expect(chat.filter((m) => m.senderId === u.session.user.id)).toHaveLength(perUser);
   });
 
   it("answers text or a clientMsgId holding a NUL character without a server error", async () => {
@@ -240,7 +256,8 @@ describe("per-user send limit", () => {
     const b = await registerUser(limited.url, "calm");
     const room = await a.client.room.create.mutate({ name: "r", maxMembers: 2 });
     await b.client.room.join.mutate({ roomId: room.id });
-    for (let i = 1; i <= 5; i++) expect((await a.client.room.send.mutate({ roomId: room.id, text: `m${i}` })).seq).toBe(i);
+    // seq 1 is b's join.
+    for (let i = 1; i <= 5; i++) expect((await a.client.room.send.mutate({ roomId: room.id, text: `m${i}` })).seq).toBe(i + 1);
     const err = await expectTRPCError(a.client.room.send.mutate({ roomId: room.id, text: "m6" }), "TOO_MANY_REQUESTS");
     expect(err.data?.httpStatus).toBe(429);
     const retryAfter = err.data?.retryAfter;
@@ -258,8 +275,8 @@ describe("per-user send limit", () => {
     expect(header).toBeGreaterThanOrEqual(1);
     expect(header).toBeLessThanOrEqual(10);
 
-    expect((await b.client.room.send.mutate({ roomId: room.id, text: "b is fine" })).seq).toBe(6);
-    expect((await fullHistory(b.client, room.id)).map((m) => m.seq)).toEqual(range(1, 6));
+    expect((await b.client.room.send.mutate({ roomId: room.id, text: "b is fine" })).seq).toBe(7);
+    expect((await fullHistory(b.client, room.id)).map((m) => m.seq)).toEqual(range(1, 7));
   });
 
   it("lets 100 messages through in a burst with the default limit", async () => {
