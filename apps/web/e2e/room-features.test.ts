@@ -209,7 +209,7 @@ describe("room features in the browser", () => {
     expect(await visibleErrors(bruno)).toEqual([]);
   });
 
-  it("lets the owner kick, ban and hand over the room", async () => {
+  it("lets the owner kick, ban, unban and hand over the room", async () => {
     const carolUser = newUser("carol", true);
     const carol = await person(carolUser, `/r/${roomId}`);
     explainFailure({ alice, bruno, carol });
@@ -245,6 +245,28 @@ describe("room features in the browser", () => {
     await carol.getByRole("alert").getByText("You're banned from this room").waitFor();
     await screenshot(carol, "16-banned");
 
+    // The owner, and only the owner, sees her under Banned, and can unban her from the keyboard.
+    const banned = membersPanel(alice).getByRole("list", { name: /^Banned/ });
+    await banned.getByRole("button", { name: "Unban carol" }).waitFor(LIVE);
+    expect(await banned.locator(".member-name").allInnerTexts()).toEqual(["carol"]);
+    await membersPanel(alice).getByRole("heading", { name: "Banned — 1" }).waitFor();
+    expect(await membersPanel(bruno).getByRole("heading", { name: /^Banned/ }).count()).toBe(0);
+    expect(await axeViolations(alice)).toEqual([]);
+    await screenshot(alice, "16b-banned-list");
+    await banned.getByRole("button", { name: "Unban carol" }).focus();
+    await alice.keyboard.press("Enter");
+    await membersPanel(alice).getByRole("status").getByText("carol is no longer banned").waitFor(LIVE);
+    await membersPanel(alice).getByText("No one is banned.").waitFor(LIVE);
+    // Her button is gone; the focus is not lost with it.
+    expect(await alice.evaluate(() => document.activeElement?.textContent)).toBe("Banned — 0");
+    // The server agrees (a fresh read, not the page's own removal), and she can come back.
+    const aliceSession = await httpClient(server.url).auth.login.mutate({ email: aliceUser.email, password: aliceUser.password });
+    expect(await httpClient(server.url, aliceSession.accessToken).member.bans.query({ roomId })).toEqual([]);
+    await openRoom(carol, roomId, "Features");
+    await expect.poll(() => membersShown(alice, "Online"), LIVE).toEqual(["alice", "bruno", "carol"]);
+    await expect.poll(() => membersShown(carol, "Online"), LIVE).toEqual(["alice", "bruno", "carol"]);
+    expect(await visibleErrors(carol)).toEqual([]);
+
     // Ownership passes to Bruno: the controls move with it.
     await membersPanel(alice).getByRole("button", { name: "Make owner: bruno" }).click();
     await confirmWith(alice, "Make bruno the owner of “Features”?", "Make owner");
@@ -252,8 +274,10 @@ describe("room features in the browser", () => {
     await systemLine(bruno, "alice made bruno the owner").waitFor(LIVE);
     await membersPanel(bruno).getByRole("button", { name: "Kick alice" }).waitFor(LIVE);
     await bruno.getByRole("button", { name: "Delete room" }).waitFor(LIVE);
+    await membersPanel(bruno).getByRole("heading", { name: "Banned — 0" }).waitFor(LIVE);
     await expect.poll(() => membersPanel(alice).getByRole("button", { name: /^Kick/ }).count(), LIVE).toBe(0);
     expect(await alice.getByRole("button", { name: "Delete room" }).count()).toBe(0);
+    expect(await membersPanel(alice).getByRole("heading", { name: /^Banned/ }).count()).toBe(0);
     expect(await visibleErrors(alice)).toEqual([]);
     expect(await visibleErrors(bruno)).toEqual([]);
   });

@@ -1,9 +1,10 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
-import type { Room, RoomMember } from "@anonchat/shared";
+import { useEffect, useRef, useState } from "react";
+import type { BannedUser, Room, RoomMember } from "@anonchat/shared";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { ErrorNotice, InfoNotice } from "../../components/Notice";
 import { describeError, type UserMessage } from "../../lib/errors";
+import { fullTime, shortTime } from "../../lib/format";
 import { useTRPC } from "../../lib/trpc";
 
 interface Props {
@@ -50,8 +51,15 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
   const transfer = useMutation(trpc.room.transfer.mutationOptions());
   const [confirming, setConfirming] = useState<Confirming | null>(null);
   const [error, setError] = useState<UserMessage | null>(null);
-  const [done, setDone] = useState<{ text: string; unban?: RoomMember } | null>(null);
+  const [done, setDone] = useState<string | null>(null);
   const isOwner = room.ownerId === myId && !ended;
+  // Only the owner may read the bans; the query waits until this client is the owner.
+  const bansKey = trpc.member.bans.queryKey({ roomId: room.id });
+  const bans = useQuery(trpc.member.bans.queryOptions({ roomId: room.id }, { enabled: isOwner, retry: false }));
+  const bansHeading = useRef<HTMLHeadingElement>(null);
+  const unbanButtons = useRef(new Map<number, HTMLButtonElement>());
+  /** After an unban its button is gone: focus goes to the next one in the list, else the heading. */
+  const [focusAfterUnban, setFocusAfterUnban] = useState<number | null>(null);
 
   const all = withPresence(members.data ?? [], online, room.ownerId);
   const onlineNow = all.filter((m) => m.online);
@@ -67,31 +75,46 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
     try {
       if (action === "kick") {
         await kick.mutateAsync(input);
-        setDone({ text: `${member.login} was removed from the room.` });
+        setDone(`${member.login} was removed from the room.`);
       } else if (action === "ban") {
         await ban.mutateAsync(input);
-        setDone({ text: `${member.login} is banned from the room.`, unban: member });
+        setDone(`${member.login} is banned from the room. You can unban them under Banned.`);
       } else {
         const updated = await transfer.mutateAsync(input);
         queryClient.setQueryData(trpc.room.get.queryKey({ roomId: room.id }), updated);
-        setDone({ text: `${member.login} is now the owner.` });
+        setDone(`${member.login} is now the owner.`);
       }
     } catch (err) {
       setError(describeError(err, "moderate"));
     }
     setConfirming(null);
     void queryClient.invalidateQueries({ queryKey: trpc.member.list.queryKey({ roomId: room.id }) });
+    if (action === "ban") void queryClient.invalidateQueries({ queryKey: bansKey });
   }
 
-  async function undoBan(member: RoomMember) {
+  async function undoBan(banned: BannedUser, index: number) {
+    // Not disabled while one is pending: a disabled button would drop the keyboard focus.
+    if (unban.isPending) return;
     setError(null);
+    setDone(null);
     try {
-      await unban.mutateAsync({ roomId: room.id, userId: member.userId });
-      setDone({ text: `${member.login} is no longer banned and can join again with the room's link.` });
+      await unban.mutateAsync({ roomId: room.id, userId: banned.userId });
+      // Gone from the list at once; the refetch below confirms it with the server.
+      queryClient.setQueryData(bansKey, (old) => old?.filter((b) => b.userId !== banned.userId));
+      setFocusAfterUnban(index);
+      setDone(`${banned.login} is no longer banned and can join again with the room's link.`);
     } catch (err) {
       setError(describeError(err, "moderate"));
     }
+    void queryClient.invalidateQueries({ queryKey: bansKey });
   }
+
+  useEffect(() => {
+    if (focusAfterUnban === null || !bans.data) return;
+    setFocusAfterUnban(null);
+    const next = bans.data[Math.min(focusAfterUnban, bans.data.length - 1)];
+    (next ? unbanButtons.current.get(next.userId) : undefined)?.focus() ?? bansHeading.current?.focus();
+  }, [focusAfterUnban, bans.data]);
 
   const row = (m: RoomMember) => (
     <li key={m.userId} className="member" data-user-id={m.userId}>
@@ -130,12 +153,7 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
       {members.isError ? <ErrorNotice error={describeError(members.error, "load")} /> : null}
       {done ? (
         <InfoNotice>
-          <span>{done.text}</span>
-          {done.unban ? (
-            <button type="button" className="btn-link" onClick={() => done.unban && void undoBan(done.unban)} disabled={unban.isPending}>
-              Unban
-            </button>
-          ) : null}
+          <span>{done}</span>
         </InfoNotice>
       ) : null}
       <ErrorNotice error={error} onDismiss={() => setError(null)} />
@@ -149,6 +167,46 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
           <ul className="member-list" aria-labelledby={`${id}-offline`}>
             {offline.map(row)}
           </ul>
+        </>
+      ) : null}
+      {isOwner ? (
+        <>
+          {bans.isError ? <ErrorNotice error={describeError(bans.error, "load")} /> : null}
+          {bans.data ? (
+            <>
+              <h3 id={`${id}-banned`} ref={bansHeading} tabIndex={-1}>
+                Banned — {bans.data.length}
+              </h3>
+              {bans.data.length === 0 ? (
+                <p className="muted small">No one is banned.</p>
+              ) : (
+                <ul className="member-list" aria-labelledby={`${id}-banned`}>
+                  {bans.data.map((b, i) => (
+                    <li key={b.userId} className="member banned" data-user-id={b.userId}>
+                      <span className="member-name">{b.login}</span>
+                      <time className="muted small" dateTime={b.bannedAt} title={fullTime(b.bannedAt)}>
+                        since {shortTime(b.bannedAt)}
+                      </time>
+                      <span className="member-actions">
+                        <button
+                          type="button"
+                          className="btn-link"
+                          aria-label={`Unban ${b.login}`}
+                          ref={(el) => {
+                            if (el) unbanButtons.current.set(b.userId, el);
+                            else unbanButtons.current.delete(b.userId);
+                          }}
+                          onClick={() => void undoBan(b, i)}
+                        >
+                          Unban
+                        </button>
+                      </span>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </>
+          ) : null}
         </>
       ) : null}
       <ConfirmDialog

@@ -60,6 +60,8 @@ export function RoomView({ room: initial, user, store, monitor, onFlash }: Props
       if (changesMembers(m)) {
         void queryClient.invalidateQueries({ queryKey: trpc.room.get.queryKey({ roomId }) });
         void queryClient.invalidateQueries({ queryKey: trpc.member.list.queryKey({ roomId }) });
+        // A ban made elsewhere (the owner's other device) shows in the owner's Banned list.
+        if (m.kind === "ban") void queryClient.invalidateQueries({ queryKey: trpc.member.bans.queryKey({ roomId }) });
       }
     },
     [clearTypist, queryClient, trpc, roomId],
