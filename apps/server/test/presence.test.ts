@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { PresenceMember } from "@anonchat/shared";
+import { MESSAGES, type PresenceMember } from "@anonchat/shared";
 import { startTestServer, TOPOLOGY, waitFor, type TestServer, registerUser } from "./harness";
-import { fullHistory, sleep, startTcpProxy } from "./helpers/trpc";
+import { expectTRPCError, fullHistory, sleep, startTcpProxy } from "./helpers/trpc";
 import {
   attached,
   Cleanups,
@@ -272,6 +272,15 @@ describe("room.typing", () => {
     await waitFor(() => a.typing().length >= 1, 10_000, "typing");
     await settle(b.client, room.id, [a]);
     expect(a.typing().length).toBeLessThan(5);
+  });
+
+  it("is refused at once for a member kicked right after typing (the repeat throttle does not hide it)", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    expect(await b.client.room.typing.mutate({ roomId: room.id })).toEqual({ ok: true });
+    await owner.client.member.kick.mutate({ roomId: room.id, userId: idOf(b) });
+    await expectTRPCError(b.client.room.typing.mutate({ roomId: room.id }), "FORBIDDEN", MESSAGES.notMember);
+    await expectTRPCError(b.client.room.typing.mutate({ roomId: room.id, typing: false }), "FORBIDDEN", MESSAGES.notMember);
   });
 
   it("refuses bad input naming the field", async () => {
