@@ -207,6 +207,13 @@ describe("room features in the browser", () => {
     expect({ alice: await axeViolations(alice), bruno: await axeViolations(bruno) }).toEqual({ alice: [], bruno: [] });
     expect(await visibleErrors(alice)).toEqual([]);
     expect(await visibleErrors(bruno)).toEqual([]);
+
+    // The README's picture of a room (docs/room-view.png): all of the above while Bruno types.
+    await composer(bruno).pressSequentially("On my way");
+    await expect.poll(() => typingShown(alice), LIVE).toBe("bruno is typing…");
+    await screenshot(alice, "14b-room-view");
+    await composer(bruno).fill("");
+    await expect.poll(() => typingShown(alice), LIVE).toBe("");
   });
 
   it("lets the owner kick, ban, unban and hand over the room", async () => {
@@ -219,12 +226,30 @@ describe("room features in the browser", () => {
     expect(await membersPanel(bruno).getByRole("button", { name: /^Kick/ }).count()).toBe(0);
     expect(await membersPanel(alice).getByRole("button", { name: "Kick alice" }).count()).toBe(0);
 
-    // Kick: Carol is sent back to her list with a notice, and the room is gone from it.
-    await membersPanel(alice).getByRole("button", { name: "Kick carol" }).click();
+    // Kick, from the keyboard: Carol is sent back to her list with a notice, and the room is gone
+    // from it.
+    await membersPanel(alice).getByRole("button", { name: "Kick carol" }).focus();
+    await alice.keyboard.press("Enter");
     const kickDialog = alice.getByRole("dialog", { name: "Remove carol from “Features”?" });
     await kickDialog.waitFor();
     expect(await axeViolations(alice)).toEqual([]);
-    await kickDialog.getByRole("button", { name: "Kick" }).click();
+    // Focus starts on Cancel; the next stop is Kick.
+    await alice.keyboard.press("Tab");
+    await alice.keyboard.press("Enter");
+    await kickDialog.waitFor({ state: "hidden" });
+    // Her row and its Kick button are gone; the focus is not lost with them (it would fall to
+    // the body): it moves to the next member's Kick button, still in the members panel.
+    await expect.poll(() => membersShown(alice, "Online"), LIVE).toEqual(["alice", "bruno"]);
+    await expect
+      .poll(
+        () =>
+          alice.evaluate(() => {
+            const el = document.activeElement;
+            return el?.closest(".members-panel") ? el.getAttribute("aria-label") ?? el.textContent : el?.tagName;
+          }),
+        LIVE,
+      )
+      .toBe("Kick bruno");
     await carol.getByText("alice removed you from “Features”.").waitFor(LIVE);
     await carol.getByText("No rooms yet").waitFor(LIVE);
     expect(new URL(carol.url()).pathname).toBe("/");

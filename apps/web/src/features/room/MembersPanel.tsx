@@ -60,24 +60,37 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
   const unbanButtons = useRef(new Map<number, HTMLButtonElement>());
   /** After an unban its button is gone: focus goes to the next one in the list, else the heading. */
   const [focusAfterUnban, setFocusAfterUnban] = useState<number | null>(null);
+  const membersHeading = useRef<HTMLHeadingElement>(null);
+  const kickButtons = useRef(new Map<number, HTMLButtonElement>());
+  /**
+   * After a kick or ban the member's row (and the button the dialog would give focus back to) goes
+   * once the list no longer shows them: focus goes to the next member's Kick, else the heading.
+   */
+  const [focusAfterRemove, setFocusAfterRemove] = useState<{ userId: number; index: number } | null>(null);
 
   const all = withPresence(members.data ?? [], online, room.ownerId);
   const onlineNow = all.filter((m) => m.online);
   const offline = all.filter((m) => !m.online);
   const busy = kick.isPending || ban.isPending || transfer.isPending;
+  /** The members with moderation controls, in the order shown. */
+  const others = [...onlineNow, ...offline].filter((m) => m.userId !== myId);
 
   async function confirm() {
     if (!confirming) return;
     const { action, member } = confirming;
     const input = { roomId: room.id, userId: member.userId };
+    const index = others.findIndex((m) => m.userId === member.userId);
+    setFocusAfterRemove(null);
     setError(null);
     setDone(null);
     try {
       if (action === "kick") {
         await kick.mutateAsync(input);
+        setFocusAfterRemove({ userId: member.userId, index });
         setDone(`${member.login} was removed from the room.`);
       } else if (action === "ban") {
         await ban.mutateAsync(input);
+        setFocusAfterRemove({ userId: member.userId, index });
         setDone(`${member.login} is banned from the room. You can unban them under Banned.`);
       } else {
         const updated = await transfer.mutateAsync(input);
@@ -113,8 +126,18 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
     if (focusAfterUnban === null || !bans.data) return;
     setFocusAfterUnban(null);
     const next = bans.data[Math.min(focusAfterUnban, bans.data.length - 1)];
-    (next ? unbanButtons.current.get(next.userId) : undefined)?.focus() ?? bansHeading.current?.focus();
+    // Not `button?.focus() ?? heading.focus()`: focus() returns undefined, so that always took the heading.
+    ((next && unbanButtons.current.get(next.userId)) || bansHeading.current)?.focus();
   }, [focusAfterUnban, bans.data]);
+
+  useEffect(() => {
+    if (focusAfterRemove === null || !members.data) return;
+    // Still listed (the refetch or the presence change has not come yet): wait for it.
+    if (others.some((m) => m.userId === focusAfterRemove.userId)) return;
+    setFocusAfterRemove(null);
+    const next = others[Math.min(focusAfterRemove.index, others.length - 1)];
+    ((next && kickButtons.current.get(next.userId)) || membersHeading.current)?.focus();
+  });
 
   const row = (m: RoomMember) => (
     <li key={m.userId} className="member" data-user-id={m.userId}>
@@ -126,7 +149,16 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
       {m.role === "owner" ? <span className="role-tag">owner</span> : null}
       {isOwner && m.userId !== myId ? (
         <span className="member-actions">
-          <button type="button" className="btn-link" aria-label={`Kick ${m.login}`} onClick={() => setConfirming({ action: "kick", member: m })}>
+          <button
+            type="button"
+            className="btn-link"
+            aria-label={`Kick ${m.login}`}
+            ref={(el) => {
+              if (el) kickButtons.current.set(m.userId, el);
+              else kickButtons.current.delete(m.userId);
+            }}
+            onClick={() => setConfirming({ action: "kick", member: m })}
+          >
             Kick
           </button>
           <button type="button" className="btn-link" aria-label={`Ban ${m.login}`} onClick={() => setConfirming({ action: "ban", member: m })}>
@@ -148,7 +180,9 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
   const c = confirming ? CONFIRM[confirming.action] : null;
   return (
     <aside id={id} className="members-panel" aria-labelledby={`${id}-heading`}>
-      <h2 id={`${id}-heading`}>Members</h2>
+      <h2 id={`${id}-heading`} ref={membersHeading} tabIndex={-1}>
+        Members
+      </h2>
       {members.isPending && !ended ? <p className="muted small">Loading members…</p> : null}
       {members.isError ? <ErrorNotice error={describeError(members.error, "load")} /> : null}
       {done ? (
