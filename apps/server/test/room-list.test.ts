@@ -148,6 +148,24 @@ describe("read markers, more", () => {
     expect(await summary(b, room.id)).toMatchObject({ lastReadSeq: 11, unreadCount: 0 });
   });
 
+  it("in a room with no event yet, markRead clamps to 0", async () => {
+    const a = await registerUser(srv.url, "ls");
+    const room = await a.client.room.create.mutate({ name: "quiet", maxMembers: 2 });
+    expect(await a.client.room.markRead.mutate({ roomId: room.id, seq: 1 })).toMatchObject({ roomId: room.id, lastReadSeq: 0, unreadCount: 0 });
+    expect(await summary(a, room.id)).toMatchObject({ lastSeq: 0, lastReadSeq: 0, unreadCount: 0 });
+  });
+
+  it("an edit does not make a read message unread again, nor count as one", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const m = await owner.client.room.send.mutate({ roomId: room.id, text: "v1" });
+    expect(await b.client.room.markRead.mutate({ roomId: room.id, seq: m.seq })).toMatchObject({ unreadCount: 0 });
+    await owner.client.message.edit.mutate({ roomId: room.id, seq: m.seq, text: "v2" });
+    const s = await summary(b, room.id);
+    expect(s).toMatchObject({ unreadCount: 0, lastReadSeq: m.seq, lastSeq: m.seq + 1 });
+    expect(s.lastMessage).toMatchObject({ seq: m.seq, text: "v2" });
+  });
+
   it("membership items after the marker are not unread; a rejoin starts the marker at the room's last seq", async () => {
     const { owner, room, others } = await roomWith(srv.url, 1);
     const b = nth(others, 0);

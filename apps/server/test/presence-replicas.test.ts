@@ -1,0 +1,70 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { DB_KIND, httpClient, registerUser, waitFor } from "./harness";
+import { attached, Cleanups, idOf, type RoomLog, type User } from "./helpers/room-features";
+import { startSplit, type SplitDeployment } from "./split-harness";
+
+/**
+ * Issue 7, presence across chat replicas, with the subscribers pinned to a replica each (straight
+ * to its port, not through the gateway) so the test knows which process holds whom: a member
+ * online on one replica is online for subscribers of the other, and a replica that dies without a
+ * goodbye has its members dropped after PRESENCE_TTL_SECONDS (docs/api.md, Presence).
+ */
+describe.runIf(DB_KIND === "postgres")("presence across chat replicas", () => {
+  const TTL = 3;
+  let d: SplitDeployment;
+  const cleanups = new Cleanups();
+  beforeAll(async () => {
+    d = await startSplit({ env: { PRESENCE_TTL_SECONDS: String(TTL) } });
+  }, 180_000);
+  afterAll(async () => {
+    await d?.stop();
+  });
+  afterEach(() => cleanups.run());
+
+  const direct = (name: string) => `http://127.0.0.1:${d.procs.get(name)?.port}`;
+  const changesAbout = (log: RoomLog, u: User) => log.presenceChanges().filter((c) => c.userId === idOf(u));
+  const presenceOn = async (url: string, u: User, roomId: string) => {
+    return (await httpClient(url, u.session.accessToken).room.presence.query({ roomId })).map((p) => p.userId).sort((x, y) => x - y);
+  };
+
+  it("a member subscribed on one replica is online for a subscriber on the other, and offline when they go", async () => {
+    const a = await registerUser(d.url, "pa");
+    const b = await registerUser(d.url, "pb");
+    const room = await a.client.room.create.mutate({ name: "replicas", maxMembers: 5 });
+    await b.client.room.join.mutate({ roomId: room.id });
+    const onChat2 = await attached(cleanups, direct("chat2"), a, room.id);
+    const onChat1 = await attached(cleanups, direct("chat1"), b, room.id);
+    expect((onChat1.snapshot() ?? []).map((p) => p.userId).sort((x, y) => x - y)).toEqual([idOf(a), idOf(b)].sort((x, y) => x - y));
+    await waitFor(() => changesAbout(onChat2, b).some((c) => c.online), 10_000, "b online on chat2");
+    for (const url of [direct("chat1"), direct("chat2"), d.url]) {
+      expect(await presenceOn(url, a, room.id)).toEqual([idOf(a), idOf(b)].sort((x, y) => x - y));
+    }
+    // Typing crosses too.
+    await b.client.room.typing.mutate({ roomId: room.id });
+    await waitFor(() => onChat2.typing().some((t) => t.userId === idOf(b)), 10_000, "typing on chat2");
+    onChat1.close();
+    await waitFor(() => changesAbout(onChat2, b).some((c) => !c.online), 10_000, "b offline on chat2");
+    expect(await presenceOn(direct("chat2"), a, room.id)).toEqual([idOf(a)]);
+  });
+
+  it("a replica killed without a goodbye has its members dropped after PRESENCE_TTL_SECONDS", async () => {
+    const a = await registerUser(d.url, "pc");
+    const b = await registerUser(d.url, "pd");
+    const room = await a.client.room.create.mutate({ name: "ttl", maxMembers: 5 });
+    await b.client.room.join.mutate({ roomId: room.id });
+    const watcher = await attached(cleanups, direct("chat2"), a, room.id);
+    const doomed = await attached(cleanups, direct("chat1"), b, room.id);
+    await waitFor(() => changesAbout(watcher, b).some((c) => c.online), 10_000, "b online on chat2");
+
+    await d.kill("chat1", "SIGKILL");
+    // b's client would reconnect elsewhere; this one gives up, so only the dead replica's row is left.
+    doomed.close();
+    const killedAt = Date.now();
+    await waitFor(() => changesAbout(watcher, b).some((c) => !c.online), (TTL + 10) * 1000, "b dropped after the TTL");
+    const took = Date.now() - killedAt;
+    expect(took).toBeLessThan((TTL + 10) * 1000);
+    expect(await presenceOn(direct("chat2"), a, room.id)).toEqual([idOf(a)]);
+    expect(watcher.error).toBeUndefined();
+    await d.restart("chat1");
+  }, 60_000);
+});
