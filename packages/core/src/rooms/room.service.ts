@@ -223,13 +223,13 @@ export class RoomService {
 
   /** Tells the room's other subscribers that the user is typing; never stored. */
   async typing(user: Sender, input: RoomTypingInput): Promise<{ ok: true }> {
+    // Members only, every time: someone kicked a moment ago is refused at once.
+    await this.requireMember(user.id, input.roomId);
     const key = `${input.roomId}|${user.id}`;
     const last = this.lastTyping.get(key);
-    // Repeats faster than the interval are dropped before any work (a stop always goes through);
-    // only a member who passed the check below has an entry.
-    if (input.typing && last !== undefined && Date.now() - last < this.deps.config.typingMinIntervalMs) return { ok: true };
-    await this.requireMember(user.id, input.roomId);
     const now = Date.now();
+    // Repeats faster than the interval are dropped (a stop always goes through).
+    if (input.typing && last !== undefined && now - last < this.deps.config.typingMinIntervalMs) return { ok: true };
     this.lastTyping.delete(key);
     if (input.typing) this.lastTyping.set(key, now);
     if (this.lastTyping.size > 10_000) {
