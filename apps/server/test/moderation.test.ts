@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES } from "@anonchat/shared";
-import { registerUser, startTestServer, waitFor, type TestServer } from "./harness";
+import { httpClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness";
 import { connectLegacy, frameText } from "./helpers/legacy";
 import { expectTRPCError, fullHistory, sleep, unknownRoomId } from "./helpers/trpc";
 import {
@@ -306,3 +306,68 @@ describe("room.onActivity on moderation", () => {
     expect(activity.error).toBeUndefined();
   });
 });
+
+describe("moderation races", () => {
+  const settled = async <T,>(calls: Array<Promise<T>>) => {
+    const out = await Promise.allSettled(calls);
+    return {
+      ok: out.filter((r) => r.status === "fulfilled").length,
+      codes: out.flatMap((r) => (r.status === "rejected" ? [(r.reason as { data?: { code?: string } }).data?.code] : [])),
+    };
+  };
+
+  it("ten concurrent kicks of one member: one succeeds, the rest are NOT_FOUND, one kick item", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const b = nth(others, 0);
+    const r = await settled(Array.from({ length: 10 }, () => httpClient(srv.url, owner.session.accessToken).member.kick.mutate({ roomId: room.id, userId: idOf(b) })));
+    expect(r.ok).toBe(1);
+    expect(r.codes).toEqual(Array.from({ length: 9 }, () => "NOT_FOUND"));
+    expect((await fullHistory(owner.client, room.id)).map((m) => m.kind)).toEqual(["join", "kick"]);
+    expect((await owner.client.room.get.query({ roomId: room.id })).memberCount).toBe(1);
+  });
+
+  it("a kick racing the member's own leave ends in exactly one item that removed them", async () => {
+    for (let round = 0; round < 5; round++) {
+      const { owner, room, others } = await roomWith(srv.url, 1);
+      const b = nth(others, 0);
+      await Promise.allSettled([
+        owner.client.member.kick.mutate({ roomId: room.id, userId: idOf(b) }),
+        b.client.room.leave.mutate({ roomId: room.id }),
+      ]);
+      const kinds = (await fullHistory(owner.client, room.id)).map((m) => m.kind);
+      expect([["join", "kick"], ["join", "leave"]]).toContainEqual(kinds);
+      expect((await owner.client.room.get.query({ roomId: room.id })).memberCount).toBe(1);
+    }
+  });
+
+  it("two concurrent transfers to different members: one wins, the other is FORBIDDEN, one owner item", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 2);
+    const [b, c] = [nth(others, 0), nth(others, 1)];
+    const token = owner.session.accessToken;
+    const r = await settled([
+      httpClient(srv.url, token).room.transfer.mutate({ roomId: room.id, userId: idOf(b) }),
+      httpClient(srv.url, token).room.transfer.mutate({ roomId: room.id, userId: idOf(c) }),
+    ]);
+    expect(r.ok).toBe(1);
+    expect(r.codes).toEqual(["FORBIDDEN"]);
+    const items = (await fullHistory(owner.client, room.id)).filter((m) => m.kind === "owner");
+    expect(items).toHaveLength(1);
+    expect((await owner.client.room.get.query({ roomId: room.id })).ownerId).toBe(nth(items, 0).subjectId);
+  });
+
+  it("a ban racing the member's join: if they are banned, they are not a member", async () => {
+    for (let round = 0; round < 5; round++) {
+      const { owner, room } = await roomWith(srv.url, 0);
+      const b = await registerUser(srv.url, "race");
+      await Promise.allSettled([
+        b.client.room.join.mutate({ roomId: room.id }),
+        owner.client.member.ban.mutate({ roomId: room.id, userId: idOf(b) }),
+      ]);
+      const isMember = (await b.client.room.list.query()).some((r) => r.id === room.id);
+      expect(isMember).toBe(false);
+      await expectTRPCError(b.client.room.join.mutate({ roomId: room.id }), "FORBIDDEN", MESSAGES.banned);
+      expect((await owner.client.room.get.query({ roomId: room.id })).memberCount).toBe(1);
+    }
+  });
+});
+
