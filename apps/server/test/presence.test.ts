@@ -223,6 +223,33 @@ describe("presence edges", () => {
   });
 });
 
+describe("presence and typing in a resumed stream", () => {
+  it("a reconnect right after presence and typing events loses and repeats no stored event", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 2);
+    const [b, c] = [nth(others, 0), nth(others, 1)];
+    const roomId = room.id;
+    const proxy = await startTcpProxy(srv.port);
+    cleanups.add(() => proxy.close());
+    const log = await attached(cleanups, proxy.url, b, roomId, "0");
+    for (let round = 0; round < 3; round++) {
+      await owner.client.room.send.mutate({ roomId, text: `before ${round}` });
+      // An ephemeral event is the last thing b's client saw before its connection drops.
+      const cLog = await attached(cleanups, srv.url, c, roomId);
+      await owner.client.room.typing.mutate({ roomId, typing: round % 2 === 0 });
+      await waitFor(() => log.typing().length > round, 10_000, `typing ${round}`);
+      proxy.dropAll();
+      await owner.client.room.send.mutate({ roomId, text: `during ${round}` });
+      cLog.close();
+      await sleep(200);
+    }
+    const last = await settle(owner.client, roomId, [log], "after");
+    expect(log.seqs()).toEqual(Array.from({ length: last.seq }, (_, i) => i + 1));
+    expect(log.trackedIds()).toEqual(log.seqs().map(String));
+    expect(log.reconnects).toBeGreaterThanOrEqual(1);
+    expect(log.error).toBeUndefined();
+  });
+});
+
 describe("room.typing", () => {
   it("reaches the other subscribers as a typing event, never the typist's own; nothing is stored", async () => {
     const { owner, room, others } = await roomWith(srv.url, 2);
