@@ -87,7 +87,8 @@ const envSchema = z.object({
   SUBSCRIBER_QUEUE_MAX: int(1000, 10, 1_000_000),
   UNREAD_COUNT_MAX: int(999, 1, 1_000_000),
   TYPING_TTL_MS: int(6000, 1000, 60_000),
-  TYPING_MIN_INTERVAL_MS: int(1000, 0, 60_000),
+  TYPING_LIMIT: int(20, 1, 10_000_000),
+  TYPING_LIMIT_WINDOW: int(10, 1, 3600),
   PRESENCE_TTL_SECONDS: int(45, 3, 3600),
   MAX_CONNECTIONS_PER_USER: int(20, 1, 100_000),
   WS_PING_INTERVAL: int(30, 1, 3600),
@@ -139,7 +140,7 @@ export interface ServerConfig {
   subscriberQueueMax: number;
   unreadCountMax: number;
   typingTtlMs: number;
-  typingMinIntervalMs: number;
+  typingLimit: { points: number; window: number };
   presenceTtlSeconds: number;
   maxConnectionsPerUser: number;
   wsPingInterval: number;
@@ -210,7 +211,7 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     subscriberQueueMax: e.SUBSCRIBER_QUEUE_MAX,
     unreadCountMax: e.UNREAD_COUNT_MAX,
     typingTtlMs: e.TYPING_TTL_MS,
-    typingMinIntervalMs: e.TYPING_MIN_INTERVAL_MS,
+    typingLimit: { points: e.TYPING_LIMIT, window: e.TYPING_LIMIT_WINDOW },
     presenceTtlSeconds: e.PRESENCE_TTL_SECONDS,
     maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
     wsPingInterval: e.WS_PING_INTERVAL,

@@ -37,7 +37,7 @@ import {
  * Issue 7 in the browser: two or three people in one room, each in a browser context of their own,
  * against the real server. A short typing lifetime lets a test see a notice expire.
  */
-const ENV = { WEB_DIR: WEB_DIST, TYPING_TTL_MS: "3000", TYPING_MIN_INTERVAL_MS: "200" };
+const ENV = { WEB_DIR: WEB_DIST, TYPING_TTL_MS: "3000" };
 /** Waits for live updates (never a performance bound: a slow run waits, a wrong one fails). */
 const LIVE = { timeout: 10_000 };
 

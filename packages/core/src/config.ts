@@ -29,8 +29,6 @@ export interface ChatConfig {
   unreadCountMax: number;
   /** How long clients show a typing notice that is not renewed. */
   typingTtlMs: number;
-  /** Typing notices from one member of one room closer together than this are dropped. */
-  typingMinIntervalMs: number;
   /** A process's presence rows count this long after its last heartbeat. */
   presenceTtlSeconds: number;
 }

@@ -48,6 +48,8 @@ export interface RoomServiceDeps {
   presence: PresenceTracker;
   config: ChatConfig;
   sendLimiter: Limiter;
+  /** Typing notices per user (shared by replicas when its store is PostgreSQL). */
+  typingLimiter: Limiter;
 }
 
 export interface Sender {
@@ -65,8 +67,6 @@ const SEND_BATCHES_IN_FLIGHT = 4;
 export class RoomService {
   /** Concurrent sends share one transaction and one bus round trip (group commit). */
   private readonly sends: GroupCommit<AppendInput, AppendResult>;
-  /** When each (room, user) last announced typing, for the server-side throttle. */
-  private readonly lastTyping = new Map<string, number>();
 
   constructor(private readonly deps: RoomServiceDeps) {
     this.sends = new GroupCommit(
@@ -225,16 +225,9 @@ export class RoomService {
   async typing(user: Sender, input: RoomTypingInput): Promise<{ ok: true }> {
     // Members only, every time: someone kicked a moment ago is refused at once.
     await this.requireMember(user.id, input.roomId);
-    const key = `${input.roomId}|${user.id}`;
-    const last = this.lastTyping.get(key);
-    const now = Date.now();
-    // Repeats faster than the interval are dropped (a stop always goes through).
-    if (input.typing && last !== undefined && now - last < this.deps.config.typingMinIntervalMs) return { ok: true };
-    this.lastTyping.delete(key);
-    if (input.typing) this.lastTyping.set(key, now);
-    if (this.lastTyping.size > 10_000) {
-      for (const [k, t] of this.lastTyping) if (now - t >= this.deps.config.typingMinIntervalMs) this.lastTyping.delete(k);
-    }
+    // A limit, not a silent drop: a per-process throttle would let replicas disagree (a start
+    // on one replica dropped right after a stop on another), and a client deserves to know.
+    await consumeOrThrow(this.deps.typingLimiter, String(user.id), "too many typing notices");
     await this.deps.bus.publish({ type: "typing", roomId: input.roomId, userId: user.id, login: user.login, typing: input.typing });
     return { ok: true };
   }
