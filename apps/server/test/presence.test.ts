@@ -231,7 +231,7 @@ describe("presence and typing in a resumed stream", () => {
     const proxy = await startTcpProxy(srv.port);
     cleanups.add(() => proxy.close());
     const log = await attached(cleanups, proxy.url, b, roomId, "0");
-    // One typist per round, so no round meets the server's repeat throttle (which is per replica).
+    // One typist per round: the rounds stay clear of the per-user typing limit.
     const typists = [owner, c, d];
     for (let round = 0; round < 3; round++) {
       await owner.client.room.send.mutate({ roomId, text: `before ${round}` });

@@ -104,11 +104,10 @@ export async function attached(cleanups: Cleanups, url: string, user: User, room
 }
 
 /**
- * Presence and typing events are ephemeral: the contract calls them untracked. The server may
- * instead track them with a resume point (the seq of the last stored event the subscriber was
- * given, or its starting point), which wsLink would resend on reconnect. Either is harmless; an id
- * that is anything else would make a reconnect skip or repeat stored events. `start` is the
- * subscription's starting seq (its lastEventId, or the room's last seq at a live-edge subscribe).
+ * Presence and typing events are ephemeral, never stored or replayed, and tracked with the seq of
+ * the last stored event before them (docs/api.md, "Ephemeral events"), so a wsLink that resumes
+ * from their id loses and repeats nothing. `start` is the subscription's starting seq (its
+ * lastEventId, or the room's last seq at a live-edge subscribe).
  */
 export function expectEphemeralIdsAreResumePoints(log: RoomLog, start: number): void {
   let cursor = start;
@@ -118,8 +117,8 @@ export function expectEphemeralIdsAreResumePoints(log: RoomLog, start: number): 
       cursor = Number(e.id);
       continue;
     }
-    if (e.data.type === "removed" || e.id === undefined) continue;
-    if (String(cursor) !== e.id) throw new Error(`${e.data.type} event tracked as ${e.id}, but the resume point was ${cursor}`);
+    if (e.data.type === "removed") continue;
+    if (String(cursor) !== e.id) throw new Error(`${e.data.type} event tracked as ${String(e.id)}, but the resume point was ${cursor}`);
   }
 }
 
