@@ -10,6 +10,8 @@ export * as edits from "./edits.repository";
 export * as members from "./members.repository";
 export * as presence from "./presence.repository";
 export type { AppendInput, AppendResult, StoredEvent } from "./messages.repository";
+export type { ChangeResult } from "./edits.repository";
+export type { ModerationResult } from "./members.repository";
 
 import type { Kysely } from "kysely";
 import type { Database } from "./schema";

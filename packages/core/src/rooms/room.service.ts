@@ -11,7 +11,6 @@ import {
 } from "@anonchat/db";
 import {
   AppError,
-  charCount,
   MESSAGES,
   type ActivityEvent,
   type BannedUser,
@@ -38,6 +37,7 @@ import { newRoomId } from "../util/ids";
 import { GroupCommit } from "../util/group-commit";
 import { consumeOrThrow, type Limiter } from "../util/limits";
 import type { PresenceTracker } from "../presence/presence-tracker";
+import { changed, checkedText, moderated } from "./outcomes";
 import { openActivityStream, type ActivityStreamOptions } from "./activity-stream";
 import { openRoomStream, type RoomStreamOptions, type StreamItem } from "./room-stream";
 
@@ -272,64 +272,34 @@ export class RoomService {
     });
   }
 
-  /** Checked here as well as in the schema: legacy frames reach this without one. */
   private checkText(raw: string): string {
-    const text = raw.trim();
-    if (text.length === 0) throw new AppError("BAD_REQUEST", "text must not be empty");
-    if (text.length > this.deps.config.maxMessageLength && charCount(text) > this.deps.config.maxMessageLength) {
-      throw new AppError("BAD_REQUEST", `text must be at most ${this.deps.config.maxMessageLength} characters`);
-    }
-    if (text.includes("\u0000")) throw new AppError("BAD_REQUEST", "text must not contain NUL characters");
-    return text;
+    return checkedText(raw, this.deps.config.maxMessageLength);
   }
 
   private async change(
     sender: Sender,
     input: { roomId: string; seq: number } & ({ action: "edit"; text: string } | { action: "delete" }),
   ): Promise<Message> {
-    const r = await edits.changeMessage(this.deps.db, { ...input, actorId: sender.id, actorLogin: sender.login });
-    switch (r.status) {
-      case "not_found":
-        throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
-      case "not_member":
-        throw new AppError("FORBIDDEN", MESSAGES.notMember);
-      case "message_not_found":
-        throw new AppError("NOT_FOUND", MESSAGES.messageNotFound);
-      case "forbidden":
-        throw new AppError("FORBIDDEN", input.action === "edit" ? MESSAGES.notAuthor : MESSAGES.notAuthorOrOwner);
-      case "deleted":
-        throw new AppError("CONFLICT", MESSAGES.messageDeleted);
-      case "unchanged":
-        return r.message;
-      case "changed":
-        await this.publish(input.roomId, [r.event]);
-        return r.message;
-    }
+    const r = changed(
+      await edits.changeMessage(this.deps.db, { ...input, actorId: sender.id, actorLogin: sender.login }),
+      input.action,
+    );
+    if (r.status === "changed") await this.publish(input.roomId, [r.event]);
+    return r.message;
   }
 
   private async moderate(owner: Sender, input: MemberInput, action: "kick" | "ban" | "owner"): Promise<Room> {
-    const r = await members.moderate(this.deps.db, {
-      roomId: input.roomId,
-      actorId: owner.id,
-      actorLogin: owner.login,
-      userId: input.userId,
-      action,
-    });
-    switch (r.status) {
-      case "not_found":
-        throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
-      case "not_owner":
-        throw new AppError("FORBIDDEN", MESSAGES.notOwner);
-      case "self":
-        throw new AppError("BAD_REQUEST", MESSAGES.notYourself);
-      case "member_not_found":
-        throw new AppError("NOT_FOUND", MESSAGES.memberNotFound);
-      case "user_not_found":
-        throw new AppError("NOT_FOUND", MESSAGES.userNotFound);
-      case "ok":
-        await this.publish(input.roomId, [r.event]);
-        return r.room;
-    }
+    const r = moderated(
+      await members.moderate(this.deps.db, {
+        roomId: input.roomId,
+        actorId: owner.id,
+        actorLogin: owner.login,
+        userId: input.userId,
+        action,
+      }),
+    );
+    await this.publish(input.roomId, [r.event]);
+    return r.room;
   }
 
   /** After commit; a failed publish must not fail what is stored (feeds resync from the database). */
