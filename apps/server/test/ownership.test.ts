@@ -64,3 +64,15 @@ describe("an owner who leaves", () => {
     expect(await owner.client.room.remove.mutate({ roomId: room.id })).toEqual({ ok: true });
   });
 });
+
+describe("banning twice", () => {
+  it("adds one ban item: banning someone already banned and gone changes nothing", async () => {
+    const { owner, room, others } = await roomWith(srv.url, 1);
+    const banned = nth(others, 0);
+    expect(await owner.client.member.ban.mutate({ roomId: room.id, userId: idOf(banned) })).toEqual({ ok: true });
+    expect(await owner.client.member.ban.mutate({ roomId: room.id, userId: idOf(banned) })).toEqual({ ok: true });
+    const history = await fullHistory(owner.client, room.id);
+    expect(history.filter((m) => m.kind === "ban").map((m) => m.subjectId)).toEqual([idOf(banned)]);
+    expect((await owner.client.member.bans.query({ roomId: room.id })).map((b) => b.userId)).toEqual([idOf(banned)]);
+  });
+});

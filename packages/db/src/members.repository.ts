@@ -2,12 +2,14 @@ import { sql, type Kysely } from "kysely";
 import type { BannedUser, Message, ReadMarker, Room, RoomMember, RoomSummary } from "@anonchat/shared";
 import type { Database } from "./schema";
 import { appendEventLocked, toMessage, type MessageRow, type StoredEvent } from "./messages.repository";
-import { lockRoom } from "./rooms.repository";
+import { lockRoom, toRoom } from "./rooms.repository";
 
 type Db = Kysely<Database>;
 
 export type ModerationResult =
   | { status: "ok"; event: StoredEvent; room: Room; wasMember: boolean }
+  /** Banning someone already banned and not a member: nothing new happens. */
+  | { status: "unchanged"; room: Room }
   | { status: "not_found" }
   | { status: "not_owner" }
   | { status: "self" }
@@ -36,6 +38,15 @@ export async function moderate(
       .executeTakeFirst();
     if (!subject) return { status: input.action === "ban" ? "user_not_found" : "member_not_found" };
     if (!member && input.action !== "ban") return { status: "member_not_found" };
+    if (!member && input.action === "ban") {
+      const already = await trx
+        .selectFrom("room_bans")
+        .select("user_id")
+        .where("room_id", "=", input.roomId)
+        .where("user_id", "=", input.userId)
+        .executeTakeFirst();
+      if (already) return { status: "unchanged", room: toRoom(room) };
+    }
     let memberCount = room.member_count;
     let ownerId = room.owner_id;
     if (input.action === "owner") {
@@ -70,14 +81,7 @@ export async function moderate(
       subjectId: input.userId,
       subjectLogin: subject.login,
     });
-    const out: Room = {
-      id: room.id,
-      name: room.name,
-      ownerId,
-      maxMembers: room.max_members,
-      memberCount,
-      createdAt: room.created_at.toISOString(),
-    };
+    const out: Room = { ...toRoom(room), ownerId, memberCount };
     return { status: "ok", event, room: out, wasMember: member !== undefined };
   });
 }

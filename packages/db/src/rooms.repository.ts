@@ -9,7 +9,7 @@ type Db = Kysely<Database>;
 const ROOM_COLUMNS = ["id", "name", "owner_id", "max_members", "member_count", "created_at"] as const;
 type RoomRow = Pick<RoomsTable, "id" | "name" | "owner_id" | "max_members" | "member_count"> & { created_at: Date };
 
-function toRoom(r: RoomRow): Room {
+export function toRoom(r: RoomRow): Room {
   return {
     id: r.id,
     name: r.name,

@@ -23,7 +23,7 @@ export function changed(r: ChangeResult, action: "edit" | "delete"): Extract<Cha
   }
 }
 
-export function moderated(r: ModerationResult): Extract<ModerationResult, { status: "ok" }> {
+export function moderated(r: ModerationResult): Extract<ModerationResult, { status: "ok" | "unchanged" }> {
   switch (r.status) {
     case "not_found":
       throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);

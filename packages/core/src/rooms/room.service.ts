@@ -298,7 +298,7 @@ export class RoomService {
         action,
       }),
     );
-    await this.publish(input.roomId, [r.event]);
+    if (r.status === "ok") await this.publish(input.roomId, [r.event]);
     return r.room;
   }
 
