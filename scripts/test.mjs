@@ -39,6 +39,7 @@ const SPLIT_TESTS = [
   "presence.test.ts",
   "room-list.test.ts",
   "room-access.test.ts",
+  "ownership.test.ts",
 ];
 const WEB_E2E = "apps/web/e2e";
 
