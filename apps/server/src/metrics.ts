@@ -115,6 +115,10 @@ const KNOWN_REST = new Set([
   "/api/v1/auth/validate",
   "/api/v1/rooms/create",
   "/api/v1/rooms/remove",
+  "/api/v1/rooms/kick",
+  "/api/v1/rooms/ban",
+  "/api/v1/rooms/unban",
+  "/api/v1/rooms/transfer",
   "/api/v1/rooms/ws",
 ]);
 

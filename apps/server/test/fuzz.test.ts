@@ -174,6 +174,7 @@ const ROUTES: Array<{ method: string; path: string; fields: Record<string, fc.Ar
   { method: "GET", path: "/api/v1/auth/validate", fields: null },
   { method: "POST", path: "/api/v1/rooms/create", fields: { name: fc.string({ maxLength: 70 }), max_user: fc.oneof(fc.integer({ min: -1, max: 1002 }), oddNumber) } },
   { method: "DELETE", path: "/api/v1/rooms/remove", fields: { room_id: roomId } },
+  ...["kick", "ban", "unban", "transfer"].map((a) => ({ method: "POST", path: `/api/v1/rooms/${a}`, fields: { room_id: roomId, user_id: seq } })),
 ];
 
 describe(`fuzzing /api/v1 (seed ${FUZZ_SEED}, ${FUZZ_RUNS} runs per route)`, () => {

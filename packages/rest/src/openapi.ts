@@ -3,6 +3,7 @@ import {
   legacyCreateRoomBody,
   legacyLoginBody,
   legacyRegisterBody,
+  legacyMemberBody,
   legacyRoomIdBody,
   legacySocketQuery,
   legacyTokenBody,
@@ -126,6 +127,26 @@ export function buildOpenApi(): Record<string, unknown> {
           responses: { ...ok(200, "removed", nullData), ...errors(400, 401, 403, 404, 429) },
         },
       },
+      ...Object.fromEntries(
+        (
+          [
+            ["kick", "Remove a member (owner only); they may join again. Their live sockets end at once (legacy: 4403)"],
+            ["ban", "Remove a member if present and bar them from joining (owner only); their live sockets end at once"],
+            ["unban", "Let a banned user join again (owner only)"],
+            ["transfer", "Hand the room to another member (owner only)"],
+          ] as const
+        ).map(([action, summary]) => [
+          `/api/v1/rooms/${action}`,
+          {
+            post: {
+              summary,
+              security: bearer,
+              requestBody: body(legacyMemberBody),
+              responses: { ...ok(200, action, nullData), ...errors(400, 401, 403, 404, 429) },
+            },
+          },
+        ]),
+      ),
       "/api/v1/rooms/ws": {
         get: {
           summary:

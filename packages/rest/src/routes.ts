@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
-import { isConnectionError, type AuthApi, type RoomService } from "@anonchat/core";
+import { isConnectionError, type AuthApi, type RoomService, type Sender } from "@anonchat/core";
 import {
   AppError,
   describeIssues,
@@ -8,8 +8,10 @@ import {
   legacyCreateRoomBody,
   legacyLoginBody,
   legacyRegisterBody,
+  legacyMemberBody,
   legacyRoomIdBody,
   legacyTokenBody,
+  type MemberInput,
   type Session,
 } from "@anonchat/shared";
 import { readJsonBody } from "./body";
@@ -73,7 +75,29 @@ export function createRestHandler(deps: RestDeps) {
         return { status: 200, message: "room removed" };
       },
     },
+    // The owner's moderation, in the same shape as remove: the member's live sockets of both
+    // protocols end at once.
+    ...memberRoute("kick", "member removed", (owner, input) => rooms.kick(owner, input)),
+    ...memberRoute("ban", "member banned", (owner, input) => rooms.ban(owner, input)),
+    ...memberRoute("unban", "member unbanned", (owner, input) => rooms.unban(owner, input)),
+    ...memberRoute("transfer", "ownership transferred", (owner, input) => rooms.transfer(owner, input)),
   });
+  function memberRoute(
+    action: string,
+    message: string,
+    run: (owner: Sender, input: MemberInput) => Promise<unknown>,
+  ): Record<string, Partial<Record<string, Handler>>> {
+    return {
+      [`/api/v1/rooms/${action}`]: {
+        POST: async (req) => {
+          const claims = bearer(req, auth);
+          const body = await parseBody(req, legacyMemberBody, maxBodyBytes);
+          await run({ id: claims.userId, login: claims.login }, { roomId: body.room_id, userId: body.user_id });
+          return { status: 200, message };
+        },
+      },
+    };
+  }
   const routes: Record<string, Partial<Record<string, Handler>>> = {
     "/api/v1/status": {
       GET: async () => ({ status: 200, message: "AnonChat is running" }),

@@ -192,6 +192,15 @@ export const legacyCreateRoomBody = z.object({
 export const legacyRoomIdBody = z.object({
   room_id: z.string({ error: "room_id is required" }).regex(ROOM_ID_PATTERN, "room_id must be 16 to 20 letters or digits"),
 });
+/** The owner's actions on a member, in the original's snake_case (ours: the original had none). */
+export const legacyMemberBody = z.object({
+  room_id: legacyRoomIdBody.shape.room_id,
+  user_id: z
+    .number({ error: "user_id must be an integer" })
+    .int("user_id must be an integer")
+    .min(1, "user_id must be at least 1")
+    .max(MAX_SEQ, `user_id must be at most ${MAX_SEQ}`),
+});
 export const legacySocketQuery = z.object({
   room: z.string().regex(ROOM_ID_PATTERN),
   token: z.string().min(1).max(4096),
