@@ -150,18 +150,20 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
           // The old protocol has frames for chat messages only: no presence, typing or edits.
           storedOnly: true,
         });
+        // The last kick or ban about this user: if the stream then ends, it is why.
+        let removedBy: "kick" | "ban" | undefined;
         for await (const item of stream) {
           if (item.type === "removed") return closeWith(ws, roomId, CLOSE.removed, MESSAGES.roomRemoved);
           if (ws.readyState !== ws.OPEN) return;
           if (item.type !== "event" || item.event.kind !== "message") continue;
           const m = item.event.message;
           if (m.kind === "text") ws.send(messageFrame(m, config.encoding));
-          else if ((m.kind === "kick" || m.kind === "ban") && m.subjectId === claims.userId) {
-            return closeWith(ws, roomId, CLOSE.full, m.kind === "ban" ? MESSAGES.bannedByOwner : MESSAGES.kickedByOwner);
-          }
+          else if ((m.kind === "kick" || m.kind === "ban") && m.subjectId === claims.userId) removedBy = m.kind;
         }
-        // The stream ended without removal: the user left the room through the API.
-        if (!abort.signal.aborted) closeWith(ws, roomId, CLOSE.full, MESSAGES.notMember);
+        // The stream ended without removal: the user left through the API, or was kicked or banned.
+        if (abort.signal.aborted) return;
+        const why = removedBy === "ban" ? MESSAGES.bannedByOwner : removedBy === "kick" ? MESSAGES.kickedByOwner : MESSAGES.notMember;
+        closeWith(ws, roomId, CLOSE.full, why);
       } catch (err) {
         if (abort.signal.aborted) return;
         // Removed or left between the join and the stream's start.
