@@ -88,23 +88,29 @@ class RoomFeed {
 
   private async readPresence(): Promise<void> {
     this.presenceReading = true;
+    let ids: number[] = [];
     try {
       while (this.presenceDirty.size > 0 && !this.closed) {
-        const ids = [...this.presenceDirty];
+        ids = [...this.presenceDirty];
         this.presenceDirty.clear();
         const now = await presence.onlineAmong(this.db, this.roomId, ids, this.opts.presenceTtlSeconds);
         for (const id of ids) {
           const login = now.get(id);
           const isOnline = login !== undefined;
           if (this.online.get(id) === isOnline) continue;
-          this.online.set(id, isOnline);
           const name = login ?? (await presence.findUserLogin(this.db, id)) ?? "";
-          if (!isOnline && this.online.size > 10_000) this.online.delete(id);
+          // Only members online are remembered: the map stays as small as the room's presence.
+          if (isOnline) this.online.set(id, true);
+          else this.online.delete(id);
           this.broadcast({ type: "presence", userId: id, login: name, online: isOnline });
         }
+        ids = [];
       }
     } catch (err) {
       this.opts.onError(err);
+      // Read them again shortly: a change must not be lost to a failed query.
+      for (const id of ids) this.presenceDirty.add(id);
+      setTimeout(() => void (this.closed || this.presenceReading ? undefined : this.readPresence()), 500).unref();
     } finally {
       this.presenceReading = false;
     }
