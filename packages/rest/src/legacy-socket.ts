@@ -140,7 +140,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
     // Outgoing: the room's ordered stream from the live edge.
     void (async () => {
       try {
-        const stream = await deps.rooms.openStream(claims.userId, roomId, {
+        const stream = await deps.rooms.openStream(user, roomId, {
           afterSeq: undefined,
           signal: abort.signal,
           isBackedUp: () => ws.bufferedAmount > config.sendBufferMax,

@@ -46,7 +46,7 @@ export const roomRouter = router({
   onMessage: chatProcedure.input(roomOnMessageInput).subscription(async function* ({ ctx, input, signal }) {
     const typingTtl = ctx.rooms.typingTtlMs;
     yield* withMappedErrors(ctx, "room.onMessage", async function* () {
-      const stream = await ctx.rooms.openStream(ctx.auth.userId, input.roomId, {
+      const stream = await ctx.rooms.openStream(me(ctx), input.roomId, {
         afterSeq: input.lastEventId ? Number(input.lastEventId) : undefined,
         ...streamOptions(ctx, signal),
       });

@@ -1,4 +1,4 @@
-import type { Message } from "@anonchat/shared";
+import type { Message, PresenceMember } from "@anonchat/shared";
 import { messages, presence, rooms, type Db, type StoredEvent } from "@anonchat/db";
 import type { BusEvent, EventBus } from "./bus";
 
@@ -41,8 +41,13 @@ class RoomFeed {
   /** Members whose online state may have changed, read in one go. */
   private readonly presenceDirty = new Set<number>();
   private presenceReading = false;
-  /** The online state this feed last told its subscribers, so it says each change once. */
-  private readonly online = new Map<number, boolean>();
+  /**
+   * Who is online (id → login) as this feed last told its subscribers: read once when the feed
+   * starts, then kept by reading every change. Changes wait until that first read is done, so a
+   * newer change is never overwritten by the older snapshot.
+   */
+  private readonly online = new Map<number, string>();
+  private presenceReady = false;
   closed = false;
 
   constructor(
@@ -60,6 +65,18 @@ class RoomFeed {
       this.opts.onError(err);
       // Without a starting point we cannot order anything: retry shortly.
       setTimeout(() => void (this.closed ? undefined : this.init()), 500).unref();
+    }
+  }
+
+  /** Reads who is online once; changes heard meanwhile are read after it. */
+  async initPresence(): Promise<void> {
+    try {
+      for (const p of await presence.listOnline(this.db, this.roomId, this.opts.presenceTtlSeconds)) this.online.set(p.userId, p.login);
+      this.presenceReady = true;
+      if (this.presenceDirty.size > 0 && !this.presenceReading) void this.readPresence();
+    } catch (err) {
+      this.opts.onError(err);
+      setTimeout(() => void (this.closed ? undefined : this.initPresence()), 500).unref();
     }
   }
 
@@ -83,7 +100,13 @@ class RoomFeed {
 
   onPresence(userId: number): void {
     this.presenceDirty.add(userId);
-    if (!this.presenceReading) void this.readPresence();
+    if (this.presenceReady && !this.presenceReading) void this.readPresence();
+  }
+
+  /** Who is online, without a query; undefined until the feed has read it. */
+  presenceSnapshot(): PresenceMember[] | undefined {
+    if (!this.presenceReady) return undefined;
+    return [...this.online].map(([userId, login]) => ({ userId, login }));
   }
 
   private async readPresence(): Promise<void> {
@@ -97,10 +120,9 @@ class RoomFeed {
         for (const id of ids) {
           const login = now.get(id);
           const isOnline = login !== undefined;
-          if (this.online.get(id) === isOnline) continue;
-          const name = login ?? (await presence.findUserLogin(this.db, id)) ?? "";
-          // Only members online are remembered: the map stays as small as the room's presence.
-          if (isOnline) this.online.set(id, true);
+          if (this.online.has(id) === isOnline) continue;
+          const name = login ?? this.online.get(id) ?? (await presence.findUserLogin(this.db, id)) ?? "";
+          if (login !== undefined) this.online.set(id, login);
           else this.online.delete(id);
           this.broadcast({ type: "presence", userId: id, login: name, online: isOnline });
         }
@@ -127,6 +149,12 @@ class RoomFeed {
       if (last === undefined) return onGone(this.lastSeq);
       if (last > this.target) this.target = last;
       this.pump();
+      // Presence changes announced meanwhile were missed too: whoever is online now, or was
+      // online by our account, is read again.
+      if (this.presenceReady) {
+        const now = await presence.listOnline(this.db, this.roomId, this.opts.presenceTtlSeconds);
+        for (const id of new Set([...this.online.keys(), ...now.map((p) => p.userId)])) this.onPresence(id);
+      }
     } catch (err) {
       this.opts.onError(err);
     }
@@ -184,6 +212,7 @@ export class RoomHub {
       feed = new RoomFeed(this.db, roomId, this.feedOpts);
       this.feeds.set(roomId, feed);
       void feed.init();
+      void feed.initPresence();
     }
     feed.subscribers.add(sub);
     const f = feed;
@@ -201,6 +230,11 @@ export class RoomHub {
     for (const [roomId, feed] of this.feeds) {
       void feed.resync((lastSeq) => this.removeFeed(roomId, feed, lastSeq));
     }
+  }
+
+  /** The room's online members as its feed knows them (no query), if it has a ready feed. */
+  presenceSnapshot(roomId: string): PresenceMember[] | undefined {
+    return this.feeds.get(roomId)?.presenceSnapshot();
   }
 
   /** Local subscriber count, for metrics and tests. */

@@ -15,6 +15,7 @@ export type StreamItem =
 export interface RoomStreamOptions {
   roomId: string;
   userId: number;
+  login: string;
   /** Resume after this seq; undefined starts at the live edge. */
   afterSeq: number | undefined;
   signal?: AbortSignal;
@@ -86,7 +87,10 @@ export async function* openRoomStream(
     // The subscriber's view of who is online: a change is passed on only if it changes the view.
     const view = new Set<number>();
     if (!opts.storedOnly) {
-      const online = await presence.list(opts.roomId);
+      // The feed's view costs no query; the subscriber itself is online whether or not the feed
+      // has heard so yet.
+      let online = hub.presenceSnapshot(opts.roomId) ?? (await presence.list(opts.roomId));
+      if (!online.some((p) => p.userId === opts.userId)) online = [...online, { userId: opts.userId, login: opts.login }];
       for (const p of online) view.add(p.userId);
       yield { type: "presence", online, at: cursor };
     }

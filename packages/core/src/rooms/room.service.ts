@@ -57,7 +57,7 @@ export interface Sender {
   login: string;
 }
 
-export type StreamOptions = Omit<RoomStreamOptions, "roomId" | "userId" | "maxQueue">;
+export type StreamOptions = Omit<RoomStreamOptions, "roomId" | "userId" | "login" | "maxQueue">;
 export type ActivityOptions = Omit<ActivityStreamOptions, "userId" | "maxQueue" | "unreadCountMax">;
 
 const MAX_SEND_BATCH = 256;
@@ -263,11 +263,12 @@ export class RoomService {
    * The member's ordered stream of the room. Its first step checks membership (NOT_FOUND or
    * FORBIDDEN), after it listens, so one query both authorises and positions it.
    */
-  async openStream(userId: number, roomId: string, opts: StreamOptions): Promise<AsyncGenerator<StreamItem>> {
+  async openStream(user: Sender, roomId: string, opts: StreamOptions): Promise<AsyncGenerator<StreamItem>> {
     return openRoomStream(this.deps.db, this.deps.hub, this.deps.presence, {
       ...opts,
       roomId,
-      userId,
+      userId: user.id,
+      login: user.login,
       maxQueue: this.deps.config.subscriberQueueMax,
     });
   }
