@@ -89,10 +89,10 @@ export async function* openRoomStream(
     if (!opts.storedOnly) {
       // The feed's view costs no query; the subscriber itself is online whether or not the feed
       // has heard so yet.
-      let online = hub.presenceSnapshot(opts.roomId) ?? (await presence.list(opts.roomId));
-      if (!online.some((p) => p.userId === opts.userId)) online = [...online, { userId: opts.userId, login: opts.login }];
-      for (const p of online) view.add(p.userId);
-      yield { type: "presence", online, at: cursor };
+      let members = hub.presenceSnapshot(opts.roomId) ?? (await presence.list(opts.roomId));
+      if (!members.some((p) => p.userId === opts.userId)) members = [...members, { userId: opts.userId, login: opts.login }];
+      for (const p of members) view.add(p.userId);
+      yield { type: "presence", online: members, at: cursor };
     }
     for (;;) {
       const batch = await messages.listEventsAfter(db, opts.roomId, cursor, BACKFILL_BATCH);
