@@ -193,8 +193,9 @@ export function useRoomMessages(
   /** Edits one of my messages; throws what the server refused, for the editor to show. */
   const edit = useCallback(
     async (seq: number, text: string) => {
+      const sentAfter = stateRef.current.lastSeq;
       const message = await client.message.edit.mutate({ roomId, seq, text });
-      dispatch({ type: "updated", message });
+      dispatch({ type: "updated", message, sentAfter });
     },
     [client, roomId],
   );
@@ -202,8 +203,9 @@ export function useRoomMessages(
   /** Deletes a message (mine, or anyone's as the owner); it stays as a tombstone. */
   const remove = useCallback(
     async (seq: number) => {
+      const sentAfter = stateRef.current.lastSeq;
       const message = await client.message.delete.mutate({ roomId, seq });
-      dispatch({ type: "updated", message });
+      dispatch({ type: "updated", message, sentAfter });
     },
     [client, roomId],
   );
