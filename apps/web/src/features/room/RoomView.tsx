@@ -95,7 +95,8 @@ export function RoomView({ room: initial, user, store, monitor, onFlash }: Props
     navigate("/");
   }, [removedMe, queryClient, trpc, roomId, room, onFlash]);
 
-  useMarkRead(roomId, chat.state.messages.at(-1)?.seq, chat.state.loaded && ended === null);
+  // Up to the newest stored event shown (an edit's seq too: the list's lastSeq counts it).
+  useMarkRead(roomId, chat.state.lastSeq, chat.state.loaded && ended === null);
 
   const toggleMembers = useCallback(() => setMembersOpen((open) => !open), []);
   const typingLine = ended === null ? typingText(typingLogins) : "";

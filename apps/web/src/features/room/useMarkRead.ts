@@ -2,6 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef } from "react";
 import { usePageActive } from "../../lib/page-active";
 import { useTRPC, useTRPCClient } from "../../lib/trpc";
+import { applyReadMarker } from "../rooms/room-list-state";
 
 const DEBOUNCE_MS = 500;
 
@@ -22,16 +23,20 @@ export function useMarkRead(roomId: string, newestSeq: number | undefined, enabl
       const before = marked.current;
       marked.current = newestSeq;
       const listKey = trpc.room.list.queryKey();
-      queryClient.setQueryData(listKey, (old) => old?.map((r) => (r.id === roomId ? { ...r, unreadCount: 0 } : r)));
+      // The badge goes at once, unless the list knows of messages after what is marked.
+      queryClient.setQueryData(listKey, (old) =>
+        old?.map((r) => (r.id === roomId && r.lastSeq <= newestSeq && r.unreadCount > 0 ? { ...r, unreadCount: 0 } : r)),
+      );
       client.room.markRead.mutate({ roomId, seq: newestSeq }).then(
-        (marker) =>
-          queryClient.setQueryData(listKey, (old) =>
-            old?.map((r) =>
-              r.id === roomId && marker.lastReadSeq >= r.lastReadSeq
-                ? { ...r, lastReadSeq: marker.lastReadSeq, unreadCount: marker.unreadCount }
-                : r,
-            ),
-          ),
+        (marker) => {
+          let refetch = false;
+          queryClient.setQueryData(listKey, (old) => {
+            const result = applyReadMarker(old, marker);
+            refetch = result.refetch;
+            return result.list;
+          });
+          if (refetch) void queryClient.invalidateQueries({ queryKey: listKey });
+        },
         () => {
           // Try again with the next message or the next time the page is looked at.
           if (marked.current === newestSeq) marked.current = before;

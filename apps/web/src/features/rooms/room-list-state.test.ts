@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Message, RoomSummary } from "@anonchat/shared";
-import { applyActivity, byActivity, unreadLabel, type ActivityContext } from "./room-list-state";
+import { applyActivity, applyReadMarker, byActivity, unreadLabel, type ActivityContext } from "./room-list-state";
 
 const ME = 1;
 const OTHER = 2;
@@ -69,6 +69,29 @@ describe("applyActivity", () => {
     const read = applyActivity(unread, { type: "read", marker: { roomId: "a", lastReadSeq: 9, unreadCount: 0 } }, away).list;
     expect(read?.[0]).toMatchObject({ lastReadSeq: 9, unreadCount: 0 });
     expect(applyActivity(read, { type: "read", marker: { roomId: "a", lastReadSeq: 7, unreadCount: 2 } }, away).list).toBe(read);
+  });
+
+  it("keeps the messages it counted after the marker instead of the server's older count, and reads the list again", () => {
+    // Seq 11 from someone else came through the feed before "read up to 10, unread 0".
+    let l = [summary("a", "2024-01-01T00:00:00.000Z", { lastSeq: 10, lastReadSeq: 5, unreadCount: 3 })];
+    l = applyActivity(l, { type: "message", roomId: "a", message: message("a", 11, OTHER, "2024-01-03T00:00:00.000Z") }, away).list!;
+    expect(l[0]?.unreadCount).toBe(4);
+    const marker = { roomId: "a", lastReadSeq: 10, unreadCount: 0 };
+    const result = applyActivity(l, { type: "read", marker }, away);
+    expect(result.refetch).toBe(true);
+    expect(result.list?.[0]).toMatchObject({ lastReadSeq: 10 });
+    expect(result.list?.[0]?.unreadCount).toBeGreaterThan(0);
+    // The answer to my own room.markRead is applied the same way.
+    expect(applyReadMarker(l, marker)).toEqual(result);
+    // Nothing after the marker: the server's count is the whole truth.
+    const up = applyReadMarker(l, { roomId: "a", lastReadSeq: 11, unreadCount: 0 });
+    expect(up).toMatchObject({ refetch: false, list: [{ lastReadSeq: 11, unreadCount: 0 }] });
+  });
+
+  it("does not count a message at or before the read marker (the marker came first)", () => {
+    const l = [summary("a", "2024-01-01T00:00:00.000Z", { lastSeq: 9, lastReadSeq: 10, unreadCount: 0 })];
+    const m = message("a", 10, OTHER, "2024-01-03T00:00:00.000Z");
+    expect(applyActivity(l, { type: "message", roomId: "a", message: m }, away).list?.[0]).toMatchObject({ lastSeq: 10, unreadCount: 0 });
   });
 
   it("adds joined rooms in activity order, removes left ones, and refetches for changes and unknown rooms", () => {

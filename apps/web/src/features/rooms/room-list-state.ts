@@ -1,4 +1,4 @@
-import { LIMITS, type ActivityEvent, type Room, type RoomSummary } from "@anonchat/shared";
+import { LIMITS, type ActivityEvent, type ReadMarker, type Room, type RoomSummary } from "@anonchat/shared";
 
 export interface ActivityContext {
   myId: number;
@@ -33,6 +33,25 @@ export function unreadLabel(n: number): string {
   return n >= LIMITS.unreadCountMax ? `${LIMITS.unreadCountMax}+` : String(n);
 }
 
+/**
+ * room.list's cached value after my read marker moved (the answer to room.markRead, or a "read"
+ * event from any of my devices). The server counted what was unread when it moved the marker;
+ * messages this list has counted since, after the marker, may have been stored after that count.
+ * So when the list knows of anything after the marker, it keeps its own count and asks for the
+ * list again rather than take a count that may leave them out.
+ */
+export function applyReadMarker(list: RoomSummary[] | undefined, marker: ReadMarker): ActivityResult {
+  if (!list) return { list, refetch: false };
+  const { roomId, lastReadSeq, unreadCount } = marker;
+  const room = list.find((r) => r.id === roomId);
+  if (!room) return { list, refetch: false };
+  // Markers only move forward: an older answer must not bring a cleared badge back.
+  if (lastReadSeq < room.lastReadSeq) return { list, refetch: false };
+  const later = room.lastSeq > lastReadSeq;
+  const next = { ...room, lastReadSeq, unreadCount: later ? room.unreadCount : unreadCount };
+  return { list: list.map((r) => (r === room ? next : r)), refetch: later };
+}
+
 /** room.list's cached value after one room.onActivity event. */
 export function applyActivity(list: RoomSummary[] | undefined, ev: ActivityEvent, ctx: ActivityContext): ActivityResult {
   if (!list) return { list, refetch: ev.type !== "left" };
@@ -43,7 +62,8 @@ export function applyActivity(list: RoomSummary[] | undefined, ev: ActivityEvent
       const m = ev.message;
       if (m.seq <= room.lastSeq) return { list, refetch: false }; // already counted (a refetch raced it)
       const chat = m.kind === "text" && m.deletedAt === null;
-      const counts = chat && m.senderId !== ctx.myId && !ctx.isReading(room.id);
+      // A message at or before my read marker is read already (the marker came first).
+      const counts = chat && m.senderId !== ctx.myId && m.seq > room.lastReadSeq && !ctx.isReading(room.id);
       const next: RoomSummary = {
         ...room,
         lastSeq: m.seq,
@@ -52,14 +72,8 @@ export function applyActivity(list: RoomSummary[] | undefined, ev: ActivityEvent
       };
       return { list: byActivity(list.map((r) => (r === room ? next : r))), refetch: false };
     }
-    case "read": {
-      const { roomId, lastReadSeq, unreadCount } = ev.marker;
-      const room = list.find((r) => r.id === roomId);
-      if (!room) return { list, refetch: false };
-      // Markers only move forward: an older answer must not bring a cleared badge back.
-      if (lastReadSeq < room.lastReadSeq) return { list, refetch: false };
-      return { list: list.map((r) => (r === room ? { ...r, lastReadSeq, unreadCount } : r)), refetch: false };
-    }
+    case "read":
+      return applyReadMarker(list, ev.marker);
     case "joined":
       return { list: byActivity([ev.room, ...list.filter((r) => r.id !== ev.room.id)]), refetch: false };
     case "left": {
