@@ -5,10 +5,13 @@ import { useTRPC, useTRPCClient } from "../../lib/trpc";
 import { applyReadMarker } from "../rooms/room-list-state";
 
 const DEBOUNCE_MS = 500;
+/** In a busy room the debounce would restart with every message: mark at least this often. */
+const MAX_WAIT_MS = 2000;
 
 /**
  * While the room is on screen and the page has the user's attention, moves my read marker to the
- * newest seq shown (debounced, so a burst of messages is one call) and clears the room's badge.
+ * newest seq shown (debounced, so a burst of messages is one call, but never put off longer than
+ * MAX_WAIT_MS) and clears the room's badge.
  */
 export function useMarkRead(roomId: string, newestSeq: number | undefined, enabled: boolean): void {
   const trpc = useTRPC();
@@ -16,10 +19,19 @@ export function useMarkRead(roomId: string, newestSeq: number | undefined, enabl
   const queryClient = useQueryClient();
   const active = usePageActive();
   const marked = useRef(0);
+  /** Since when something shown has been waiting to be marked read. */
+  const waitingSince = useRef<number | null>(null);
 
   useEffect(() => {
-    if (!enabled || !active || newestSeq === undefined || newestSeq < 1 || newestSeq <= marked.current) return;
+    if (!enabled || !active || newestSeq === undefined || newestSeq < 1 || newestSeq <= marked.current) {
+      waitingSince.current = null;
+      return;
+    }
+    const now = Date.now();
+    waitingSince.current ??= now;
+    const delay = Math.max(0, Math.min(DEBOUNCE_MS, waitingSince.current + MAX_WAIT_MS - now));
     const id = setTimeout(() => {
+      waitingSince.current = null;
       const before = marked.current;
       marked.current = newestSeq;
       const listKey = trpc.room.list.queryKey();
@@ -42,7 +54,7 @@ export function useMarkRead(roomId: string, newestSeq: number | undefined, enabl
           if (marked.current === newestSeq) marked.current = before;
         },
       );
-    }, DEBOUNCE_MS);
+    }, delay);
     return () => clearTimeout(id);
   }, [roomId, newestSeq, enabled, active, client, queryClient, trpc]);
 }
