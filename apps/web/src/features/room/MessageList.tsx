@@ -23,6 +23,11 @@ interface Props {
   canChange: boolean;
   onEdit: (seq: number, text: string) => Promise<void>;
   onDelete: (seq: number) => Promise<void>;
+  /**
+   * Whether the newest messages are in view (the list is at or near its bottom) changed. Only
+   * then can the reader have seen them: the room view marks them read no further than that.
+   */
+  onAtBottomChange?: (atBottom: boolean) => void;
 }
 
 const NEAR_BOTTOM_PX = 80;
@@ -69,8 +74,12 @@ export function MessageList(props: Props) {
   function onScroll() {
     const el = scrollRef.current;
     if (!el) return;
-    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
-    if (atBottom.current && unseen) setUnseen(0);
+    const now = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
+    if (now !== atBottom.current) {
+      atBottom.current = now;
+      props.onAtBottomChange?.(now);
+    }
+    if (now && unseen) setUnseen(0);
     if (el.scrollTop < NEAR_TOP_PX && hasMore && !loadingOlder && !olderError) onLoadOlder();
   }
 

@@ -3,6 +3,7 @@ import { memo, useCallback, useEffect, useState } from "react";
 import type { Message, Room, User } from "@anonchat/shared";
 import { ErrorNotice } from "../../components/Notice";
 import type { ConnectionMonitor } from "../../lib/connection";
+import { showingLatest } from "../../lib/page-active";
 import type { SessionStore } from "../../lib/session";
 import { useTRPC } from "../../lib/trpc";
 import { navigate } from "../../app/router";
@@ -53,6 +54,8 @@ export function RoomView({ room: initial, user, store, monitor, onFlash }: Props
   const { logins: typingLogins, onTyping, clear: clearTypist } = useTypists(user.id);
   const typing = useTypingSender(roomId);
   const [membersOpen, setMembersOpen] = useState(wide);
+  /** The conversation shows its newest messages (MessageList says when that changes). */
+  const [atBottom, setAtBottom] = useState(true);
 
   const onItem = useCallback(
     (m: Message) => {
@@ -95,8 +98,12 @@ export function RoomView({ room: initial, user, store, monitor, onFlash }: Props
     navigate("/");
   }, [removedMe, queryClient, trpc, roomId, room, onFlash]);
 
-  // Up to the newest stored event shown (an edit's seq too: the list's lastSeq counts it).
-  useMarkRead(roomId, chat.state.lastSeq, chat.state.loaded && ended === null);
+  // Up to the newest stored event (an edit's seq too: the list's lastSeq counts it), and only
+  // while the newest messages are in view: scrolled up with "N new messages" showing, the reader
+  // has not seen them, however long the page has the focus.
+  useMarkRead(roomId, chat.state.lastSeq, chat.state.loaded && ended === null && atBottom);
+  // The room list does not count what arrives while they are in view.
+  useEffect(() => (atBottom ? showingLatest(roomId) : undefined), [roomId, atBottom]);
 
   const toggleMembers = useCallback(() => setMembersOpen((open) => !open), []);
   const typingLine = ended === null ? typingText(typingLogins) : "";
@@ -146,6 +153,7 @@ export function RoomView({ room: initial, user, store, monitor, onFlash }: Props
           canChange={ended === null}
           onEdit={chat.edit}
           onDelete={chat.remove}
+          onAtBottomChange={setAtBottom}
         />
         <div hidden={!membersOpen} className="members-slot">
           <MembersPanel id={MEMBERS_PANEL_ID} room={room} myId={user.id} online={online} ended={ended !== null} />

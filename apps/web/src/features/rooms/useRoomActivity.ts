@@ -2,7 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { useEffect, useRef } from "react";
 import { errorFacts } from "../../lib/errors";
-import { isPageActive } from "../../lib/page-active";
+import { isReadingLatest } from "../../lib/page-active";
 import type { SessionStore } from "../../lib/session";
 import { useTRPC } from "../../lib/trpc";
 import { applyActivity } from "./room-list-state";
@@ -26,7 +26,7 @@ export function useRoomActivity(myId: number, openRoomId: string | undefined, st
       onData: (ev) => {
         let refetch = false;
         queryClient.setQueryData(listKey, (old) => {
-          const result = applyActivity(old, ev, { myId, isReading: (id) => id === openRef.current && isPageActive() });
+          const result = applyActivity(old, ev, { myId, isReading: (id) => id === openRef.current && isReadingLatest(id) });
           refetch = result.refetch;
           return result.list;
         });
