@@ -67,6 +67,11 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
    * once the list no longer shows them: focus goes to the next member's Kick, else the heading.
    */
   const [focusAfterRemove, setFocusAfterRemove] = useState<{ userId: number; index: number } | null>(null);
+  /**
+   * After "Make owner" the owner's controls (the button the dialog would give focus back to among
+   * them) are gone: focus goes to the members heading, once the dialog has closed.
+   */
+  const [focusHeading, setFocusHeading] = useState(false);
 
   const all = withPresence(members.data ?? [], online, room.ownerId);
   const onlineNow = all.filter((m) => m.online);
@@ -95,6 +100,7 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
       } else {
         const updated = await transfer.mutateAsync(input);
         queryClient.setQueryData(trpc.room.get.queryKey({ roomId: room.id }), updated);
+        setFocusHeading(true);
         setDone(`${member.login} is now the owner.`);
       }
     } catch (err) {
@@ -138,6 +144,13 @@ export function MembersPanel({ id, room, myId, online, ended }: Props) {
     const next = others[Math.min(focusAfterRemove.index, others.length - 1)];
     ((next && kickButtons.current.get(next.userId)) || membersHeading.current)?.focus();
   });
+
+  // The dialog's effect (a child's) has closed it and tried to give focus back by now.
+  useEffect(() => {
+    if (!focusHeading || confirming !== null) return;
+    setFocusHeading(false);
+    membersHeading.current?.focus();
+  }, [focusHeading, confirming]);
 
   const row = (m: RoomMember) => (
     <li key={m.userId} className="member" data-user-id={m.userId}>
