@@ -59,7 +59,11 @@ export function RoomView({ room: initial, user, store, monitor, onFlash }: Props
 
   const onItem = useCallback(
     (m: Message) => {
-      clearTypist(m.senderId);
+      // Whoever this item says is no longer typing: the author of a message, whoever left, the
+      // member a kick or ban removed (not the owner who did it). An ownership change says nothing.
+      if (m.kind === "kick" || m.kind === "ban") {
+        if (m.subjectId !== null) clearTypist(m.subjectId);
+      } else if (m.kind !== "owner") clearTypist(m.senderId);
       if (changesMembers(m)) {
         void queryClient.invalidateQueries({ queryKey: trpc.room.get.queryKey({ roomId }) });
         void queryClient.invalidateQueries({ queryKey: trpc.member.list.queryKey({ roomId }) });
@@ -72,9 +76,13 @@ export function RoomView({ room: initial, user, store, monitor, onFlash }: Props
   const onLive = useCallback(
     (e: LiveEvent) => {
       if (e.type === "typing") onTyping(e);
-      else onPresence(e);
+      else {
+        onPresence(e);
+        // Gone from the room (the tab closed): no "stopped typing" will come.
+        if (e.type === "presence.change" && !e.online) clearTypist(e.userId);
+      }
     },
-    [onTyping, onPresence],
+    [onTyping, onPresence, clearTypist],
   );
   const chat = useRoomMessages(roomId, store, monitor, user.id, { onItem, onLive });
   const ended = chat.state.ended;
