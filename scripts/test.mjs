@@ -286,7 +286,7 @@ async function main() {
           }
           // 5. The same client-facing tests through the split deployment's gateway (gateway,
           //    auth and two chat replicas as processes on this cluster).
-          const splitFiles = files.filter((f) => SPLIT_TESTS.some((name) => f.endsWith(name)));
+          const splitFiles = files.filter((f) => SPLIT_TESTS.includes(path.basename(f)));
           if (!interrupted && splitFiles.length > 0) {
             await vitest("split", splitFiles, {
               TEST_DATABASE_URL: cluster.url,
