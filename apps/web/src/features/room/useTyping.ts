@@ -7,14 +7,21 @@ export const TYPING_EVERY_MS = 3000;
 
 /**
  * Tells the room when I type: room.typing at most every TYPING_EVERY_MS while the text changes,
- * and typing:false once when the box is cleared or the message is sent. Failures are ignored:
- * typing is a courtesy, never worth an error on screen.
+ * and typing:false once when the box is cleared or the message is sent, one call after the other.
+ * Failures are ignored: typing is a courtesy, never worth an error on screen.
  */
 export function useTypingSender(roomId: string) {
   const client = useTRPCClient();
   const lastSent = useRef(0);
+  /**
+   * Each call waits for the one before: separate HTTP requests may overtake each other, and a
+   * "typing" that arrived after the "stopped" before it would show a notice for nothing.
+   */
+  const queue = useRef<Promise<unknown>>(Promise.resolve());
   const announce = useCallback(
-    (typing: boolean) => void client.room.typing.mutate({ roomId, typing }).catch(() => undefined),
+    (typing: boolean) => {
+      queue.current = queue.current.then(() => client.room.typing.mutate({ roomId, typing })).catch(() => undefined);
+    },
     [client, roomId],
   );
 
