@@ -23,14 +23,15 @@ export async function markOffline(db: Db, roomId: string, userId: number, instan
     .execute();
 }
 
-/** Keeps this process's rows alive; returns how many there are. */
-export async function heartbeat(db: Db, instanceId: string): Promise<number> {
-  const r = await db
+/** Keeps this process's rows alive; returns which (room, user) pairs they are. */
+export async function heartbeat(db: Db, instanceId: string): Promise<Array<{ roomId: string; userId: number }>> {
+  const rows = await db
     .updateTable("room_presence")
     .set({ seen_at: sql`now()` })
     .where("instance_id", "=", instanceId)
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows);
+    .returning(["room_id", "user_id"])
+    .execute();
+  return rows.map((r) => ({ roomId: r.room_id, userId: r.user_id }));
 }
 
 /**
@@ -49,38 +50,26 @@ export async function restore(db: Db, instanceId: string, held: Array<{ roomId: 
 
 const alive = (ttlSeconds: number) => sql<boolean>`seen_at > now() - make_interval(secs => ${ttlSeconds}::integer)`;
 
-export async function listOnline(db: Db, roomId: string, ttlSeconds: number): Promise<PresenceMember[]> {
-  const rows = await db
+/**
+ * Members of the room online now (a live row on any process), with their logins; only among
+ * `userIds` when given. A row of someone no longer a member (kicked a moment ago, or a row a
+ * process has yet to drop) does not count.
+ */
+export async function listOnline(db: Db, roomId: string, ttlSeconds: number, userIds?: number[]): Promise<PresenceMember[]> {
+  if (userIds?.length === 0) return [];
+  let q = db
     .selectFrom("room_presence")
+    .innerJoin("room_members", (j) =>
+      j.onRef("room_members.room_id", "=", "room_presence.room_id").onRef("room_members.user_id", "=", "room_presence.user_id"),
+    )
     .innerJoin("users", "users.id", "room_presence.user_id")
     .select(["room_presence.user_id", "users.login"])
     .distinct()
     .where("room_presence.room_id", "=", roomId)
-    .where(alive(ttlSeconds))
-    .orderBy("users.login")
-    .execute();
+    .where(alive(ttlSeconds));
+  if (userIds) q = q.where("room_presence.user_id", "in", userIds);
+  const rows = await q.orderBy("users.login").execute();
   return rows.map((r) => ({ userId: r.user_id, login: r.login }));
-}
-
-/** The online state of some users of a room, as stored now. */
-/** Which of these users are online in the room now, with their logins. */
-export async function onlineAmong(
-  db: Db,
-  roomId: string,
-  userIds: number[],
-  ttlSeconds: number,
-): Promise<Map<number, string>> {
-  if (userIds.length === 0) return new Map();
-  const rows = await db
-    .selectFrom("room_presence")
-    .innerJoin("users", "users.id", "room_presence.user_id")
-    .select(["room_presence.user_id", "users.login"])
-    .distinct()
-    .where("room_presence.room_id", "=", roomId)
-    .where("room_presence.user_id", "in", userIds)
-    .where(alive(ttlSeconds))
-    .execute();
-  return new Map(rows.map((r) => [r.user_id, r.login]));
 }
 
 /** Deletes rows past the TTL (a process that died) and says whose they were. */
@@ -100,11 +89,6 @@ export async function removeInstance(db: Db, instanceId: string): Promise<Array<
     .returning(["room_id", "user_id"])
     .execute();
   return rows.map((r) => ({ roomId: r.room_id, userId: r.user_id }));
-}
-
-export async function findUserLogin(db: Db, userId: number): Promise<string | undefined> {
-  const r = await db.selectFrom("users").select("login").where("id", "=", userId).executeTakeFirst();
-  return r?.login;
 }
 
 /** Forgets every row: only for a database no other process uses (the embedded one, at start). */

@@ -10,6 +10,8 @@ export type HubEvent =
 
 export interface HubSubscriber {
   userId: number;
+  /** Whether it shows who is online: a feed reads presence only while such a subscriber is on. */
+  wantsPresence: boolean;
   /** Called synchronously for each event; stored events come in seq order. */
   deliver(event: HubEvent): void;
 }
@@ -48,6 +50,8 @@ class RoomFeed {
    */
   private readonly online = new Map<number, string>();
   private presenceReady = false;
+  private presenceTracked = false;
+  private readonly presenceWaiters: Array<(online: PresenceMember[] | undefined) => void> = [];
   closed = false;
 
   constructor(
@@ -68,16 +72,41 @@ class RoomFeed {
     }
   }
 
-  /** Reads who is online once; changes heard meanwhile are read after it. */
-  async initPresence(): Promise<void> {
+  /** Starts following who is online (once): read it, then read every change heard after. */
+  trackPresence(): void {
+    if (this.presenceTracked) return;
+    this.presenceTracked = true;
+    void this.initPresence();
+  }
+
+  /** Who is online, once the first read is done (undefined if the feed closes first). */
+  presenceSnapshot(): Promise<PresenceMember[] | undefined> {
+    if (this.presenceReady) return Promise.resolve(this.onlineList());
+    if (this.closed) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.presenceWaiters.push(resolve));
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.presenceWaiters.splice(0)) w(undefined);
+  }
+
+  private async initPresence(): Promise<void> {
     try {
-      for (const p of await presence.listOnline(this.db, this.roomId, this.opts.presenceTtlSeconds)) this.online.set(p.userId, p.login);
+      const now = await presence.listOnline(this.db, this.roomId, this.opts.presenceTtlSeconds);
+      if (this.closed) return;
+      for (const p of now) this.online.set(p.userId, p.login);
       this.presenceReady = true;
+      for (const w of this.presenceWaiters.splice(0)) w(this.onlineList());
       if (this.presenceDirty.size > 0 && !this.presenceReading) void this.readPresence();
     } catch (err) {
       this.opts.onError(err);
       setTimeout(() => void (this.closed ? undefined : this.initPresence()), 500).unref();
     }
+  }
+
+  private onlineList(): PresenceMember[] {
+    return [...this.online].map(([userId, login]) => ({ userId, login }));
   }
 
   onStored(seq: number, event: StoredEvent | undefined): void {
@@ -99,14 +128,9 @@ class RoomFeed {
   }
 
   onPresence(userId: number): void {
+    if (!this.presenceTracked) return;
     this.presenceDirty.add(userId);
     if (this.presenceReady && !this.presenceReading) void this.readPresence();
-  }
-
-  /** Who is online, without a query; undefined until the feed has read it. */
-  presenceSnapshot(): PresenceMember[] | undefined {
-    if (!this.presenceReady) return undefined;
-    return [...this.online].map(([userId, login]) => ({ userId, login }));
   }
 
   private async readPresence(): Promise<void> {
@@ -116,15 +140,19 @@ class RoomFeed {
       while (this.presenceDirty.size > 0 && !this.closed) {
         ids = [...this.presenceDirty];
         this.presenceDirty.clear();
-        const now = await presence.onlineAmong(this.db, this.roomId, ids, this.opts.presenceTtlSeconds);
+        const now = new Map(
+          (await presence.listOnline(this.db, this.roomId, this.opts.presenceTtlSeconds, ids)).map((p) => [p.userId, p.login]),
+        );
         for (const id of ids) {
           const login = now.get(id);
-          const isOnline = login !== undefined;
-          if (this.online.has(id) === isOnline) continue;
-          const name = login ?? this.online.get(id) ?? (await presence.findUserLogin(this.db, id)) ?? "";
-          if (login !== undefined) this.online.set(id, login);
-          else this.online.delete(id);
-          this.broadcast({ type: "presence", userId: id, login: name, online: isOnline });
+          const known = this.online.get(id);
+          if (login !== undefined && known === undefined) {
+            this.online.set(id, login);
+            this.broadcast({ type: "presence", userId: id, login, online: true });
+          } else if (login === undefined && known !== undefined) {
+            this.online.delete(id);
+            this.broadcast({ type: "presence", userId: id, login: known, online: false });
+          }
         }
         ids = [];
       }
@@ -212,14 +240,14 @@ export class RoomHub {
       feed = new RoomFeed(this.db, roomId, this.feedOpts);
       this.feeds.set(roomId, feed);
       void feed.init();
-      void feed.initPresence();
     }
     feed.subscribers.add(sub);
+    if (sub.wantsPresence) feed.trackPresence();
     const f = feed;
     return () => {
       f.subscribers.delete(sub);
       if (f.subscribers.size === 0 && this.feeds.get(roomId) === f) {
-        f.closed = true;
+        f.close();
         this.feeds.delete(roomId);
       }
     };
@@ -232,9 +260,12 @@ export class RoomHub {
     }
   }
 
-  /** The room's online members as its feed knows them (no query), if it has a ready feed. */
-  presenceSnapshot(roomId: string): PresenceMember[] | undefined {
-    return this.feeds.get(roomId)?.presenceSnapshot();
+  /**
+   * The room's online members as its feed knows them, for a subscriber attached with
+   * wantsPresence: no query of its own, and the same view the feed's later changes build on.
+   */
+  presenceSnapshot(roomId: string): Promise<PresenceMember[] | undefined> {
+    return this.feeds.get(roomId)?.presenceSnapshot() ?? Promise.resolve(undefined);
   }
 
   /** Local subscriber count, for metrics and tests. */
@@ -246,12 +277,12 @@ export class RoomHub {
 
   close(): void {
     this.unsubscribe();
-    for (const f of this.feeds.values()) f.closed = true;
+    for (const f of this.feeds.values()) f.close();
     this.feeds.clear();
   }
 
   private removeFeed(roomId: string, feed: RoomFeed, lastSeq: number): void {
-    feed.closed = true;
+    feed.close();
     if (this.feeds.get(roomId) === feed) this.feeds.delete(roomId);
     feed.broadcast({ type: "removed", lastSeq });
   }

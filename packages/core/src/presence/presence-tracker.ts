@@ -21,6 +21,7 @@ export class PresenceTracker {
   /** Database writes per (room, user), in order: a quick connect-disconnect ends offline. */
   private readonly chains = new Map<string, Promise<void>>();
   private readonly timer: NodeJS.Timeout;
+  private ticking = false;
 
   constructor(
     private readonly db: Db,
@@ -34,7 +35,7 @@ export class PresenceTracker {
 
   /** Counts one live connection; resolves once the row is written (or the write failed). */
   connect(roomId: string, userId: number): Promise<void> {
-    const key = `${roomId}|${userId}`;
+    const key = keyOf(roomId, userId);
     const n = (this.local.get(key) ?? 0) + 1;
     this.local.set(key, n);
     if (n > 1) return this.chains.get(key) ?? Promise.resolve();
@@ -46,18 +47,14 @@ export class PresenceTracker {
   }
 
   disconnect(roomId: string, userId: number): void {
-    const key = `${roomId}|${userId}`;
+    const key = keyOf(roomId, userId);
     const n = (this.local.get(key) ?? 0) - 1;
     if (n > 0) {
       this.local.set(key, n);
       return;
     }
     this.local.delete(key);
-    void this.enqueue(key, async () => {
-      if ((this.local.get(key) ?? 0) > 0) return;
-      await presence.markOffline(this.db, roomId, userId, this.instanceId);
-      await this.announce(roomId, userId);
-    });
+    this.markOffline(key, roomId, userId);
   }
 
   /** At the start of the only process on a database: rows left by an earlier run are stale. */
@@ -70,7 +67,7 @@ export class PresenceTracker {
   }
 
   async isOnline(roomId: string, userIds: number[]): Promise<Set<number>> {
-    return new Set((await presence.onlineAmong(this.db, roomId, userIds, this.opts.ttlSeconds)).keys());
+    return new Set((await presence.listOnline(this.db, roomId, this.opts.ttlSeconds, userIds)).map((p) => p.userId));
   }
 
   /** Graceful shutdown: this process's members go offline now rather than after the TTL. */
@@ -83,6 +80,15 @@ export class PresenceTracker {
     } catch (err) {
       this.opts.onError?.(err);
     }
+  }
+
+  /** Drops the row unless the pair is held again by the time the write runs. */
+  private markOffline(key: string, roomId: string, userId: number): void {
+    void this.enqueue(key, async () => {
+      if ((this.local.get(key) ?? 0) > 0) return;
+      await presence.markOffline(this.db, roomId, userId, this.instanceId);
+      await this.announce(roomId, userId);
+    });
   }
 
   private enqueue(key: string, work: () => Promise<void>): Promise<void> {
@@ -99,22 +105,45 @@ export class PresenceTracker {
     return this.bus.publish({ type: "presence", roomId, userId }).catch((err: unknown) => this.opts.onError?.(err));
   }
 
-  /** Heartbeat for our rows; then drop everyone's dead rows and announce whose they were. */
+  /**
+   * Heartbeat for our rows, and make them match what this process holds: a row it no longer holds
+   * (a failed or overtaken delete) would otherwise be kept alive for ever, and a row it holds may
+   * have been swept while it lost the database for longer than the TTL. Pairs with a write in
+   * flight are left to that write. Then drop everyone's dead rows and announce whose they were.
+   */
   private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
     try {
-      const rows = await presence.heartbeat(this.db, this.instanceId);
-      if (rows < this.local.size) {
-        const held = [...this.local.keys()].map((k) => {
-          const [roomId, userId] = k.split("|") as [string, string];
-          return { roomId, userId: Number(userId) };
-        });
-        await presence.restore(this.db, this.instanceId, held);
-        await this.bus.publishMany(held.map((h) => ({ type: "presence" as const, ...h })));
+      const stored = await presence.heartbeat(this.db, this.instanceId);
+      const settled = (key: string) => !this.chains.has(key);
+      const storedKeys = new Set(stored.map((r) => keyOf(r.roomId, r.userId)));
+      for (const r of stored) {
+        const key = keyOf(r.roomId, r.userId);
+        if (!this.local.has(key) && settled(key)) this.markOffline(key, r.roomId, r.userId);
+      }
+      const missing = [...this.local.keys()].filter((k) => !storedKeys.has(k) && settled(k)).map(pairOf);
+      if (missing.length > 0) {
+        // One statement for what may be every pair after an outage; should a disconnect slip in
+        // meanwhile, the next tick finds its row here and drops it.
+        await presence.restore(this.db, this.instanceId, missing);
+        await this.bus.publishMany(missing.map((h) => ({ type: "presence" as const, ...h })));
       }
       const expired = await presence.sweepExpired(this.db, this.opts.ttlSeconds);
       if (expired.length > 0) await this.bus.publishMany(expired.map((g) => ({ type: "presence" as const, ...g })));
     } catch (err) {
       this.opts.onError?.(err);
+    } finally {
+      this.ticking = false;
     }
   }
+}
+
+function keyOf(roomId: string, userId: number): string {
+  return `${roomId}|${userId}`;
+}
+
+function pairOf(key: string): { roomId: string; userId: number } {
+  const at = key.lastIndexOf("|");
+  return { roomId: key.slice(0, at), userId: Number(key.slice(at + 1)) };
 }

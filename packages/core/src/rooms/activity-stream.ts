@@ -1,4 +1,4 @@
-import { members, type Db } from "@anonchat/db";
+import { members, rooms, type Db } from "@anonchat/db";
 import type { ActivityEvent, RoomSummary } from "@anonchat/shared";
 import { AsyncQueue } from "../util/async-queue";
 import type { BusEvent, EventBus } from "../events/bus";
@@ -46,6 +46,7 @@ export async function* openActivityStream(
       roomId,
       hub.attach(roomId, {
         userId: opts.userId,
+        wantsPresence: false,
         deliver: (event) => {
           if (event.type === "event" || event.type === "removed") push({ from: "room", roomId, event });
         },
@@ -95,8 +96,7 @@ export async function* openActivityStream(
         yield { type: "message", roomId, message: stored.message };
       } else if (endsMembership(stored, opts.userId)) {
         // A rejoin may already have followed: only a membership that is gone is reported.
-        const still = (await members.listRoomSummaries(db, opts.userId, opts.unreadCountMax, roomId))[0];
-        if (still) continue;
+        if ((await rooms.findRoomForUser(db, roomId, opts.userId))?.isMember) continue;
         detach(roomId);
         const k = stored.message.kind;
         yield { type: "left", roomId, reason: k === "kick" || k === "ban" ? k : "left" };

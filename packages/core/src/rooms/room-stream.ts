@@ -55,6 +55,7 @@ export async function* openRoomStream(
   let overflowed = false;
   const detach = hub.attach(opts.roomId, {
     userId: opts.userId,
+    wantsPresence: !opts.storedOnly,
     deliver: (e) => {
       if (overflowed) return;
       if (e.type === "typing" && (opts.storedOnly || e.userId === opts.userId)) return;
@@ -87,9 +88,10 @@ export async function* openRoomStream(
     // The subscriber's view of who is online: a change is passed on only if it changes the view.
     const view = new Set<number>();
     if (!opts.storedOnly) {
-      // The feed's view costs no query; the subscriber itself is online whether or not the feed
-      // has heard so yet.
-      let members = hub.presenceSnapshot(opts.roomId) ?? (await presence.list(opts.roomId));
+      // The feed's view: no query of its own, and the base its later changes are relative to.
+      // The subscriber itself is online whether or not the feed has heard so yet.
+      let members = (await untilAborted(hub.presenceSnapshot(opts.roomId), opts.signal)) ?? [];
+      if (opts.signal?.aborted) return;
       if (!members.some((p) => p.userId === opts.userId)) members = [...members, { userId: opts.userId, login: opts.login }];
       for (const p of members) view.add(p.userId);
       yield { type: "presence", online: members, at: cursor };
@@ -123,11 +125,8 @@ export async function* openRoomStream(
         continue;
       }
       const seq = e.event.seq;
-      if (seq <= cursor) {
-        // Already yielded by the replay; if it ended the membership, end now.
-        if (mine(e.event) && (await gone())) return;
-        continue;
-      }
+      // Already yielded by the replay (which also checked whether it ended the membership).
+      if (seq <= cursor) continue;
       if (seq > cursor + 1) {
         // We attached while these were committing: read the gap before going on.
         const gap = await messages.listEventsAfter(db, opts.roomId, cursor, seq - cursor - 1);
@@ -146,4 +145,15 @@ export async function* openRoomStream(
     detach();
     if (online) presence.disconnect(opts.roomId, opts.userId);
   }
+}
+
+/** The promise's value, or undefined as soon as the signal aborts. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
