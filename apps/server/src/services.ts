@@ -173,7 +173,6 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
         subscriberQueueMax: config.subscriberQueueMax,
         unreadCountMax: config.unreadCountMax,
         typingTtlMs: config.typingTtlMs,
-        presenceTtlSeconds: config.presenceTtlSeconds,
       },
       sendLimiter: limiter({ keyPrefix: "send", points: config.sendLimit.points, duration: config.sendLimit.window }),
       typingLimiter: limiter({ keyPrefix: "typing", points: config.typingLimit.points, duration: config.typingLimit.window }),

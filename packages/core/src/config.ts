@@ -29,6 +29,4 @@ export interface ChatConfig {
   unreadCountMax: number;
   /** How long clients show a typing notice that is not renewed. */
   typingTtlMs: number;
-  /** A process's presence rows count this long after its last heartbeat. */
-  presenceTtlSeconds: number;
 }

@@ -7,7 +7,7 @@ import { lockRoom, toRoom } from "./rooms.repository";
 type Db = Kysely<Database>;
 
 export type ModerationResult =
-  | { status: "ok"; event: StoredEvent; room: Room; wasMember: boolean }
+  | { status: "ok"; event: StoredEvent; room: Room }
   /** Banning someone already banned and not a member: nothing new happens. */
   | { status: "unchanged"; room: Room }
   | { status: "not_found" }
@@ -82,7 +82,7 @@ export async function moderate(
       subjectLogin: subject.login,
     });
     const out: Room = { ...toRoom(room), ownerId, memberCount };
-    return { status: "ok", event, room: out, wasMember: member !== undefined };
+    return { status: "ok", event, room: out };
   });
 }
 

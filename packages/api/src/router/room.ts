@@ -10,7 +10,7 @@ import {
   memberInput,
   type RoomEvent,
 } from "@anonchat/shared";
-import { roomEventOf, storedEventOf } from "../encoder";
+import { storedEventOf } from "../encoder";
 import { chatProcedure, router } from "../trpc";
 import { streamOptions, withMappedErrors } from "./streams";
 
@@ -56,19 +56,19 @@ export const roomRouter = router({
             yield tracked(String(item.event.seq), storedEventOf(item.event));
             break;
           case "removed":
-            yield tracked(String(item.lastSeq), { type: "removed" } as RoomEvent);
+            yield tracked(String(item.lastSeq), { type: "removed" } satisfies RoomEvent as RoomEvent);
             return;
           case "presence":
-            yield tracked(String(item.at), { type: "presence", online: item.online } as RoomEvent);
+            yield tracked(String(item.at), { type: "presence", online: item.online } satisfies RoomEvent as RoomEvent);
             break;
           case "presence.change": {
             const { at, ...change } = item;
-            yield tracked(String(at), change as RoomEvent);
+            yield tracked(String(at), { ...change, type: "presence.change" } satisfies RoomEvent as RoomEvent);
             break;
           }
           case "typing": {
             const { at, ...typing } = item;
-            yield tracked(String(at), { ...typing, expiresInMs: typingTtl } as RoomEvent);
+            yield tracked(String(at), { ...typing, type: "typing", expiresInMs: typingTtl } satisfies RoomEvent as RoomEvent);
             break;
           }
         }
@@ -84,4 +84,3 @@ export const roomRouter = router({
   }),
 });
 
-export { roomEventOf };
