@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Message } from "@anonchat/shared";
-import { roomEventEncoder, roomEventOf } from "./encoder";
+import { activityEventOf, roomEventEncoder, roomEventOf } from "./encoder";
 
 const message: Message = {
   roomId: "AbCdEfGh12345678",
@@ -29,5 +29,17 @@ describe("roomEventEncoder", () => {
     expect(roomEventEncoder.encode(plain)).toBe(JSON.stringify(plain));
     const started = { id: 1, result: { type: "started" } };
     expect(roomEventEncoder.encode(started)).toBe(JSON.stringify(started));
+  });
+
+  it("shares and splices a room-list message event, untracked, exactly as JSON.stringify would", () => {
+    const first = activityEventOf({ type: "message", roomId: message.roomId, message });
+    expect(activityEventOf({ type: "message", roomId: message.roomId, message })).toBe(first);
+    for (const jsonrpc of [undefined, "2.0" as const]) {
+      const frame = { id: 9, ...(jsonrpc ? { jsonrpc } : {}), result: { type: "data", data: first } };
+      expect(roomEventEncoder.encode(frame)).toBe(JSON.stringify(frame));
+    }
+    const read = activityEventOf({ type: "read", marker: { roomId: message.roomId, lastReadSeq: 7, unreadCount: 0 } });
+    const plain = { id: 9, result: { type: "data", data: read } };
+    expect(roomEventEncoder.encode(plain)).toBe(JSON.stringify(plain));
   });
 });

@@ -1,6 +1,6 @@
 import type { Encoder } from "@trpc/server/adapters/ws";
 import type { StoredEvent } from "@anonchat/core";
-import type { Message, RoomEvent } from "@anonchat/shared";
+import type { ActivityEvent, Message, RoomEvent } from "@anonchat/shared";
 
 /**
  * A wide room sends one event to many sockets. tRPC serializes every outgoing frame on its own,
@@ -9,6 +9,7 @@ import type { Message, RoomEvent } from "@anonchat/shared";
  * the cached text into every subscriber's frame.
  */
 const events = new WeakMap<object, RoomEvent>();
+const activity = new WeakMap<Message, ActivityEvent>();
 const serialized = new WeakMap<object, string>();
 
 /** The one RoomEvent object for a message (the same for every subscriber in this process). */
@@ -34,6 +35,21 @@ export function storedEventOf(e: StoredEvent): RoomEvent {
   return out;
 }
 
+/**
+ * A room-list event, shared and serialized once when it carries a chat message: each of the
+ * room's members with an open room.onActivity gets the same message.
+ */
+export function activityEventOf(e: ActivityEvent): ActivityEvent {
+  if (e.type !== "message") return e;
+  let out = activity.get(e.message);
+  if (!out) {
+    out = e;
+    activity.set(e.message, out);
+    serialized.set(out, JSON.stringify(out));
+  }
+  return out;
+}
+
 interface DataFrame {
   id: string | number | null;
   jsonrpc?: "2.0";
@@ -48,16 +64,23 @@ function isTrackedDataFrame(v: unknown): v is DataFrame & { result: { id: string
   return typeof inner === "object" && inner !== null;
 }
 
+function isUntrackedDataFrame(v: unknown): v is DataFrame & { result: { data: object } } {
+  if (typeof v !== "object" || v === null) return false;
+  const r = (v as { result?: unknown }).result as { type?: unknown; id?: unknown; data?: unknown } | undefined;
+  return !!r && r.type === "data" && r.id === undefined && typeof r.data === "object" && r.data !== null;
+}
+
 export const roomEventEncoder: Encoder = {
   encode(frame) {
     if (isTrackedDataFrame(frame)) {
       const cached = serialized.get(frame.result.data.data);
       if (cached !== undefined) {
-        const id = JSON.stringify(frame.id);
         const tid = JSON.stringify(frame.result.id);
-        const rpc = frame.jsonrpc === undefined ? "" : `"jsonrpc":"2.0",`;
-        return `{"id":${id},${rpc}"result":{"type":"data","id":${tid},"data":{"id":${tid},"data":${cached}}}}`;
+        return `{"id":${JSON.stringify(frame.id)},${rpcOf(frame)}"result":{"type":"data","id":${tid},"data":{"id":${tid},"data":${cached}}}}`;
       }
+    } else if (isUntrackedDataFrame(frame)) {
+      const cached = serialized.get(frame.result.data);
+      if (cached !== undefined) return `{"id":${JSON.stringify(frame.id)},${rpcOf(frame)}"result":{"type":"data","data":${cached}}}`;
     }
     return JSON.stringify(frame);
   },
@@ -66,3 +89,7 @@ export const roomEventEncoder: Encoder = {
     return JSON.parse(data) as unknown;
   },
 };
+
+function rpcOf(frame: DataFrame): string {
+  return frame.jsonrpc === undefined ? "" : `"jsonrpc":"2.0",`;
+}

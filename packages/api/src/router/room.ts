@@ -10,7 +10,7 @@ import {
   memberInput,
   type RoomEvent,
 } from "@anonchat/shared";
-import { storedEventOf } from "../encoder";
+import { activityEventOf, storedEventOf } from "../encoder";
 import { chatProcedure, router } from "../trpc";
 import { streamOptions, withMappedErrors } from "./streams";
 
@@ -78,9 +78,9 @@ export const roomRouter = router({
 
   /** What changes the caller's room list, across all of their rooms (untracked). */
   onActivity: chatProcedure.subscription(async function* ({ ctx, signal }) {
-    yield* withMappedErrors(ctx, "room.onActivity", () =>
-      ctx.rooms.openActivity(ctx.auth.userId, streamOptions(ctx, signal)),
-    );
+    yield* withMappedErrors(ctx, "room.onActivity", async function* () {
+      for await (const e of ctx.rooms.openActivity(ctx.auth.userId, streamOptions(ctx, signal))) yield activityEventOf(e);
+    });
   }),
 });
 
