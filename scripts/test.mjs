@@ -40,6 +40,7 @@ const SPLIT_TESTS = [
   "room-list.test.ts",
   "room-access.test.ts",
   "ownership.test.ts",
+  "rooms-per-user.test.ts",
 ];
 const WEB_E2E = "apps/web/e2e";
 

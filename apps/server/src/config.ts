@@ -86,6 +86,7 @@ const envSchema = z.object({
   WS_SEND_BUFFER_MAX: int(1_048_576, 16_384, 268_435_456),
   SUBSCRIBER_QUEUE_MAX: int(1000, 10, 1_000_000),
   UNREAD_COUNT_MAX: int(999, 1, 1_000_000),
+  MAX_ROOMS_PER_USER: int(500, 1, 100_000),
   TYPING_TTL_MS: int(6000, 1000, 60_000),
   TYPING_LIMIT: int(20, 1, 10_000_000),
   TYPING_LIMIT_WINDOW: int(10, 1, 3600),
@@ -139,6 +140,7 @@ export interface ServerConfig {
   wsSendBufferMax: number;
   subscriberQueueMax: number;
   unreadCountMax: number;
+  maxRoomsPerUser: number;
   typingTtlMs: number;
   typingLimit: { points: number; window: number };
   presenceTtlSeconds: number;
@@ -210,6 +212,7 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     wsSendBufferMax: e.WS_SEND_BUFFER_MAX,
     subscriberQueueMax: e.SUBSCRIBER_QUEUE_MAX,
     unreadCountMax: e.UNREAD_COUNT_MAX,
+    maxRoomsPerUser: e.MAX_ROOMS_PER_USER,
     typingTtlMs: e.TYPING_TTL_MS,
     typingLimit: { points: e.TYPING_LIMIT, window: e.TYPING_LIMIT_WINDOW },
     presenceTtlSeconds: e.PRESENCE_TTL_SECONDS,

@@ -172,6 +172,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
         maxMessageLength: config.maxMessageLength,
         subscriberQueueMax: config.subscriberQueueMax,
         unreadCountMax: config.unreadCountMax,
+        maxRoomsPerUser: config.maxRoomsPerUser,
         typingTtlMs: config.typingTtlMs,
       },
       sendLimiter: limiter({ keyPrefix: "send", points: config.sendLimit.points, duration: config.sendLimit.window }),

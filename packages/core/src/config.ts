@@ -29,4 +29,6 @@ export interface ChatConfig {
   unreadCountMax: number;
   /** How long clients show a typing notice that is not renewed. */
   typingTtlMs: number;
+  /** Rooms one user may belong to at once (room.list and room.onActivity cover them all). */
+  maxRoomsPerUser: number;
 }

@@ -19,9 +19,9 @@ describe("appendMessages (group commit)", () => {
       return r.user.id;
     };
     [alice, bob, eve] = [await mk("alice"), await mk("bobby"), await mk("eveee")];
-    await insertRoom(h.db, { id: "RoomAAAAAAAAAAAA", name: "a", ownerId: alice, maxMembers: 5 });
-    await insertRoom(h.db, { id: "RoomBBBBBBBBBBBB", name: "b", ownerId: bob, maxMembers: 5 });
-    await joinRoom(h.db, { roomId: "RoomAAAAAAAAAAAA", userId: bob, login: "bobby", viaLegacy: false });
+    await insertRoom(h.db, { id: "RoomAAAAAAAAAAAA", name: "a", ownerId: alice, maxMembers: 5, maxRoomsPerUser: 100 });
+    await insertRoom(h.db, { id: "RoomBBBBBBBBBBBB", name: "b", ownerId: bob, maxMembers: 5, maxRoomsPerUser: 100 });
+    await joinRoom(h.db, { roomId: "RoomAAAAAAAAAAAA", userId: bob, login: "bobby", viaLegacy: false, maxRoomsPerUser: 100 });
   });
   afterAll(async () => {
     await h.close();

@@ -20,13 +20,30 @@ export function toRoom(r: RoomRow): Room {
   };
 }
 
-/** Creates a room with its owner as first member. Returns undefined if the id is already taken. */
+/**
+ * Whether the user may hold one more membership: counted under the user's row lock, so
+ * concurrent joins and creations of one user cannot pass the limit together.
+ */
+async function hasRoomToSpare(trx: Transaction<Database>, userId: number, maxRoomsPerUser: number): Promise<boolean> {
+  await trx.selectFrom("users").select("id").where("id", "=", userId).forUpdate().execute();
+  const r = await trx
+    .selectFrom("room_members")
+    .select((eb) => eb.fn.countAll<string | number>().as("n"))
+    .where("user_id", "=", userId)
+    .executeTakeFirstOrThrow();
+  return Number(r.n) < maxRoomsPerUser;
+}
+
+export type InsertRoomResult = { status: "created"; room: Room } | { status: "id_taken" } | { status: "too_many_rooms" };
+
+/** Creates a room with its owner as first member, within the owner's room limit. */
 export async function insertRoom(
   db: Db,
-  input: { id: string; name: string; ownerId: number; maxMembers: number },
-): Promise<Room | undefined> {
+  input: { id: string; name: string; ownerId: number; maxMembers: number; maxRoomsPerUser: number },
+): Promise<InsertRoomResult> {
   try {
-    return await db.transaction().execute(async (trx) => {
+    return await db.transaction().execute(async (trx): Promise<InsertRoomResult> => {
+      if (!(await hasRoomToSpare(trx, input.ownerId, input.maxRoomsPerUser))) return { status: "too_many_rooms" };
       const row = await trx
         .insertInto("rooms")
         .values({
@@ -40,10 +57,10 @@ export async function insertRoom(
         .returning(ROOM_COLUMNS)
         .executeTakeFirstOrThrow();
       await trx.insertInto("room_members").values({ room_id: input.id, user_id: input.ownerId, via_legacy: false }).execute();
-      return toRoom(row);
+      return { status: "created", room: toRoom(row) };
     });
   } catch (e) {
-    if (isUniqueViolation(e, "rooms_pkey")) return undefined;
+    if (isUniqueViolation(e, "rooms_pkey")) return { status: "id_taken" };
     throw e;
   }
 }
@@ -94,6 +111,7 @@ export type JoinResult =
   | { status: "already_member"; room: Room; viaLegacy: boolean }
   | { status: "full" }
   | { status: "banned" }
+  | { status: "too_many_rooms" }
   | { status: "not_found" };
 
 /**
@@ -102,7 +120,7 @@ export type JoinResult =
  */
 export async function joinRoom(
   db: Db,
-  input: { roomId: string; userId: number; login: string; viaLegacy: boolean },
+  input: { roomId: string; userId: number; login: string; viaLegacy: boolean; maxRoomsPerUser: number },
 ): Promise<JoinResult> {
   return db.transaction().execute(async (trx) => {
     const room = await lockRoom(trx, input.roomId);
@@ -134,6 +152,8 @@ export async function joinRoom(
       .executeTakeFirst();
     if (banned) return { status: "banned" };
     if (room.member_count >= room.max_members) return { status: "full" };
+    // Lock order: the room, then the user (creating a room locks only the user).
+    if (!(await hasRoomToSpare(trx, input.userId, input.maxRoomsPerUser))) return { status: "too_many_rooms" };
     // The join event is the member's first read seq: nothing before it counts as unread.
     await trx
       .insertInto("room_members")

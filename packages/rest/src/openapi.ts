@@ -110,12 +110,12 @@ export function buildOpenApi(): Record<string, unknown> {
       },
       "/api/v1/rooms/create": {
         post: {
-          summary: "Create a room; the creator is its owner and first member",
+          summary: "Create a room; the creator is its owner and first member (403 past MAX_ROOMS_PER_USER)",
           security: bearer,
           requestBody: body(legacyCreateRoomBody),
           responses: {
             ...ok(201, "created", { type: "object", required: ["room_id"], properties: { room_id: { type: "string" } } }),
-            ...errors(400, 401, 429),
+            ...errors(400, 401, 403, 429),
           },
         },
       },

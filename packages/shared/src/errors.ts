@@ -51,6 +51,7 @@ export function httpStatusOf(code: ErrorCode): number {
 export const MESSAGES = {
   invalidCredentials: "invalid login or password",
   roomFull: "room is full",
+  tooManyRooms: "you are in too many rooms",
   roomNotFound: "room not found",
   roomRemoved: "room removed",
   notMember: "you are not a member of this room",

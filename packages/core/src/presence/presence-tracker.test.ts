@@ -26,8 +26,8 @@ describe("PresenceTracker heartbeat", () => {
       return r.user.id;
     };
     [alice, bob] = [await mk("alice"), await mk("bobby")];
-    await rooms.insertRoom(h.db, { id: ROOM, name: "p", ownerId: alice, maxMembers: 5 });
-    await rooms.joinRoom(h.db, { roomId: ROOM, userId: bob, login: "bobby", viaLegacy: false });
+    await rooms.insertRoom(h.db, { id: ROOM, name: "p", ownerId: alice, maxMembers: 5, maxRoomsPerUser: 100 });
+    await rooms.joinRoom(h.db, { roomId: ROOM, userId: bob, login: "bobby", viaLegacy: false, maxRoomsPerUser: 100 });
     const bus = new InProcessBus();
     bus.subscribe((e: BusEvent) => {
       if (e.type === "presence") announced.push({ roomId: e.roomId, userId: e.userId });

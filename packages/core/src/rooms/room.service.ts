@@ -99,8 +99,15 @@ export class RoomService {
 
   async create(ownerId: number, input: RoomCreateInput): Promise<Room> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const room = await rooms.insertRoom(this.deps.db, { id: newRoomId(), ownerId, ...input });
-      if (room) {
+      const r = await rooms.insertRoom(this.deps.db, {
+        id: newRoomId(),
+        ownerId,
+        ...input,
+        maxRoomsPerUser: this.deps.config.maxRoomsPerUser,
+      });
+      if (r.status === "too_many_rooms") throw this.tooManyRooms();
+      if (r.status === "created") {
+        const room = r.room;
         // The creator's other clients add it to their room lists.
         await this.publish(room.id, [], [{ type: "member_joined", roomId: room.id, userId: ownerId }]);
         return room;
@@ -111,10 +118,17 @@ export class RoomService {
 
   /** Joins atomically under the member limit; joining a room you are in returns it. */
   async join(user: Sender, roomId: string, via: "api" | "legacy" = "api"): Promise<Room> {
-    const r = await rooms.joinRoom(this.deps.db, { roomId, userId: user.id, login: user.login, viaLegacy: via === "legacy" });
+    const r = await rooms.joinRoom(this.deps.db, {
+      roomId,
+      userId: user.id,
+      login: user.login,
+      viaLegacy: via === "legacy",
+      maxRoomsPerUser: this.deps.config.maxRoomsPerUser,
+    });
     if (r.status === "not_found") throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
     if (r.status === "full") throw new AppError("FORBIDDEN", MESSAGES.roomFull);
     if (r.status === "banned") throw new AppError("FORBIDDEN", MESSAGES.banned);
+    if (r.status === "too_many_rooms") throw this.tooManyRooms();
     if (r.status === "joined") {
       await this.publish(roomId, [r.event], [{ type: "member_joined", roomId, userId: user.id }]);
     }
@@ -271,6 +285,10 @@ export class RoomService {
       login: user.login,
       maxQueue: this.deps.config.subscriberQueueMax,
     });
+  }
+
+  private tooManyRooms(): AppError {
+    return new AppError("FORBIDDEN", `${MESSAGES.tooManyRooms} (at most ${this.deps.config.maxRoomsPerUser}); leave one first`);
   }
 
   private checkText(raw: string): string {
