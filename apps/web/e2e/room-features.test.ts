@@ -35,11 +35,51 @@ import {
 
 /**
  * Issue 7 in the browser: two or three people in one room, each in a browser context of their own,
- * against the real server. A short typing lifetime lets a test see a notice expire.
+ * against the real server. The typing lifetime is long enough that a notice gone well before it
+ * was cleared by a "stopped typing" or a message, not by its expiry, and short enough to watch
+ * one expire.
  */
-const ENV = { WEB_DIR: WEB_DIST, TYPING_TTL_MS: "3000" };
+const TYPING_TTL_MS = 8000;
+const ENV = { WEB_DIR: WEB_DIST, TYPING_TTL_MS: String(TYPING_TTL_MS) };
 /** Waits for live updates (never a performance bound: a slow run waits, a wrong one fails). */
 const LIVE = { timeout: 10_000 };
+
+/**
+ * A typing notice shown from a typist who started at `startedAt` (epoch ms, taken before the first
+ * key) cannot expire before startedAt + TYPING_TTL_MS: one gone a second before that was cleared.
+ */
+function beforeExpiry(startedAt: number) {
+  return startedAt + TYPING_TTL_MS - 1000;
+}
+
+/** From now on, records every unread badge the page shows for this room (even for a moment). */
+async function recordBadges(page: Page, roomName: string): Promise<void> {
+  await page.evaluate((name) => {
+    const seen: string[] = [];
+    (window as unknown as { __badgesSeen: string[] }).__badgesSeen = seen;
+    const look = () => {
+      for (const li of document.querySelectorAll(".room-list li")) {
+        if (li.querySelector(".room-name")?.textContent !== name) continue;
+        const badge = li.querySelector("[data-testid=unread]");
+        if (badge) seen.push(badge.textContent ?? "");
+      }
+    };
+    look();
+    new MutationObserver(look).observe(document.body, { childList: true, subtree: true, characterData: true });
+  }, roomName);
+}
+
+/** The badges recordBadges saw. */
+function badgesSeen(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { __badgesSeen: string[] }).__badgesSeen);
+}
+
+/** Waits until the page shows no typing notice, failing if that takes until `deadline`. */
+async function typingClearedBy(page: Page, deadline: number): Promise<void> {
+  const timeout = deadline - Date.now();
+  if (timeout <= 0) throw new Error(`the test reached the typing deadline ${-timeout} ms late: it cannot tell a stop from an expiry`);
+  await expect.poll(() => typingShown(page), { timeout, interval: 50 }).toBe("");
+}
 
 describe("room features in the browser", () => {
   let browser: Browser;
@@ -108,30 +148,36 @@ describe("room features in the browser", () => {
     await expect.poll(() => membersShown(bruno, "Online"), LIVE).toEqual(["alice", "bruno"]);
     await membersPanel(alice).locator(".member", { hasText: "alice" }).getByText("owner", { exact: true }).waitFor();
 
+    // Bruno's phone, signed in now: the slow part (the password check) is over before he types.
+    const brunoSession = await httpClient(server.url).auth.login.mutate({ email: brunoUser.email, password: brunoUser.password });
+    const brunoPhone = httpClient(server.url, brunoSession.accessToken);
+
     // Bruno types: Alice is told, Bruno is not told about himself. He stops without sending,
     // so the notice expires by itself (TYPING_TTL_MS).
     await composer(bruno).pressSequentially("hel");
     await expect.poll(() => typingShown(alice), LIVE).toBe("bruno is typing…");
     expect(await typingShown(bruno)).toBe("");
-    await expect.poll(() => typingShown(alice), LIVE).toBe("");
+    await expect.poll(() => typingShown(alice), { timeout: TYPING_TTL_MS + LIVE.timeout }).toBe("");
 
     // Typing again, then a message of his arrives from another device (so no "stopped typing"
     // comes with it): the message itself clears the notice, before it would expire.
     await composer(bruno).fill("");
+    let startedAt = Date.now();
     await composer(bruno).pressSequentially("hello");
     await expect.poll(() => typingShown(alice), LIVE).toBe("bruno is typing…");
-    const brunoSession = await httpClient(server.url).auth.login.mutate({ email: brunoUser.email, password: brunoUser.password });
-    await httpClient(server.url, brunoSession.accessToken).room.send.mutate({ roomId, text: "from my phone" });
+    await brunoPhone.room.send.mutate({ roomId, text: "from my phone" });
     await waitForMessage(alice, "from my phone");
     expect(await typingShown(alice)).toBe("");
+    expect(Date.now(), "the notice could have expired by itself").toBeLessThan(beforeExpiry(startedAt));
     await composer(bruno).press("Enter");
     await waitForMessage(alice, "hello");
-    // Alice types: now the other way round.
+    // Alice types: now the other way round. Clearing the box says she stopped.
+    startedAt = Date.now();
     await composer(alice).pressSequentially("hi");
     await expect.poll(() => typingShown(bruno), LIVE).toBe("alice is typing…");
     expect(await typingShown(alice)).toBe("");
     await composer(alice).fill("");
-    await expect.poll(() => typingShown(bruno), LIVE).toBe("");
+    await typingClearedBy(bruno, beforeExpiry(startedAt));
     await screenshot(alice, "13-room-members-typing");
 
     // Bruno goes back to his room list: he goes offline in the room, and comes back online.
@@ -209,9 +255,27 @@ describe("room features in the browser", () => {
     expect(await visibleErrors(bruno)).toEqual([]);
 
     // The README's picture of a room (docs/room-view.png): all of the above while Bruno types.
+    let startedAt = Date.now();
     await composer(bruno).pressSequentially("On my way");
     await expect.poll(() => typingShown(alice), LIVE).toBe("bruno is typing…");
     await screenshot(alice, "14b-room-view");
+    await composer(bruno).fill("");
+    await typingClearedBy(alice, beforeExpiry(startedAt));
+
+    // Typing on and on tells the room every few seconds (TYPING_EVERY_MS), not at every key.
+    const typingCalls: string[] = [];
+    const onRequest = (r: { url(): string }) => {
+      if (r.url().includes("room.typing")) typingCalls.push(r.url());
+    };
+    bruno.on("request", onRequest);
+    startedAt = Date.now();
+    await composer(bruno).pressSequentially("Sorry, the bus is late, I think I'll be there by ten", { delay: 80 });
+    const typedFor = Date.now() - startedAt;
+    bruno.off("request", onRequest);
+    expect(typedFor).toBeGreaterThan(3500);
+    expect(typingCalls.length).toBeGreaterThanOrEqual(1);
+    expect(typingCalls.length).toBeLessThanOrEqual(Math.ceil(typedFor / 3000) + 1);
+    expect(await typingShown(alice)).toBe("bruno is typing…");
     await composer(bruno).fill("");
     await expect.poll(() => typingShown(alice), LIVE).toBe("");
   });
@@ -292,10 +356,13 @@ describe("room features in the browser", () => {
     await expect.poll(() => membersShown(carol, "Online"), LIVE).toEqual(["alice", "bruno", "carol"]);
     expect(await visibleErrors(carol)).toEqual([]);
 
-    // Ownership passes to Bruno: the controls move with it.
+    // Ownership passes to Bruno: the controls move with it. The button that opened the dialog
+    // goes with them; the focus moves to the members heading instead of falling to the body.
     await membersPanel(alice).getByRole("button", { name: "Make owner: bruno" }).click();
     await confirmWith(alice, "Make bruno the owner of “Features”?", "Make owner");
     await systemLine(alice, "alice made bruno the owner").waitFor(LIVE);
+    await expect.poll(() => membersPanel(alice).getByRole("button", { name: /^Kick/ }).count(), LIVE).toBe(0);
+    expect(await alice.evaluate(() => document.activeElement?.id)).toBe("members-panel-heading");
     await systemLine(bruno, "alice made bruno the owner").waitFor(LIVE);
     await membersPanel(bruno).getByRole("button", { name: "Kick alice" }).waitFor(LIVE);
     await bruno.getByRole("button", { name: "Delete room" }).waitFor(LIVE);
@@ -346,7 +413,7 @@ describe("room features in the browser", () => {
     await screenshot(dana, "17-room-list-unread");
 
     // Then the newer room is the most recent again.
-    await writer.room.send.mutate({ roomId: newer, text: "over here now" });
+    const overHere = await writer.room.send.mutate({ roomId: newer, text: "over here now" });
     await expect.poll(() => roomOrder(dana), LIVE).toEqual(["Newer room", "Older room", "Made elsewhere"]);
     await expect.poll(() => unreadShown(dana, "Newer room"), LIVE).toBe("1");
 
@@ -355,8 +422,10 @@ describe("room features in the browser", () => {
     await waitForMessage(dana, "second news");
     await expect.poll(() => unreadShown(dana, "Older room"), LIVE).toBe("");
     expect(await unreadShown(dana, "Newer room")).toBe("1");
-    // A message in the room on screen is read as it arrives: no badge for it, and the read
-    // marker moves past it (the page says so to the server).
+    // A message in the room on screen is read as it arrives: no badge for it, not even for a
+    // moment (every badge the page shows for the room is recorded), and the read marker moves
+    // past it (the page says so to the server).
+    await recordBadges(dana, "Older room");
     const looked = { seq: 0 };
     const markedRead = dana.waitForResponse(
       (r) => r.url().includes("room.markRead") && new RegExp(`"seq":${looked.seq}[,}]`).test(r.request().postData() ?? ""),
@@ -364,9 +433,10 @@ describe("room features in the browser", () => {
     looked.seq = (await writer.room.send.mutate({ roomId: older, text: "while you look" })).seq;
     await waitForMessage(dana, "while you look");
     await markedRead;
-    await writer.room.send.mutate({ roomId: newer, text: "meanwhile elsewhere" });
+    const meanwhile = await writer.room.send.mutate({ roomId: newer, text: "meanwhile elsewhere" });
     await expect.poll(() => unreadShown(dana, "Newer room"), LIVE).toBe("2");
     expect(await unreadShown(dana, "Older room")).toBe("");
+    expect(await badgesSeen(dana)).toEqual([]);
 
     // The server holds the read marker: a fresh load agrees.
     await dana.goto("/");
@@ -390,5 +460,61 @@ describe("room features in the browser", () => {
     await expect.poll(() => roomOrder(second), LIVE).toEqual(["Older room", "Newer room", "Made elsewhere"]);
     expect(await unreadShown(second, "Newer room")).toBe("2");
     expect(await unreadShown(second, "Older room")).toBe("");
+
+    // Reading on another device clears the badge here, live: half of it first (the server's
+    // count, not this page's, says what is left), then the rest.
+    await danaElsewhere.room.markRead.mutate({ roomId: newer, seq: overHere.seq });
+    await expect.poll(() => unreadShown(dana, "Newer room"), LIVE).toBe("1");
+    await expect.poll(() => unreadShown(second, "Newer room"), LIVE).toBe("1");
+    await danaElsewhere.room.markRead.mutate({ roomId: newer, seq: meanwhile.seq });
+    await expect.poll(() => unreadShown(dana, "Newer room"), LIVE).toBe("");
+    await expect.poll(() => unreadShown(second, "Newer room"), LIVE).toBe("");
+    expect(await visibleErrors(dana)).toEqual([]);
+  });
+
+  it("marks a room read only while its newest messages are in view", async () => {
+    const erinUser = newUser("erin", true);
+    const erin = await person(erinUser);
+    explainFailure({ erin });
+    const session = await httpClient(server.url).auth.login.mutate({ email: erinUser.email, password: erinUser.password });
+    const room = await httpClient(server.url, session.accessToken).room.create.mutate({ name: "Long talk", maxMembers: 3 });
+    const { client: talker } = await registerUser(server.url, "talker");
+    await talker.room.join.mutate({ roomId: room.id });
+    for (let i = 1; i <= 40; i++) await talker.room.send.mutate({ roomId: room.id, text: `line ${i}` });
+    // Opening the room reads it (the page says so to the server).
+    const openedRead = erin.waitForResponse((r) => r.url().includes("room.markRead"));
+    await openRoom(erin, room.id, "Long talk");
+    await waitForMessage(erin, "line 40");
+    await openedRead;
+    await expect.poll(() => unreadShown(erin, "Long talk"), LIVE).toBe("");
+
+    // Scrolled up, the newest messages are out of view: one that comes then is not read (its
+    // badge shows, the marker stays) until the reader goes down to it.
+    const marks: string[] = [];
+    erin.on("request", (r) => {
+      if (r.url().includes("room.markRead")) marks.push(r.postData() ?? "");
+    });
+    // Up to the top, and on once the page has handled the scroll (its event comes with the next
+    // frame: a message sent before it would find the reader still at the bottom).
+    await erin.getByRole("region", { name: "Messages" }).evaluate(
+      (el) =>
+        new Promise<void>((resolve) => {
+          el.addEventListener("scroll", () => setTimeout(resolve, 200), { once: true });
+          el.scrollTop = 0;
+        }),
+    );
+    const unseen = await talker.room.send.mutate({ roomId: room.id, text: "while scrolled up" });
+    const marksUnseen = () => marks.some((body) => new RegExp(`"seq":${unseen.seq}[,}]`).test(body));
+    const jump = erin.getByRole("button", { name: /^1 new message/ });
+    await jump.waitFor(LIVE);
+    await expect.poll(() => unreadShown(erin, "Long talk"), LIVE).toBe("1");
+    await erin.waitForTimeout(1500); // past the read debounce: a mark would have been sent
+    expect(marksUnseen()).toBe(false);
+    expect(await unreadShown(erin, "Long talk")).toBe("1");
+    // The jump button brings it into view: now it is read.
+    await jump.click();
+    await expect.poll(() => unreadShown(erin, "Long talk"), LIVE).toBe("");
+    await expect.poll(marksUnseen, LIVE).toBe(true);
+    expect(await visibleErrors(erin)).toEqual([]);
   });
 });
