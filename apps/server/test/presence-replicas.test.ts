@@ -47,6 +47,36 @@ describe.runIf(DB_KIND === "postgres")("presence across chat replicas", () => {
     expect(await presenceOn(direct("chat2"), a, room.id)).toEqual([idOf(a)]);
   });
 
+  it("a typing notice sent after a message reaches a subscriber on the other replica after that message", async () => {
+    const a = await registerUser(d.url, "pe");
+    const b = await registerUser(d.url, "pf");
+    const room = await a.client.room.create.mutate({ name: "order", maxMembers: 5 });
+    await b.client.room.join.mutate({ roomId: room.id });
+    const watcher = await attached(cleanups, direct("chat1"), a, room.id);
+    // b's calls all go to chat2: each NOTIFY of a stored message leaves chat2 before the typing one.
+    const viaChat2 = httpClient(direct("chat2"), b.session.accessToken);
+    const ROUNDS = 20;
+    const sent: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      sent.push((await viaChat2.room.send.mutate({ roomId: room.id, text: `m${i}` })).seq);
+      await viaChat2.room.typing.mutate({ roomId: room.id });
+    }
+    await waitFor(() => watcher.typing().length === ROUNDS, 10_000, "every typing notice");
+    // Each notice comes after the message sent before it: the message arrived earlier, and the
+    // notice's id (the last stored event before it) is at least that message's seq.
+    type Item = { kind: "typing"; id: number } | { kind: "message"; seq: number };
+    const items = watcher.events.flatMap((e): Item[] =>
+      e.data.type === "typing" ? [{ kind: "typing", id: Number(e.id) }] : e.data.type === "message" ? [{ kind: "message", seq: e.data.message.seq }] : [],
+    );
+    const typingAt = items.flatMap((item, at) => (item.kind === "typing" ? [at] : []));
+    const late = sent.flatMap((seq, round) => {
+      const notice = items[typingAt[round] as number] as Extract<Item, { kind: "typing" }>;
+      const messageAt = items.findIndex((item) => item.kind === "message" && item.seq === seq);
+      return messageAt >= 0 && messageAt < (typingAt[round] as number) && notice.id >= seq ? [] : [{ round, seq, noticeId: notice.id }];
+    });
+    expect(late).toEqual([]);
+  });
+
   it("a replica killed without a goodbye has its members dropped after PRESENCE_TTL_SECONDS", async () => {
     const a = await registerUser(d.url, "pc");
     const b = await registerUser(d.url, "pd");

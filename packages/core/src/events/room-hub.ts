@@ -17,6 +17,8 @@ export interface HubSubscriber {
 }
 
 const FETCH_BATCH = 500;
+/** Ephemeral events held behind a slow fetch, at most (the oldest go first: they are stale). */
+const HELD_MAX = 1000;
 
 export interface HubHooks {
   /** A chat message handed to this many local subscribers (metrics). */
@@ -39,6 +41,11 @@ class RoomFeed {
   readonly subscribers = new Set<HubSubscriber>();
   private lastSeq: number | undefined;
   private target = 0;
+  /**
+   * Presence and typing heard while stored events announced before them are still being read:
+   * they wait for those, so a notice never overtakes the message or kick that came before it.
+   */
+  private readonly held: Array<{ after: number; event: HubEvent }> = [];
   private fetching = false;
   /** Members whose online state may have changed, read in one go. */
   private readonly presenceDirty = new Set<number>();
@@ -64,6 +71,7 @@ class RoomFeed {
     try {
       const last = await rooms.getRoomLastSeq(this.db, this.roomId);
       this.lastSeq = last ?? 0;
+      this.releaseHeld();
       this.pump();
     } catch (err) {
       this.opts.onError(err);
@@ -115,9 +123,29 @@ class RoomFeed {
     if (event && seq === this.lastSeq + 1) {
       this.lastSeq = seq;
       this.broadcast({ type: "event", event });
+      this.releaseHeld();
       return;
     }
     this.pump();
+  }
+
+  /** Passes on an ephemeral event, after every stored event announced before it. */
+  relay(event: HubEvent): void {
+    if (this.held.length === 0 && this.lastSeq !== undefined && this.target <= this.lastSeq) {
+      this.broadcast(event);
+      return;
+    }
+    if (this.held.length >= HELD_MAX) this.held.shift();
+    this.held.push({ after: this.target, event });
+  }
+
+  /** Passes on the held events whose stored predecessors have all been passed on, in order. */
+  private releaseHeld(): void {
+    const last = this.lastSeq;
+    if (last === undefined) return;
+    let n = 0;
+    while (n < this.held.length && (this.held[n] as { after: number }).after <= last) n++;
+    for (const h of this.held.splice(0, n)) this.broadcast(h.event);
   }
 
   broadcast(event: HubEvent): void {
@@ -148,10 +176,10 @@ class RoomFeed {
           const known = this.online.get(id);
           if (login !== undefined && known === undefined) {
             this.online.set(id, login);
-            this.broadcast({ type: "presence", userId: id, login, online: true });
+            this.relay({ type: "presence", userId: id, login, online: true });
           } else if (login === undefined && known !== undefined) {
             this.online.delete(id);
-            this.broadcast({ type: "presence", userId: id, login: known, online: false });
+            this.relay({ type: "presence", userId: id, login: known, online: false });
           }
         }
         ids = [];
@@ -198,11 +226,17 @@ class RoomFeed {
     try {
       while (!this.closed && this.lastSeq !== undefined && this.target > this.lastSeq) {
         const batch = await messages.listEventsAfter(this.db, this.roomId, this.lastSeq, FETCH_BATCH);
-        if (batch.length === 0) break;
+        if (batch.length === 0) {
+          // Nothing stored past lastSeq (the room was removed meanwhile): nothing to wait for.
+          this.target = this.lastSeq;
+          for (const h of this.held.splice(0)) this.broadcast(h.event);
+          break;
+        }
         for (const e of batch) {
           if (this.closed) return;
           this.lastSeq = e.seq;
           this.broadcast({ type: "event", event: e });
+          this.releaseHeld();
         }
       }
     } catch (err) {
@@ -302,7 +336,7 @@ export class RoomHub {
         feed.onPresence(e.userId);
         break;
       case "typing":
-        feed.broadcast({ type: "typing", userId: e.userId, login: e.login, typing: e.typing });
+        feed.relay({ type: "typing", userId: e.userId, login: e.login, typing: e.typing });
         break;
     }
   }

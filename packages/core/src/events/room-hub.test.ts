@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { messages, migrateToLatest, openDatabase, rooms, users, type DatabaseHandle } from "@anonchat/db";
+import { InProcessBus } from "./bus";
+import { RoomHub, type HubEvent } from "./room-hub";
+
+/**
+ * A replica hears of another's stored event by id only and must read it; a typing notice carries
+ * everything and could be passed on at once. It must still come after the stored events announced
+ * before it: a client clears a member's typing notice when that member's message arrives, and a
+ * kicked member must get the kick before anything that follows it.
+ */
+describe("RoomHub ordering of ephemeral events", () => {
+  const ROOM = "HubOrderRoomAAAA";
+  let h: DatabaseHandle;
+  let bus: InProcessBus;
+  let hub: RoomHub;
+  let alice: number;
+
+  beforeAll(async () => {
+    h = await openDatabase({ dataDir: "memory" });
+    await migrateToLatest(h.db);
+    const r = await users.insertUser(h.db, { login: "alice", email: "alice@x.test", passwordHash: "h" });
+    if (!r.ok) throw new Error("user");
+    alice = r.user.id;
+    await rooms.insertRoom(h.db, { id: ROOM, name: "o", ownerId: alice, maxMembers: 5, maxRoomsPerUser: 100 });
+    bus = new InProcessBus();
+    hub = new RoomHub(h.db, bus);
+  });
+  afterAll(async () => {
+    hub.close();
+    await h.close();
+  });
+
+  const describeEvent = (e: HubEvent) => (e.type === "event" ? `seq ${e.event.seq}` : e.type);
+  const until = async (what: string, ok: () => boolean) => {
+    const end = Date.now() + 5_000;
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  it("passes on a typing notice only after the stored events announced before it, read from the database", async () => {
+    const got: string[] = [];
+    const detach = hub.attach(ROOM, { userId: alice, wantsPresence: false, deliver: (e) => got.push(describeEvent(e)) });
+    // Let the feed learn where the room stands before anything happens.
+    await new Promise((r) => setTimeout(r, 200));
+    const stored = await messages.appendMessages(h.db, [
+      { roomId: ROOM, senderId: alice, senderLogin: "alice", text: "one", clientMsgId: null },
+      { roomId: ROOM, senderId: alice, senderLogin: "alice", text: "two", clientMsgId: null },
+    ]);
+    const seqs = stored.map((s) => (s.status === "stored" ? s.message.seq : -1));
+    // As another replica announces them: ids only, so the feed must read them, then a typing notice.
+    await bus.publishMany([
+      { type: "message", roomId: ROOM, seq: seqs[0] as number },
+      { type: "message", roomId: ROOM, seq: seqs[1] as number },
+      { type: "typing", roomId: ROOM, userId: alice, login: "alice", typing: true },
+    ]);
+    await until("the typing notice", () => got.includes("typing"));
+    expect(got).toEqual([`seq ${seqs[0]}`, `seq ${seqs[1]}`, "typing"]);
+    // With nothing to wait for, a notice goes straight through.
+    await bus.publish({ type: "typing", roomId: ROOM, userId: alice, login: "alice", typing: false });
+    expect(got.at(-1)).toBe("typing");
+    expect(got).toHaveLength(4);
+    detach();
+  });
+});
