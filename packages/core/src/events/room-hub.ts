@@ -17,7 +17,11 @@ export interface HubSubscriber {
 }
 
 const FETCH_BATCH = 500;
-/** Ephemeral events held behind a slow fetch, at most (the oldest go first: they are stale). */
+/**
+ * Typing notices held behind a slow fetch, at most; past it the oldest go (they are stale).
+ * Presence changes are never dropped: each is a change of the feed's view, and they stop while
+ * the database is unreachable, since reading them needs it.
+ */
 const HELD_MAX = 1000;
 
 export interface HubHooks {
@@ -135,7 +139,10 @@ class RoomFeed {
       this.broadcast(event);
       return;
     }
-    if (this.held.length >= HELD_MAX) this.held.shift();
+    if (this.held.length >= HELD_MAX && event.type === "typing") {
+      const oldest = this.held.findIndex((h) => h.event.type === "typing");
+      if (oldest >= 0) this.held.splice(oldest, 1);
+    }
     this.held.push({ after: this.target, event });
   }
 
