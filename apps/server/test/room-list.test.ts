@@ -223,13 +223,15 @@ describe("room.onActivity", () => {
     const sharedReads = () => activity.ofType("read").filter((e) => e.marker.roomId === shared.id);
     await waitFor(() => sharedReads().length === 1, 10_000, "read event");
     expect(sharedReads()).toEqual([{ type: "read", marker }]);
-    // Someone else's marker is not a's business.
+    // Someone else's marker is not a's business, and a mark that moves nothing tells no one.
     await b.client.room.markRead.mutate({ roomId: shared.id, seq: fromB.seq });
+    expect(await a.client.room.markRead.mutate({ roomId: shared.id, seq: fromB.seq })).toEqual(marker);
 
     // Edits and deletions: the summary should be read again.
     await b.client.message.edit.mutate({ roomId: shared.id, seq: fromB.seq, text: "hi a!" });
     await waitFor(() => activity.ofType("changed").length >= 1, 10_000, "changed after an edit");
     expect(nth(activity.ofType("changed"), 0)).toEqual({ type: "changed", roomId: shared.id });
+    expect(sharedReads()).toHaveLength(1);
     const changedBefore = activity.ofType("changed").length;
     await b.client.message.delete.mutate({ roomId: shared.id, seq: fromB.seq });
     await waitFor(() => activity.ofType("changed").length > changedBefore, 10_000, "changed after a delete");

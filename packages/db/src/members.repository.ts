@@ -114,21 +114,25 @@ export async function listBans(
   return rows.map((r) => ({ userId: r.user_id, login: r.login, bannedAt: r.created_at.toISOString() }));
 }
 
-/** Moves the member's read marker forward, never past the room's last seq. */
+/**
+ * Moves the member's read marker forward, never past the room's last seq; `moved` says whether
+ * it did (a repeated mark changes nothing anyone needs to hear of).
+ */
 export async function markRead(
   db: Db,
   input: { roomId: string; userId: number; seq: number; unreadMax: number },
-): Promise<ReadMarker | "not_member"> {
-  const row = await sql<{ last_read_seq: number }>`
+): Promise<{ marker: ReadMarker; moved: boolean } | "not_member"> {
+  const row = await sql<{ last_read_seq: number; before_seq: number }>`
     update room_members m
        set last_read_seq = greatest(m.last_read_seq, least(${input.seq}::integer, r.last_seq))
-      from rooms r
+      from rooms r,
+           (select last_read_seq from room_members where room_id = ${input.roomId} and user_id = ${input.userId}) before
      where r.id = m.room_id and m.room_id = ${input.roomId} and m.user_id = ${input.userId}
-    returning m.last_read_seq`.execute(db);
-  const marker = row.rows[0];
-  if (!marker) return "not_member";
-  const unreadCount = await countUnread(db, input.roomId, input.userId, marker.last_read_seq, input.unreadMax);
-  return { roomId: input.roomId, lastReadSeq: marker.last_read_seq, unreadCount };
+    returning m.last_read_seq, before.last_read_seq as before_seq`.execute(db);
+  const r = row.rows[0];
+  if (!r) return "not_member";
+  const unreadCount = await countUnread(db, input.roomId, input.userId, r.last_read_seq, input.unreadMax);
+  return { marker: { roomId: input.roomId, lastReadSeq: r.last_read_seq, unreadCount }, moved: r.last_read_seq !== r.before_seq };
 }
 
 export async function countUnread(db: Db, roomId: string, userId: number, afterSeq: number, max: number): Promise<number> {

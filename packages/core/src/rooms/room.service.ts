@@ -231,8 +231,9 @@ export class RoomService {
       await this.requireMember(userId, input.roomId);
       throw new AppError("FORBIDDEN", MESSAGES.notMember);
     }
-    await this.deps.bus.publish({ type: "read", userId, ...r }).catch(() => undefined);
-    return r;
+    // The user's other devices update their room lists.
+    if (r.moved) await this.deps.bus.publish({ type: "read", userId, ...r.marker }).catch(() => undefined);
+    return r.marker;
   }
 
   /** Tells the room's other subscribers that the user is typing; never stored. */
