@@ -22,10 +22,12 @@ export function toRoom(r: RoomRow): Room {
 
 /**
  * Whether the user may hold one more membership: counted under the user's row lock, so
- * concurrent joins and creations of one user cannot pass the limit together.
+ * concurrent joins and creations of one user cannot pass the limit together. NO KEY UPDATE
+ * serializes those, yet does not hold up the foreign-key checks of the user's sends and logins
+ * (FOR UPDATE would make them wait for the join).
  */
 async function hasRoomToSpare(trx: Transaction<Database>, userId: number, maxRoomsPerUser: number): Promise<boolean> {
-  await trx.selectFrom("users").select("id").where("id", "=", userId).forUpdate().execute();
+  await trx.selectFrom("users").select("id").where("id", "=", userId).forNoKeyUpdate().execute();
   const r = await trx
     .selectFrom("room_members")
     .select((eb) => eb.fn.countAll<string | number>().as("n"))
