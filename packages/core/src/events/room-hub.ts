@@ -135,15 +135,12 @@ class RoomFeed {
 
   /** Passes on an ephemeral event, after every stored event announced before it. */
   relay(event: HubEvent): void {
-    if (this.held.length === 0 && this.lastSeq !== undefined && this.target <= this.lastSeq) {
-      this.broadcast(event);
-      return;
-    }
     if (this.held.length >= HELD_MAX && event.type === "typing") {
       const oldest = this.held.findIndex((h) => h.event.type === "typing");
       if (oldest >= 0) this.held.splice(oldest, 1);
     }
     this.held.push({ after: this.target, event });
+    this.releaseHeld();
   }
 
   /** Passes on the held events whose stored predecessors have all been passed on, in order. */
