@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { messages, migrateToLatest, openDatabase, rooms, users, type DatabaseHandle } from "@anonchat/db";
+import { messages, rooms, type DatabaseHandle } from "@anonchat/db";
+import { addUser, memoryDatabase, until } from "../test-db";
 import { InProcessBus } from "./bus";
 import { RoomHub, type HubEvent } from "./room-hub";
 
@@ -17,11 +18,8 @@ describe("RoomHub ordering of ephemeral events", () => {
   let alice: number;
 
   beforeAll(async () => {
-    h = await openDatabase({ dataDir: "memory" });
-    await migrateToLatest(h.db);
-    const r = await users.insertUser(h.db, { login: "alice", email: "alice@x.test", passwordHash: "h" });
-    if (!r.ok) throw new Error("user");
-    alice = r.user.id;
+    h = await memoryDatabase();
+    alice = await addUser(h.db, "alice");
     await rooms.insertRoom(h.db, { id: ROOM, name: "o", ownerId: alice, maxMembers: 5, maxRoomsPerUser: 100 });
     bus = new InProcessBus();
     hub = new RoomHub(h.db, bus);
@@ -32,13 +30,6 @@ describe("RoomHub ordering of ephemeral events", () => {
   });
 
   const describeEvent = (e: HubEvent) => (e.type === "event" ? `seq ${e.event.seq}` : e.type);
-  const until = async (what: string, ok: () => boolean) => {
-    const end = Date.now() + 5_000;
-    while (!ok()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
 
   it("passes on a typing notice only after the stored events announced before it, read from the database", async () => {
     const got: string[] = [];

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrateToLatest, openDatabase, presence, rooms, users, type DatabaseHandle } from "@anonchat/db";
+import { presence, rooms, type DatabaseHandle } from "@anonchat/db";
+import { addUser, memoryDatabase, until } from "../test-db";
 import { InProcessBus, type BusEvent } from "../events/bus";
 import { PresenceTracker } from "./presence-tracker";
 
@@ -18,14 +19,8 @@ describe("PresenceTracker heartbeat", () => {
   let bob: number;
 
   beforeAll(async () => {
-    h = await openDatabase({ dataDir: "memory" });
-    await migrateToLatest(h.db);
-    const mk = async (login: string) => {
-      const r = await users.insertUser(h.db, { login, email: `${login}@x.test`, passwordHash: "h" });
-      if (!r.ok) throw new Error("user");
-      return r.user.id;
-    };
-    [alice, bob] = [await mk("alice"), await mk("bobby")];
+    h = await memoryDatabase();
+    [alice, bob] = [await addUser(h.db, "alice"), await addUser(h.db, "bobby")];
     await rooms.insertRoom(h.db, { id: ROOM, name: "p", ownerId: alice, maxMembers: 5, maxRoomsPerUser: 100 });
     await rooms.joinRoom(h.db, { roomId: ROOM, userId: bob, login: "bobby", viaLegacy: false, maxRoomsPerUser: 100 });
     const bus = new InProcessBus();
@@ -40,14 +35,6 @@ describe("PresenceTracker heartbeat", () => {
   });
 
   const online = async () => (await tracker.list(ROOM)).map((p) => p.userId).sort((a, b) => a - b);
-  const until = async (what: string, ok: () => Promise<boolean>) => {
-    const end = Date.now() + 5_000;
-    while (!(await ok())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-
   it("connect and disconnect write and drop the row, and announce each change", async () => {
     announced.length = 0;
     await tracker.connect(ROOM, alice);
