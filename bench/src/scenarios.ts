@@ -27,9 +27,16 @@ export interface Ctx {
 function loadEnv(cfg: Config): Record<string, string> {
   return {
     RATE_LIMIT_PER_IP: "10000000",
+    RATE_LIMIT_PER_USER: "10000000",
+    CALL_QUEUE_PER_USER: "1000000",
     LOGIN_FAILS_PER_IP: "1000000",
+    LOGIN_FAILS_PER_EMAIL_IP: "10000",
+    // One generator host logs everyone in: its hashing lane is the whole hasher.
+    HASH_CONCURRENCY_PER_IP: "64",
+    HASH_QUEUE_PER_IP: "100000",
     SEND_LIMIT: "10000000",
     MAX_CONNECTIONS_PER_USER: "100000",
+    MAX_SUBSCRIPTIONS_PER_USER: "1000000",
     ACCESS_TOKEN_TTL: "3600",
     WS_SEND_BUFFER_MAX: String(cfg.wsSendBufferMax),
     SUBSCRIBER_QUEUE_MAX: String(cfg.subscriberQueueMax),

@@ -72,8 +72,15 @@ const envSchema = z.object({
   ARGON2_PARALLELISM: int(1, 1, 16),
   HASH_CONCURRENCY: int(4, 1, 64),
   HASH_QUEUE_MAX: int(200, 0, 100_000),
+  HASH_CONCURRENCY_PER_IP: int(1, 1, 64),
+  HASH_QUEUE_PER_IP: int(16, 0, 100_000),
   RATE_LIMIT_PER_IP: int(100, 1, 10_000_000),
   RATE_LIMIT_WINDOW: int(60, 1, 86_400),
+  RATE_LIMIT_PER_USER: int(600, 1, 10_000_000),
+  RATE_LIMIT_USER_WINDOW: int(60, 1, 86_400),
+  CALL_CONCURRENCY_PER_USER: int(4, 1, 1000),
+  CALL_QUEUE_PER_USER: int(64, 0, 100_000),
+  MAX_BATCH_CALLS: int(32, 1, 1000),
   LOGIN_FAILS_PER_EMAIL_IP: int(10, 1, 10_000),
   LOGIN_FAILS_WINDOW: int(900, 1, 86_400),
   LOGIN_FAILS_PER_IP: int(100, 1, 1_000_000),
@@ -92,6 +99,9 @@ const envSchema = z.object({
   TYPING_LIMIT_WINDOW: int(10, 1, 3600),
   PRESENCE_TTL_SECONDS: int(45, 3, 3600),
   MAX_CONNECTIONS_PER_USER: int(20, 1, 100_000),
+  WS_MAX_SUBSCRIPTIONS: int(32, 1, 100_000),
+  MAX_SUBSCRIPTIONS_PER_USER: int(100, 1, 1_000_000),
+  WS_MAX_IN_FLIGHT: int(16, 1, 100_000),
   WS_PING_INTERVAL: int(30, 1, 3600),
   WS_AUTH_TIMEOUT: int(10, 1, 300),
   CORS_ORIGINS: list,
@@ -131,7 +141,15 @@ export interface ServerConfig {
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   hashConcurrency: number;
   hashQueueMax: number;
+  /** Hashes of one client IP at once, and how many more of its may wait. */
+  hashPerIp: { concurrency: number; queue: number };
   rateLimit: { points: number; window: number };
+  /** Calls per user per window, on every transport. */
+  userRateLimit: { points: number; window: number };
+  /** Calls of one user (or one anonymous IP) running at once in this process, and waiting. */
+  callConcurrency: { perUser: number; queue: number };
+  /** Calls in one tRPC HTTP batch or one WebSocket frame. */
+  maxBatchCalls: number;
   loginFails: { perEmailIp: number; window: number; perIp: number; perIpWindow: number };
   sendLimit: { points: number; window: number };
   maxMessageLength: number;
@@ -145,6 +163,11 @@ export interface ServerConfig {
   typingLimit: { points: number; window: number };
   presenceTtlSeconds: number;
   maxConnectionsPerUser: number;
+  /** Live subscriptions per tRPC socket, and per user over all sockets of this process. */
+  wsMaxSubscriptions: number;
+  maxSubscriptionsPerUser: number;
+  /** Queries and mutations in flight on one tRPC socket. */
+  wsMaxInFlight: number;
   wsPingInterval: number;
   wsAuthTimeout: number;
   corsOrigins: string[];
@@ -198,7 +221,11 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
     hashConcurrency: e.HASH_CONCURRENCY,
     hashQueueMax: e.HASH_QUEUE_MAX,
+    hashPerIp: { concurrency: e.HASH_CONCURRENCY_PER_IP, queue: e.HASH_QUEUE_PER_IP },
     rateLimit: { points: e.RATE_LIMIT_PER_IP, window: e.RATE_LIMIT_WINDOW },
+    userRateLimit: { points: e.RATE_LIMIT_PER_USER, window: e.RATE_LIMIT_USER_WINDOW },
+    callConcurrency: { perUser: e.CALL_CONCURRENCY_PER_USER, queue: e.CALL_QUEUE_PER_USER },
+    maxBatchCalls: e.MAX_BATCH_CALLS,
     loginFails: {
       perEmailIp: e.LOGIN_FAILS_PER_EMAIL_IP,
       window: e.LOGIN_FAILS_WINDOW,
@@ -217,6 +244,9 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     typingLimit: { points: e.TYPING_LIMIT, window: e.TYPING_LIMIT_WINDOW },
     presenceTtlSeconds: e.PRESENCE_TTL_SECONDS,
     maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
+    wsMaxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
+    maxSubscriptionsPerUser: e.MAX_SUBSCRIPTIONS_PER_USER,
+    wsMaxInFlight: e.WS_MAX_IN_FLIGHT,
     wsPingInterval: e.WS_PING_INTERVAL,
     wsAuthTimeout: e.WS_AUTH_TIMEOUT,
     corsOrigins: e.CORS_ORIGINS,

@@ -45,9 +45,14 @@ export function createLogger(
   };
 }
 
-/** A request path fit for a log line: the query string (which may hold a legacy token) is dropped. */
-export function loggablePath(url: string | undefined): string {
+/** A request's path without its query string (which may hold a legacy token): what routing reads. */
+export function routePath(url: string | undefined): string {
   const u = url ?? "/";
   const q = u.indexOf("?");
-  return (q === -1 ? u : u.slice(0, q)).slice(0, 256);
+  return q === -1 ? u : u.slice(0, q);
+}
+
+/** A request path fit for a log line: no query string, and at most 256 characters. */
+export function loggablePath(url: string | undefined): string {
+  return routePath(url).slice(0, 256);
 }

@@ -85,8 +85,14 @@ export class Metrics {
     new Histogram("anonchat_http_request_duration_seconds", "HTTP request latency by route.", LATENCY_BUCKETS),
   );
   readonly rateLimited = this.add(new Counter("anonchat_rate_limit_refusals_total", "Requests refused by a rate limit, by scope."));
+  readonly budgetRefusals = this.add(
+    new Counter("anonchat_call_budget_refusals_total", "tRPC calls (HTTP or socket) refused by a per-call budget or cap, by budget."),
+  );
   readonly messagesIn = this.add(new Counter("anonchat_messages_in_total", "Messages stored by this process."));
   readonly messagesOut = this.add(new Counter("anonchat_messages_out_total", "Messages handed to live subscribers."));
+  readonly replayPages = this.add(
+    new Counter("anonchat_replay_pages_total", "Replay pages served to resuming subscribers, by source (database read, or shared with another replay)."),
+  );
   readonly deliveryLatency = this.add(
     new Histogram("anonchat_delivery_latency_seconds", "From a message's commit to its hand-over to local subscribers.", LATENCY_BUCKETS),
   );

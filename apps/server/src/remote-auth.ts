@@ -47,8 +47,10 @@ export function createRemoteAuth(authUrl: string, tokens: AccessTokens): AuthApi
   }
 
   return {
-    register: (input: RegisterInput) => call(() => anonymous.auth.register.mutate(input)),
-    // The auth role applies its brute-force limits to the caller's address, forwarded here.
+    // The auth role applies its brute-force limits and hashing lanes to the caller's address,
+    // forwarded here.
+    register: (input: RegisterInput, clientIp: string) =>
+      call(() => client({ "X-Forwarded-For": clientIp }).auth.register.mutate(input)),
     login: (input: LoginInput, clientIp: string) =>
       call(() => client({ "X-Forwarded-For": clientIp }).auth.login.mutate(input)),
     refresh: (refreshToken: string) => call(() => anonymous.auth.refresh.mutate({ refreshToken })),

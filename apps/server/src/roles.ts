@@ -9,6 +9,8 @@ import { readBody, sendJson } from "./http-util";
 import { jwksOf } from "./keys";
 import type { Logger } from "./logger";
 import { serviceFor, UpstreamGroup } from "./gateway/proxy";
+import type { CallBudgets } from "./call-budgets";
+import type { SecurityLog } from "./security-log";
 import type { Services } from "./services";
 import { createTrpcTransport } from "./trpc-transport";
 
@@ -46,11 +48,17 @@ function takesNoToken(path: string): boolean {
  * adapter and the legacy socket where rooms are served, the JWKS and internal look-ups where
  * users and sessions are.
  */
-export function serviceHandler(config: ServerConfig, services: Services, registry: ConnectionRegistry, log: Logger): RoleHandler {
+export function serviceHandler(
+  config: ServerConfig,
+  services: Services,
+  registry: ConnectionRegistry,
+  log: Logger,
+  edge: { budgets: CallBudgets; security: SecurityLog },
+): RoleHandler {
   const auth = services.auth;
   if (!auth) throw new Error(`the ${config.role} role has no auth service`);
   const rooms = services.rooms ?? null;
-  const trpc = createTrpcTransport(config, { auth, rooms, tokens: services.tokens }, registry, log);
+  const trpc = createTrpcTransport(config, { auth, rooms, tokens: services.tokens, ...edge }, registry, log);
   const rest = createRestHandler({
     auth,
     rooms,
@@ -69,8 +77,10 @@ export function serviceHandler(config: ServerConfig, services: Services, registr
           pingIntervalSeconds: config.wsPingInterval,
           sendBufferMax: config.wsSendBufferMax,
           maxConnectionsPerUser: config.maxConnectionsPerUser,
+          maxPendingSends: config.wsMaxInFlight,
         },
         log,
+        onPolicyClose: (fields) => edge.security.socketClosed({ protocol: "legacy", ...fields }),
       })
     : undefined;
   const issuesTokens = services.keys.privateKey !== undefined;

@@ -4,14 +4,16 @@ import type { Duplex } from "node:stream";
 import { appRouter } from "@anonchat/api";
 import { sendEnvelope } from "@anonchat/rest";
 import type { ServerConfig } from "./config";
+import { CallBudgets } from "./call-budgets";
 import { ConnectionRegistry } from "./connections";
 import { clientIp } from "./gateway/client-ip";
 import { applyCors, originAllowed } from "./gateway/origin";
 import { IpRateLimit, type RateDecision } from "./gateway/rate-limit";
 import { sendJson } from "./http-util";
-import { createLogger, loggablePath, type Logger } from "./logger";
+import { createLogger, loggablePath, routePath, type Logger } from "./logger";
 import { Metrics, routeLabel } from "./metrics";
 import { gatewayHandler, serviceHandler, type RequestMeta } from "./roles";
+import { SecurityLog } from "./security-log";
 import { createServices, type Services } from "./services";
 import { createStaticHandler } from "./static";
 
@@ -24,6 +26,16 @@ export interface RunningServer {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+const isTrpcPath = (path: string) => path === "/trpc" || path.startsWith("/trpc/");
+
+/** How many procedure calls a /trpc request makes (a batch names them comma-separated); 0 for other paths. */
+function trpcCalls(path: string): number {
+  if (!path.startsWith("/trpc/")) return 0;
+  let n = 1;
+  for (let i = 6; i < path.length; i++) if (path.charCodeAt(i) === 44) n++;
+  return n;
+}
 const NO_LIMIT: RateDecision = { allowed: true, limit: 0, remaining: 0, reset: 0, retryAfter: 0, headers: {} };
 
 /** Refuses an upgrade with a plain HTTP answer, before any WebSocket exists. */
@@ -48,10 +60,26 @@ function refuseUpgrade(socket: Duplex, status: number, text: string, headers: Re
 export async function startServer(config: ServerConfig, logger?: Logger): Promise<RunningServer> {
   const log = (logger ?? createLogger(config.logLevel)).child({ role: config.role });
   const metrics = new Metrics();
-  const services = await createServices(config, log, metrics);
+  const security = new SecurityLog(log);
+  const services = await createServices(config, log, metrics, security);
   const registry = new ConnectionRegistry(services.bus);
+  // One per-IP limiter for requests at the edge and for calls over sockets: the same budget.
+  const ipLimiter = services.limiter({ keyPrefix: "ip", points: config.rateLimit.points, duration: config.rateLimit.window });
+  const budgets = new CallBudgets(
+    config,
+    {
+      ip: ipLimiter,
+      user: services.limiter({ keyPrefix: "user", points: config.userRateLimit.points, duration: config.userRateLimit.window }),
+    },
+    (scope, party, userId) => {
+      metrics.budgetRefusals.inc({ budget: scope });
+      security.refused(scope, { ip: party.clientIp, userId, requestId: party.requestId });
+    },
+  );
   const handler =
-    config.role === "gateway" ? gatewayHandler(config, services, log) : serviceHandler(config, services, registry, log);
+    config.role === "gateway"
+      ? gatewayHandler(config, services, log)
+      : serviceHandler(config, services, registry, log, { budgets, security });
   const procedures = new Set(Object.keys(appRouter._def.procedures));
   metrics.gauge("anonchat_websockets", "Open WebSockets by protocol.", () =>
     Object.entries(handler.socketCounts()).map(([protocol, n]) => [{ protocol }, n]),
@@ -71,13 +99,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   });
   // Behind a gateway the services leave the per-IP limit to it: they see only its address.
   const atEdge = config.role === "all" || config.role === "gateway";
-  const ipLimit = atEdge
-    ? new IpRateLimit(
-        config.rateLimit.points,
-        config.rateLimit.window,
-        services.limiter({ keyPrefix: "ip", points: config.rateLimit.points, duration: config.rateLimit.window }),
-      )
-    : undefined;
+  const ipLimit = atEdge ? new IpRateLimit(config.rateLimit.points, config.rateLimit.window, ipLimiter) : undefined;
   const serveStatic = createStaticHandler(atEdge ? config.webDir : undefined);
   let shuttingDown = false;
 
@@ -90,7 +112,9 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const server = http.createServer(async (req, res) => {
     const started = performance.now();
     const meta = requestMeta(req);
-    const path = loggablePath(req.url);
+    // Routing uses the whole path (a tRPC batch names every procedure in it); logs a short one.
+    const path = routePath(req.url);
+    const shownPath = loggablePath(req.url);
     res.setHeader("X-Request-Id", meta.requestId);
     res.once("finish", () => {
       const route = routeLabel(path, procedures);
@@ -101,19 +125,27 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       log.info("request", {
         requestId: meta.requestId,
         method: req.method,
-        path,
+        path: shownPath,
         status: res.statusCode,
         ms: Math.round((performance.now() - started) * 10) / 10,
         ip: meta.clientIp,
       });
     });
     try {
-      const rate = ipLimit ? await ipLimit.check(meta.clientIp) : NO_LIMIT;
+      // Every call of a tRPC batch is a request of the per-IP budget, as it would be alone.
+      const calls = trpcCalls(path);
+      if (calls > config.maxBatchCalls) {
+        const message = `too many calls in one batch (at most ${config.maxBatchCalls})`;
+        return sendJson(res, 400, { error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: 400 } } });
+      }
+      const rate = ipLimit ? await ipLimit.check(meta.clientIp, Math.max(1, calls)) : NO_LIMIT;
       if (!originAllowed(req, config.corsOrigins)) {
         return sendJson(res, 403, { status: "error", message: "origin not allowed", data: null }, rate.headers);
       }
       applyCors(req, res);
       if (!rate.allowed) {
+        const scope = isTrpcPath(path) ? "trpc" : path.startsWith("/api/v1") ? "api" : "http";
+        security.refused(`ip_${scope}`, { ip: meta.clientIp, requestId: meta.requestId, status: 429 });
         const message = `too many requests; retry in ${rate.retryAfter} s`;
         if (path.startsWith("/api/v1")) {
           return sendEnvelope(res, 429, "error", message, { retry_after: rate.retryAfter }, rate.headers);
@@ -139,7 +171,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       if (await serveStatic(req, res, rate.headers)) return;
       sendJson(res, 404, { error: "not found" }, rate.headers);
     } catch (err) {
-      log.error("unhandled error", { requestId: meta.requestId, path, err });
+      log.error("unhandled error", { requestId: meta.requestId, path: shownPath, err });
       sendJson(res, 500, { status: "error", message: "internal server error", data: null });
     }
   });
@@ -149,17 +181,23 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());
     const meta = requestMeta(req);
-    const path = loggablePath(req.url);
-    log.info("upgrade", { requestId: meta.requestId, path, ip: meta.clientIp });
+    const path = routePath(req.url);
+    const shownPath = loggablePath(req.url);
+    log.info("upgrade", { requestId: meta.requestId, path: shownPath, ip: meta.clientIp });
+    /** Answers the upgrade with an HTTP error, and says so in the security log. */
+    const refuse = (status: number, text: string, headers?: Record<string, string>) => {
+      security.upgradeRefused({ status, reason: text, ip: meta.clientIp, path: shownPath, requestId: meta.requestId });
+      refuseUpgrade(socket, status, text, headers);
+    };
     void (async () => {
-      if (shuttingDown) return refuseUpgrade(socket, 503, "shutting down");
+      if (shuttingDown) return refuse(503, "shutting down");
       const rate = ipLimit ? await ipLimit.check(meta.clientIp) : NO_LIMIT;
-      if (!originAllowed(req, config.corsOrigins)) return refuseUpgrade(socket, 403, "origin not allowed", rate.headers);
+      if (!originAllowed(req, config.corsOrigins)) return refuse(403, "origin not allowed", rate.headers);
       if (!rate.allowed) {
         metrics.rateLimited.inc({ scope: "upgrade" });
-        return refuseUpgrade(socket, 429, "too many requests", rate.headers);
+        return refuse(429, "too many requests", rate.headers);
       }
-      if (!handler.upgrade(req, socket, head, meta, path)) refuseUpgrade(socket, 404, "not found");
+      if (!handler.upgrade(req, socket, head, meta, path)) refuse(404, "not found");
     })().catch((err) => {
       log.error("upgrade failed", { requestId: meta.requestId, err });
       socket.destroy();

@@ -18,6 +18,7 @@ import type { ServerConfig } from "./config";
 import { loadSigningKeys, verifyOnlyKeys, type TokenKeys } from "./keys";
 import type { Logger } from "./logger";
 import type { Metrics } from "./metrics";
+import type { SecurityLog } from "./security-log";
 import { createRemoteAuth } from "./remote-auth";
 
 export interface LimiterOptions {
@@ -64,7 +65,7 @@ async function fetchPublicKeys(authUrl: string, log: Logger): Promise<TokenKeys>
   }
 }
 
-export async function createServices(config: ServerConfig, log: Logger, metrics: Metrics): Promise<Services> {
+export async function createServices(config: ServerConfig, log: Logger, metrics: Metrics, security: SecurityLog): Promise<Services> {
   const { role } = config;
   const needsDatabase = role !== "gateway" || config.rateLimitStore === "postgres";
   const database = needsDatabase
@@ -98,6 +99,8 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
     argon2: config.argon2,
     maxConcurrentHashes: config.hashConcurrency,
     maxQueuedHashes: config.hashQueueMax,
+    maxConcurrentHashesPerClient: config.hashPerIp.concurrency,
+    maxQueuedHashesPerClient: config.hashPerIp.queue,
   };
   const tokens = new AccessTokens(authConfig);
 
@@ -131,8 +134,10 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
       loginGuard: new LoginGuard(
         limiter({ keyPrefix: "login_pair", points: config.loginFails.perEmailIp, duration: config.loginFails.window }),
         limiter({ keyPrefix: "login_ip", points: config.loginFails.perIp, duration: config.loginFails.perIpWindow }),
+        (e) => security.auth(e),
       ),
       bus,
+      onSecurityEvent: (e) => security.auth(e),
     });
   } else if (role === "chat") {
     auth = createRemoteAuth(config.authUrl as string, tokens);
@@ -150,6 +155,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
           metrics.messagesOut.inc({}, subscribers);
           metrics.deliveryLatency.observe({}, Math.max(0, Date.now() - Date.parse(message.createdAt)) / 1000);
         },
+        onReplayPage: (source) => metrics.replayPages.inc({ source }),
       },
     });
     // Events that carry the message object were stored by this process.

@@ -4,16 +4,19 @@ import { applyWSSHandler } from "@trpc/server/adapters/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import { appRouter, authOnlyRouter, roomEventEncoder, type Context } from "@anonchat/api";
 import type { AccessClaims, AccessTokens, AuthApi, RoomService } from "@anonchat/core";
+import type { CallBudgets, SocketBudget } from "./call-budgets";
 import type { ServerConfig } from "./config";
 import type { ConnectionRegistry } from "./connections";
 import type { Logger } from "./logger";
+import type { SecurityLog } from "./security-log";
+import { capCallsPerFrame } from "./ws-frame-gate";
 
 export interface RequestMeta {
   requestId: string;
   clientIp: string;
 }
 
-export const WS_CLOSE = { unauthorized: 4401, tooMany: 4429 } as const;
+export const WS_CLOSE = { unauthorized: 4401, tooMany: 4429, slow: 4008, tryAgain: 1013 } as const;
 
 /**
  * ws has already begun closing with the right code (1009 for a frame too large) when it reports
@@ -28,6 +31,8 @@ export interface TrpcServices {
   /** null in the auth role: only the auth procedures are mounted there. */
   rooms: RoomService | null;
   tokens: AccessTokens;
+  budgets: CallBudgets;
+  security: SecurityLog;
 }
 
 function verify(tokens: AccessTokens, token: unknown): AccessClaims | null {
@@ -49,16 +54,31 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
     logError: (err: unknown, where: string) => log.error("unhandled error", { requestId: meta.requestId, where, err }),
   });
 
+  /** Subscriptions are served over the socket only, where its caps, expiry and revocation hold them. */
+  const subscriptions = new Set(
+    Object.entries(router._def.procedures as Record<string, unknown>)
+      .filter(([, p]) => (p as { _def?: { type?: string } })._def?.type === "subscription")
+      .map(([name]) => name),
+  );
+
   async function handleHttp(req: IncomingMessage, res: ServerResponse, meta: RequestMeta, path: string) {
+    if (path.split(",").some((p) => subscriptions.has(p))) {
+      const message = "subscriptions are served over the WebSocket at /trpc";
+      res.writeHead(405, { "Content-Type": "application/json", Allow: "" });
+      res.end(JSON.stringify({ error: { message, code: -32005, data: { code: "METHOD_NOT_SUPPORTED", httpStatus: 405 } } }));
+      return;
+    }
     await nodeHTTPRequestHandler({
       router,
       req,
       res,
       path,
       maxBodySize: config.maxBodyBytes,
+      // The edge refuses longer batches with a clearer message; this is the backstop.
+      maxBatchSize: config.maxBatchCalls,
       createContext: (): Context => {
         const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
-        return { ...base(meta), auth: verify(services.tokens, m?.[1]), connection: null };
+        return { ...base(meta), auth: verify(services.tokens, m?.[1]), connection: null, policy: services.budgets.http(meta) };
       },
       responseMeta: ({ errors }) => {
         const retry = errors.find((e) => e.code === "TOO_MANY_REQUESTS" || e.code === "SERVICE_UNAVAILABLE");
@@ -70,29 +90,47 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxWsPayloadBytes });
   const metaOf = new WeakMap<IncomingMessage, RequestMeta>();
+  /** What each socket has open, for its caps. */
+  const budgetOf = new WeakMap<WebSocket, SocketBudget>();
   /** Closes sockets that have not authenticated in time (including ones that never send connectionParams). */
   const authTimers = new WeakMap<WebSocket, NodeJS.Timeout>();
+
+  /** Closes a socket for a limit or a policy, and says so in the security log. */
+  function closeFor(ws: WebSocket, meta: RequestMeta, code: number, reason: string, userId?: number) {
+    services.security.socketClosed({ protocol: "trpc", code, reason, ip: meta.clientIp, requestId: meta.requestId, ...(userId ? { userId } : {}) });
+    ws.close(code, reason);
+  }
 
   const handler = applyWSSHandler({
     wss,
     router: appRouter,
     experimental_encoder: roomEventEncoder,
     keepAlive: { enabled: true, pingMs: config.wsPingInterval * 1000, pongWaitMs: 10_000 },
-    createContext: ({ req, res: ws, info }): Context => {
+    createContext: async ({ req, res: ws, info }): Promise<Context> => {
       const meta = metaOf.get(req) ?? { requestId: "ws", clientIp: "unknown" };
+      const budget = budgetOf.get(ws) ?? { inFlight: 0, subscriptions: 0 };
       const token = info.connectionParams?.token;
-      const auth = verify(services.tokens, token);
-      attachAuth(ws, auth, typeof token === "string" && token !== "");
+      const claims = verify(services.tokens, token);
+      const auth = claims ? await admitSession(ws, meta, claims) : null;
+      // A token that fails verification (expired, forged): close now, so a client following the
+      // recipe reconnects at once with a fresh one. With no token at all, public calls may go on
+      // until the auth timer fires.
+      if (!claims && typeof token === "string" && token !== "") {
+        setImmediate(() => closeFor(ws, meta, WS_CLOSE.unauthorized, "invalid or expired token"));
+      }
       return {
         ...base(meta),
         auth,
         connection: {
           isBackedUp: () => ws.bufferedAmount > config.wsSendBufferMax,
           drop: (code, reason) => {
-            log.warn("dropping slow websocket", { requestId: meta.requestId, code, reason });
+            // Its buffer is backed up, so a close frame would wait behind it: cut the socket.
+            services.security.socketClosed({ protocol: "trpc", code, reason, ip: meta.clientIp, requestId: meta.requestId, ...(auth ? { userId: auth.userId } : {}) });
             ws.terminate();
           },
+          openSubscription: () => services.budgets.openSubscription(meta, budget, auth?.userId ?? null),
         },
+        policy: services.budgets.socket(meta, budget),
       };
     },
     onError: ({ error, path }) => {
@@ -105,37 +143,44 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
   });
 
   /**
-   * A socket lives as long as its token: it closes when the token expires (the client reconnects
-   * with a fresh one and resumes), when its session is revoked, or, without a token, after a grace
-   * period. It also counts against the user's connection cap.
+   * A socket lives as long as its token and its session: it closes when the token expires (the
+   * client reconnects with a fresh one and resumes), when its session is revoked (also one
+   * revoked before the socket opened, as the legacy socket refuses it at connect), or, without a
+   * token, after a grace period. It counts against the user's connection cap. Returns the claims
+   * the socket's calls run with, or null when it was refused.
    */
-  function attachAuth(ws: WebSocket, auth: AccessClaims | null, presented: boolean) {
-    if (!auth) {
-      // A token that fails verification (expired, forged): close now, so a client following the
-      // recipe reconnects at once with a fresh one. With no token at all, public calls may go on
-      // until the auth timer fires.
-      if (presented) setImmediate(() => ws.close(WS_CLOSE.unauthorized, "invalid or expired token"));
-      return;
-    }
+  async function admitSession(ws: WebSocket, meta: RequestMeta, auth: AccessClaims): Promise<AccessClaims | null> {
     clearTimeout(authTimers.get(ws));
     if (registry.countForUser(auth.userId) >= config.maxConnectionsPerUser) {
-      ws.close(WS_CLOSE.tooMany, "too many connections");
-      return;
+      closeFor(ws, meta, WS_CLOSE.tooMany, "too many connections", auth.userId);
+      return null;
     }
+    // Registered before the session is looked up: a revocation from now on closes the socket,
+    // one from before is what the look-up finds.
     const unregister = registry.add({
       userId: auth.userId,
       sessionId: auth.sessionId,
-      close: (code, reason) => ws.close(code, reason),
+      close: (code, reason) => closeFor(ws, meta, code, reason, auth.userId),
     });
-    const t = setTimeout(
-      () => ws.close(WS_CLOSE.unauthorized, "token expired"),
-      Math.max(0, auth.expiresAt - Date.now()),
-    );
+    const t = setTimeout(() => ws.close(WS_CLOSE.unauthorized, "token expired"), Math.max(0, auth.expiresAt - Date.now()));
     t.unref();
     ws.once("close", () => {
       clearTimeout(t);
       unregister();
     });
+    let active: boolean;
+    try {
+      active = await services.auth.isSessionActive(auth.sessionId);
+    } catch {
+      // Sessions cannot be checked now (auth unreachable): the client retries shortly.
+      closeFor(ws, meta, WS_CLOSE.tryAgain, "try again later", auth.userId);
+      return null;
+    }
+    if (!active) {
+      closeFor(ws, meta, WS_CLOSE.unauthorized, "session revoked", auth.userId);
+      return null;
+    }
+    return auth;
   }
 
   return {
@@ -144,7 +189,9 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
       metaOf.set(req, meta);
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on("error", () => closeAfterError(ws));
-        const t = setTimeout(() => ws.close(WS_CLOSE.unauthorized, "authentication required"), config.wsAuthTimeout * 1000);
+        budgetOf.set(ws, { inFlight: 0, subscriptions: 0 });
+        capCallsPerFrame(ws, config.maxBatchCalls);
+        const t = setTimeout(() => closeFor(ws, meta, WS_CLOSE.unauthorized, "authentication required"), config.wsAuthTimeout * 1000);
         t.unref();
         authTimers.set(ws, t);
         ws.once("close", () => clearTimeout(t));

@@ -35,6 +35,8 @@ export async function startSplit(opts: { env?: Record<string, string>; chatRepli
     TRUST_PROXY: "loopback",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn",
     RATE_LIMIT_PER_IP: "1000000",
+    RATE_LIMIT_PER_USER: "1000000",
+    CALL_QUEUE_PER_USER: "100000",
     LOGIN_FAILS_PER_IP: "1000000",
     SEND_LIMIT: "1000000",
     ...opts.env,

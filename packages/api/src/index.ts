@@ -1,3 +1,3 @@
 export { appRouter, authOnlyRouter, type AppRouter, type RouterInputs, type RouterOutputs } from "./root";
-export { toTRPCError, type Context, type LiveConnection } from "./trpc";
+export { toTRPCError, type CallInfo, type CallPolicy, type Context, type LiveConnection } from "./trpc";
 export { roomEventEncoder } from "./encoder";

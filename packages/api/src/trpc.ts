@@ -12,6 +12,28 @@ export interface LiveConnection {
   isBackedUp(): boolean;
   /** Drops the whole connection (the client reconnects and resumes from lastEventId). */
   drop(code: number, reason: string): void;
+  /**
+   * Takes one of the socket's (and its user's) subscription places for as long as a
+   * subscription lives; throws TOO_MANY_REQUESTS past either cap. Call the result once at its end.
+   */
+  openSubscription(): () => void;
+}
+
+export interface CallInfo {
+  path: string;
+  type: "query" | "mutation" | "subscription";
+  /** The verified caller, or null for an anonymous call. */
+  userId: number | null;
+}
+
+/** The budgets every call is held to, whatever transport brought it (see the server's CallBudgets). */
+export interface CallPolicy {
+  /**
+   * Before any of the call's work: charges its rate budgets and waits for its turn among the
+   * caller's concurrent calls, or throws an AppError (TOO_MANY_REQUESTS with a retry time).
+   * The returned function ends the call's turn.
+   */
+  admit(call: CallInfo): Promise<() => void>;
 }
 
 export interface Context {
@@ -22,6 +44,7 @@ export interface Context {
   clientIp: string;
   requestId: string;
   connection: LiveConnection | null;
+  policy: CallPolicy;
   /** Logs an unexpected error with the request id; never receives tokens or passwords. */
   logError(err: unknown, where: string): void;
 }
@@ -87,7 +110,23 @@ const errorMapping = t.middleware(async ({ ctx, next, path }) => {
   return result;
 });
 
-export const publicProcedure = t.procedure.use(errorMapping);
+/**
+ * Every call is admitted by the policy before its input is even parsed, over HTTP and over the
+ * socket alike. Subscriptions need the socket: its caps and token expiry hold them in bounds.
+ */
+const admission = t.middleware(async ({ ctx, next, path, type }) => {
+  if (type === "subscription" && !ctx.connection) {
+    throw new TRPCError({ code: "METHOD_NOT_SUPPORTED", message: "subscriptions are served over the WebSocket at /trpc" });
+  }
+  const end = await ctx.policy.admit({ path, type, userId: ctx.auth?.userId ?? null });
+  try {
+    return await next();
+  } finally {
+    end();
+  }
+});
+
+export const publicProcedure = t.procedure.use(errorMapping).use(admission);
 
 /** Needs a valid access token that has not expired, checked on every call (also over a socket). */
 export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {

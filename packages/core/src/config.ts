@@ -18,6 +18,9 @@ export interface AuthConfig {
   /** Concurrent password hashes, and how many may wait for one. */
   maxConcurrentHashes: number;
   maxQueuedHashes: number;
+  /** Hashes of one client (IP) at once, and how many of its hashes may wait. */
+  maxConcurrentHashesPerClient: number;
+  maxQueuedHashesPerClient: number;
 }
 
 export interface ChatConfig {

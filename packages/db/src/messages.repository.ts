@@ -241,6 +241,19 @@ export async function listEventsAfter(db: Db, roomId: string, afterSeq: number, 
   return rows.map(toEvent);
 }
 
+/** The events with afterSeq < seq <= throughSeq, oldest first (a replay page: a fixed set once throughSeq is stored). */
+export async function listEventsBetween(db: Db, roomId: string, afterSeq: number, throughSeq: number): Promise<StoredEvent[]> {
+  const rows = await db
+    .selectFrom("messages")
+    .select(MESSAGE_COLUMNS)
+    .where("room_id", "=", roomId)
+    .where("seq", ">", afterSeq)
+    .where("seq", "<=", throughSeq)
+    .orderBy("seq", "asc")
+    .execute();
+  return rows.map(toEvent);
+}
+
 /**
  * A page of the timeline (chat messages and membership events, as they are now) ending before
  * beforeSeq (or the newest), returned oldest first. Edit and delete events are folded into the

@@ -15,6 +15,8 @@ export interface LegacySocketConfig {
   pingIntervalSeconds: number;
   sendBufferMax: number;
   maxConnectionsPerUser: number;
+  /** Frames of one socket read but not yet stored; past it the socket is paused (TCP backpressure). */
+  maxPendingSends: number;
 }
 
 export interface LegacySocketDeps {
@@ -24,6 +26,8 @@ export interface LegacySocketDeps {
   config: LegacySocketConfig;
   countUserSockets(userId: number): number;
   log: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
+  /** A socket closed for a limit or a policy (for the security log). */
+  onPolicyClose?(fields: { code: number; reason: string; userId?: number }): void;
 }
 
 export const CLOSE = {
@@ -76,15 +80,19 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
     if (ws.readyState === ws.OPEN) ws.send(encodeFrame(0, "AnonChat", roomId, text, config.encoding));
   }
 
+    /** Closes for a limit or a policy (not a normal end): the security log hears of it. */
+  const POLICY = new Set<number>([CLOSE.tooBig, CLOSE.unauthorized, CLOSE.slow, CLOSE.tooMany]);
+
   /** Closes cleanly; a paused socket is resumed first, or the closing handshake could not complete. */
-  function close(ws: WebSocket, code: number, reason: string) {
+  function close(ws: WebSocket, code: number, reason: string, userId?: number) {
+    if (POLICY.has(code)) deps.onPolicyClose?.({ code, reason, ...(userId ? { userId } : {}) });
     ws.resume();
     ws.close(code, reason);
   }
 
-  function closeWith(ws: WebSocket, roomId: string, code: number, reason: string) {
+  function closeWith(ws: WebSocket, roomId: string, code: number, reason: string, userId?: number) {
     notice(ws, roomId, reason);
-    close(ws, code, reason);
+    close(ws, code, reason, userId);
   }
 
   async function serve(ws: WebSocket, req: IncomingMessage) {
@@ -107,7 +115,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
     const roomId = parsed.data.room;
     const user: Sender = { id: claims.userId, login: claims.login };
     if (deps.countUserSockets(claims.userId) >= config.maxConnectionsPerUser) {
-      closeWith(ws, roomId, CLOSE.tooMany, "too many connections");
+      closeWith(ws, roomId, CLOSE.tooMany, "too many connections", claims.userId);
       return;
     }
     // Count this socket now, in the same tick as the check: sockets of one user connecting at
@@ -115,7 +123,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
     const unregister = deps.registry.add({
       userId: claims.userId,
       sessionId: claims.sessionId,
-      close: (code, reason) => closeWith(ws, roomId, code, reason),
+      close: (code, reason) => closeWith(ws, roomId, code, reason, claims.userId),
     });
     ws.once("close", unregister);
     try {
@@ -136,6 +144,9 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
     }
     open.set(key, (open.get(key) ?? 0) + 1);
     const abort = new AbortController();
+    /** Whether the stream listens (frames may be read), and frames read but not yet stored. */
+    let ready = false;
+    let pending = 0;
 
     // Outgoing: the room's ordered stream from the live edge.
     void (async () => {
@@ -144,9 +155,15 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
           afterSeq: undefined,
           signal: abort.signal,
           isBackedUp: () => ws.bufferedAmount > config.sendBufferMax,
-          onOverflow: () => ws.terminate(),
+          onOverflow: () => {
+            deps.onPolicyClose?.({ code: CLOSE.slow, reason: "slow consumer", userId: claims.userId });
+            ws.terminate();
+          },
           // Read frames only now: a message sent at once must be stored, and echoed to its sender.
-          onReady: () => ws.resume(),
+          onReady: () => {
+            ready = true;
+            if (pending < config.maxPendingSends) ws.resume();
+          },
           // The old protocol has frames for chat messages only: no presence, typing or edits.
           storedOnly: true,
         });
@@ -174,16 +191,24 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
       }
     })();
 
-    // Incoming: every frame is one message, stored in the order this socket sent them.
+    // Incoming: every frame is one message, stored in the order this socket sent them. A client
+    // that sends faster than its messages are stored is paused: the frames wait in its own TCP
+    // connection, not in this process's memory.
     let chain = Promise.resolve();
     ws.on("message", (data: RawData) => {
       const text = rawToString(data).trim();
       if (text.length === 0) return;
       if (text.length > config.maxMessageLength && charCount(text) > config.maxMessageLength) {
-        close(ws, CLOSE.tooBig, "message too long");
+        close(ws, CLOSE.tooBig, "message too long", claims.userId);
         return;
       }
-      chain = chain.then(() => send(text));
+      if (++pending >= config.maxPendingSends) ws.pause();
+      chain = chain
+        .then(() => send(text))
+        .finally(() => {
+          pending--;
+          if (ready && pending < config.maxPendingSends && ws.readyState === ws.OPEN) ws.resume();
+        });
     });
     async function send(text: string) {
       if (ws.readyState !== ws.OPEN) return;

@@ -106,9 +106,9 @@ export function createRestHandler(deps: RestDeps) {
       GET: async () => ({ status: 200, raw: openApiDocument }),
     },
     "/api/v1/auth/register": {
-      POST: async (req) => {
+      POST: async (req, info) => {
         const body = await parseBody(req, legacyRegisterBody, maxBodyBytes);
-        return { status: 200, message: "user registered", data: tokenPair(await auth.register(body)) };
+        return { status: 200, message: "user registered", data: tokenPair(await auth.register(body, info.clientIp)) };
       },
     },
     "/api/v1/auth/login": {

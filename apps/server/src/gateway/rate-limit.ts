@@ -22,11 +22,12 @@ export class IpRateLimit {
     this.limiter = limiter ?? new RateLimiterMemory({ keyPrefix: "ip", points, duration: windowSeconds });
   }
 
-  async check(ip: string): Promise<RateDecision> {
+  /** Charges `cost` requests (a tRPC batch costs one per call). */
+  async check(ip: string, cost = 1): Promise<RateDecision> {
     let res: RateLimiterRes;
     let allowed = true;
     try {
-      res = await this.limiter.consume(ip);
+      res = await this.limiter.consume(ip, cost);
     } catch (e) {
       if (!(e instanceof RateLimiterRes)) throw e;
       res = e;

@@ -10,6 +10,9 @@ export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRou
 /** Close code the server uses for a socket whose token expired or was refused. */
 const WS_UNAUTHORIZED = 4401;
 
+/** Calls per HTTP batch: well within the server's MAX_BATCH_CALLS (32 by default). */
+const MAX_BATCH_ITEMS = 16;
+
 /**
  * The client recipe from the README, for the browser: queries and mutations over HTTP with a
  * fresh token per call; subscriptions over one lazy WebSocket whose connectionParams present a
@@ -21,7 +24,7 @@ export function createApiClient(store: SessionStore, monitor: ConnectionMonitor,
   const wsUrl = httpUrl.replace(/^http/, "ws");
 
   const anonymous = createTRPCClient<AppRouter>({
-    links: [reachabilityLink(monitor), httpBatchLink({ url: httpUrl })],
+    links: [reachabilityLink(monitor), httpBatchLink({ url: httpUrl, maxItems: MAX_BATCH_ITEMS })],
   });
   store.setRefresher((refreshToken) => anonymous.auth.refresh.mutate({ refreshToken }));
 
@@ -51,6 +54,7 @@ export function createApiClient(store: SessionStore, monitor: ConnectionMonitor,
           reachabilityLink(monitor),
           httpBatchLink({
             url: httpUrl,
+            maxItems: MAX_BATCH_ITEMS,
             headers: ({ opList }) => {
               const token = opList.map((op) => tokenOf(op.context)).find((t) => t !== undefined);
               return token ? { Authorization: `Bearer ${token}` } : {};

@@ -2,7 +2,9 @@ import { loginInput, logoutInput, refreshInput, registerInput } from "@anonchat/
 import { protectedProcedure, publicProcedure, router } from "../trpc";
 
 export const authRouter = router({
-  register: publicProcedure.input(registerInput).mutation(({ ctx, input }) => ctx.services.auth.register(input)),
+  register: publicProcedure
+    .input(registerInput)
+    .mutation(({ ctx, input }) => ctx.services.auth.register(input, ctx.clientIp)),
   login: publicProcedure
     .input(loginInput)
     .mutation(({ ctx, input }) => ctx.services.auth.login(input, ctx.clientIp)),

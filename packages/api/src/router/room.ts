@@ -12,7 +12,7 @@ import {
 } from "@anonchat/shared";
 import { activityEventOf, storedEventOf } from "../encoder";
 import { chatProcedure, router } from "../trpc";
-import { streamOptions, withMappedErrors } from "./streams";
+import { streamOptions, liveStream } from "./streams";
 
 const me = (ctx: { auth: { userId: number; login: string } }) => ({ id: ctx.auth.userId, login: ctx.auth.login });
 
@@ -45,7 +45,7 @@ export const roomRouter = router({
   /** Listens first, replays after lastEventId, then streams live: no gap, no duplicate. */
   onMessage: chatProcedure.input(roomOnMessageInput).subscription(async function* ({ ctx, input, signal }) {
     const typingTtl = ctx.rooms.typingTtlMs;
-    yield* withMappedErrors(ctx, "room.onMessage", async function* () {
+    yield* liveStream(ctx, "room.onMessage", async function* () {
       const stream = await ctx.rooms.openStream(me(ctx), input.roomId, {
         afterSeq: input.lastEventId ? Number(input.lastEventId) : undefined,
         ...streamOptions(ctx, signal),
@@ -78,7 +78,7 @@ export const roomRouter = router({
 
   /** What changes the caller's room list, across all of their rooms (untracked). */
   onActivity: chatProcedure.subscription(async function* ({ ctx, signal }) {
-    yield* withMappedErrors(ctx, "room.onActivity", async function* () {
+    yield* liveStream(ctx, "room.onActivity", async function* () {
       for await (const e of ctx.rooms.openActivity(ctx.auth.userId, streamOptions(ctx, signal))) yield activityEventOf(e);
     });
   }),

@@ -15,19 +15,24 @@ export function streamOptions(ctx: Pick<Context, "connection">, signal: AbortSig
 }
 
 /**
+ * A subscription's body, holding one of the socket's subscription places while it lives.
  * Errors inside a generator bypass tRPC middleware: map them to the contract's codes here, and
  * log what is not the client's fault.
  */
-export async function* withMappedErrors<T>(
-  ctx: Pick<Context, "logError">,
+export async function* liveStream<T>(
+  ctx: Pick<Context, "logError" | "connection">,
   name: string,
   body: () => AsyncGenerator<T>,
 ): AsyncGenerator<T> {
+  let release: (() => void) | undefined;
   try {
+    release = ctx.connection?.openSubscription();
     yield* body();
   } catch (err) {
     const mapped = toTRPCError(err);
     if (mapped.code === "INTERNAL_SERVER_ERROR") ctx.logError(err, name);
     throw mapped;
+  } finally {
+    release?.();
   }
 }

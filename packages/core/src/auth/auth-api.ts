@@ -7,7 +7,8 @@ import type { AccessClaims } from "./tokens";
  * verifying access tokens locally with the published public key.
  */
 export interface AuthApi {
-  register(input: RegisterInput): Promise<Session>;
+  /** clientIp: whose hashing lane the registration waits in. */
+  register(input: RegisterInput, clientIp: string): Promise<Session>;
   login(input: LoginInput, clientIp: string): Promise<Session>;
   refresh(refreshToken: string): Promise<Session>;
   logout(refreshToken: string): Promise<{ ok: true }>;

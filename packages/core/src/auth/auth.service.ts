@@ -5,6 +5,7 @@ import type { EventBus } from "../events/bus";
 import { newRefreshToken, newSessionId, sha256Hex } from "../util/ids";
 import type { AuthApi } from "./auth-api";
 import type { LoginGuard } from "./login-guard";
+import type { AuthSecurityEvent } from "./security-events";
 import type { PasswordHasher } from "./passwords";
 import type { AccessClaims, AccessTokens } from "./tokens";
 
@@ -15,13 +16,15 @@ export interface AuthServiceDeps {
   tokens: AccessTokens;
   loginGuard: LoginGuard;
   bus: EventBus;
+  /** Security events for the log (never a secret). */
+  onSecurityEvent?: (e: AuthSecurityEvent) => void;
 }
 
 export class AuthService implements AuthApi {
   constructor(private readonly deps: AuthServiceDeps) {}
 
-  async register(input: RegisterInput): Promise<Session> {
-    const passwordHash = await this.deps.hasher.hash(input.password);
+  async register(input: RegisterInput, clientIp: string): Promise<Session> {
+    const passwordHash = await this.deps.hasher.hash(input.password, clientIp);
     const created = await users.insertUser(this.deps.db, { login: input.login, email: input.email, passwordHash });
     if (!created.ok) {
       throw new AppError(
@@ -32,19 +35,29 @@ export class AuthService implements AuthApi {
     return this.startSession(created.user);
   }
 
-  /** Unknown email and wrong password answer alike, after the same amount of hashing. */
+  /**
+   * Unknown email and wrong password answer alike, after the same amount of hashing. The attempt
+   * holds its place in the failure budgets before anything is hashed (see LoginGuard).
+   */
   async login(input: LoginInput, clientIp: string): Promise<Session> {
     const { hasher, loginGuard, db } = this.deps;
-    await loginGuard.check(input.email, clientIp);
-    const found = await users.findUserCredentialsByEmail(db, input.email);
-    const ok = found ? await hasher.verify(found.passwordHash, input.password) : await hasher.verifyDummy(input.password);
-    if (!found || !ok) {
-      await loginGuard.failed(input.email, clientIp);
-      throw new AppError("UNAUTHORIZED", MESSAGES.invalidCredentials);
+    const attempt = await loginGuard.reserve(input.email, clientIp);
+    let found: Awaited<ReturnType<typeof users.findUserCredentialsByEmail>>;
+    let ok: boolean;
+    try {
+      found = await users.findUserCredentialsByEmail(db, input.email);
+      ok = found
+        ? await hasher.verify(found.passwordHash, input.password, clientIp)
+        : await hasher.verifyDummy(input.password, clientIp);
+    } catch (err) {
+      await attempt.cancel();
+      throw err;
     }
-    await loginGuard.succeeded(input.email, clientIp);
+    // A failure keeps its reserved place in both budgets.
+    if (!found || !ok) throw new AppError("UNAUTHORIZED", MESSAGES.invalidCredentials);
+    await attempt.succeeded();
     if (hasher.needsRehash(found.passwordHash)) {
-      await users.updatePasswordHash(db, found.user.id, await hasher.hash(input.password));
+      await users.updatePasswordHash(db, found.user.id, await hasher.hash(input.password, clientIp));
     }
     return this.startSession(found.user);
   }
@@ -58,6 +71,7 @@ export class AuthService implements AuthApi {
       newExpiresAt: new Date(Date.now() + config.refreshTokenTtlSeconds * 1000),
     });
     if (result.status === "reused") {
+      this.deps.onSecurityEvent?.({ type: "refresh_reused", sessionId: result.sessionId });
       await this.deps.bus.publish({ type: "session_revoked", sessionId: result.sessionId });
       throw new AppError("UNAUTHORIZED", "refresh token was already used; the session is revoked");
     }

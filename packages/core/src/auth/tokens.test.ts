@@ -19,6 +19,8 @@ const cfg: AuthConfig = {
   argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
   maxConcurrentHashes: 2,
   maxQueuedHashes: 10,
+  maxConcurrentHashesPerClient: 1,
+  maxQueuedHashesPerClient: 10,
 };
 const tokens = new AccessTokens(cfg);
 const claims = { userId: 42, login: "alice", sessionId: "s1" };

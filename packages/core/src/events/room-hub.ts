@@ -1,5 +1,6 @@
 import type { Message, PresenceMember } from "@anonchat/shared";
 import { messages, presence, rooms, type Db, type StoredEvent } from "@anonchat/db";
+import { Pacer } from "../util/pacer";
 import type { BusEvent, EventBus } from "./bus";
 
 export type HubEvent =
@@ -18,6 +19,16 @@ export interface HubSubscriber {
 
 const FETCH_BATCH = 500;
 /**
+ * Replays read the stream in pages aligned to multiples of this, so subscribers resuming from
+ * different points of one room still ask for the same pages and share them.
+ */
+export const REPLAY_PAGE = 200;
+/** Replay pages kept for other subscribers of the room that resume a moment later. */
+const REPLAY_CACHE_PAGES = 64;
+const REPLAY_CACHE_MS = 5000;
+/** Longest stretch of replay work before the event loop gets to serve other requests. */
+const REPLAY_SLICE_MS = 3;
+/**
  * Typing notices held behind a slow fetch, at most; past it the oldest go (they are stale).
  * Presence changes are never dropped: each is a change of the feed's view, and they stop while
  * the database is unreachable, since reading them needs it.
@@ -27,6 +38,8 @@ const HELD_MAX = 1000;
 export interface HubHooks {
   /** A chat message handed to this many local subscribers (metrics). */
   onDeliver?(message: Message, subscribers: number): void;
+  /** A replay page served: read from the database, or shared with another replay (metrics). */
+  onReplayPage?(source: "database" | "shared"): void;
 }
 
 export interface HubOptions {
@@ -62,6 +75,8 @@ class RoomFeed {
   private readonly online = new Map<number, string>();
   private presenceReady = false;
   private presenceTracked = false;
+  /** Waiting for the first lastSeq (the seq after which this feed hands every event on). */
+  private readonly startWaiters: Array<(seq: number | undefined) => void> = [];
   private readonly presenceWaiters: Array<(online: PresenceMember[] | undefined) => void> = [];
   closed = false;
 
@@ -74,7 +89,9 @@ class RoomFeed {
   async init(): Promise<void> {
     try {
       const last = await rooms.getRoomLastSeq(this.db, this.roomId);
+      if (this.closed) return;
       this.lastSeq = last ?? 0;
+      for (const w of this.startWaiters.splice(0)) w(this.lastSeq);
       this.releaseHeld();
       this.pump();
     } catch (err) {
@@ -98,9 +115,21 @@ class RoomFeed {
     return new Promise((resolve) => this.presenceWaiters.push(resolve));
   }
 
+  /**
+   * The seq after which a subscriber attached now receives every stored event from this feed:
+   * what it misses is at or below it, so its replay can stop there (undefined if the feed
+   * closes before it knows).
+   */
+  liveFrom(): Promise<number | undefined> {
+    if (this.lastSeq !== undefined) return Promise.resolve(this.lastSeq);
+    if (this.closed) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.startWaiters.push(resolve));
+  }
+
   close(): void {
     this.closed = true;
     for (const w of this.presenceWaiters.splice(0)) w(undefined);
+    for (const w of this.startWaiters.splice(0)) w(undefined);
   }
 
   private async initPresence(): Promise<void> {
@@ -256,17 +285,23 @@ class RoomFeed {
 /** The per-process registry of room feeds, fed by the bus. */
 export class RoomHub {
   private readonly feeds = new Map<string, RoomFeed>();
+  /** Replay pages being read or read a moment ago, shared by the room's resuming subscribers. */
+  private readonly pages = new Map<string, { events: Promise<StoredEvent[]>; expires: number }>();
+  /** Replays take turns on the event loop with everything else (see Pacer). */
+  readonly replayPacer = new Pacer(REPLAY_SLICE_MS);
   private readonly unsubscribe: () => void;
   private readonly feedOpts: ConstructorParameters<typeof RoomFeed>[2];
+  private readonly hooks: HubHooks;
 
   constructor(
     private readonly db: Db,
     bus: EventBus,
     opts: HubOptions = {},
   ) {
+    this.hooks = opts.hooks ?? {};
     this.feedOpts = {
       onError: opts.onError ?? (() => {}),
-      hooks: opts.hooks ?? {},
+      hooks: this.hooks,
       presenceTtlSeconds: opts.presenceTtlSeconds ?? 45,
     };
     this.unsubscribe = bus.subscribe((e) => this.onBusEvent(e));
@@ -289,6 +324,46 @@ export class RoomHub {
         this.feeds.delete(roomId);
       }
     };
+  }
+
+  /**
+   * Where a subscriber that has just attached to roomId starts receiving live events: call it
+   * right after attach(), before anything else can run.
+   */
+  liveFrom(roomId: string): Promise<number | undefined> {
+    return this.feeds.get(roomId)?.liveFrom() ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * One replay page: the events after afterSeq up to the end of afterSeq's aligned page or
+   * throughSeq, whichever is first, with the seq the page ends at. Every seq up to throughSeq is
+   * stored (a feed handed it on), so a page never changes and concurrent replays of a room read
+   * each page once.
+   */
+  async replayPage(roomId: string, afterSeq: number, throughSeq: number): Promise<{ events: StoredEvent[]; end: number }> {
+    const start = afterSeq - (afterSeq % REPLAY_PAGE);
+    const end = Math.min(start + REPLAY_PAGE, throughSeq);
+    const key = `${roomId}\u0000${start}\u0000${end}`;
+    const now = Date.now();
+    let page = this.pages.get(key);
+    if (!page || page.expires < now) {
+      const events = messages.listEventsBetween(this.db, roomId, start, end);
+      page = { events, expires: now + REPLAY_CACHE_MS };
+      this.pages.delete(key);
+      this.pages.set(key, page);
+      const cached = page;
+      events.catch(() => {
+        if (this.pages.get(key) === cached) this.pages.delete(key);
+      });
+      for (const k of this.pages.keys()) {
+        if (this.pages.size <= REPLAY_CACHE_PAGES) break;
+        this.pages.delete(k);
+      }
+      this.hooks.onReplayPage?.("database");
+    } else {
+      this.hooks.onReplayPage?.("shared");
+    }
+    return { events: await page.events, end };
   }
 
   /** After a gap in the bus (the listener reconnected): catch every feed up from the database. */
@@ -317,6 +392,7 @@ export class RoomHub {
     this.unsubscribe();
     for (const f of this.feeds.values()) f.close();
     this.feeds.clear();
+    this.pages.clear();
   }
 
   private removeFeed(roomId: string, feed: RoomFeed, lastSeq: number): void {

@@ -31,8 +31,6 @@ export interface RoomStreamOptions {
   storedOnly?: boolean;
 }
 
-const BACKFILL_BATCH = 500;
-
 /** Whether this stored event ends the subscriber's membership: it left, or was kicked or banned. */
 export function endsMembership(e: StoredEvent, userId: number): boolean {
   if (e.kind !== "message") return false;
@@ -68,6 +66,8 @@ export async function* openRoomStream(
       }
     },
   });
+  // Asked at once: events past this seq reach the queue, so the replay stops there.
+  const liveFromPromise = hub.liveFrom(opts.roomId);
   const onAbort = () => queue.close();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   let online = false;
@@ -78,6 +78,8 @@ export async function* openRoomStream(
     if (!now) throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
     if (!now.isMember) throw new AppError("FORBIDDEN", MESSAGES.notMember);
     let cursor = opts.afterSeq ?? now.lastSeq;
+    // The feed's start; if it closed before knowing it, the gap reads of the live loop cover all.
+    const liveFrom = await liveFromPromise;
     // An event that ends a membership may be an old one (replayed, or before a rejoin): the
     // database says whether it is the last word.
     const gone = async () => !(await rooms.findRoomForUser(db, opts.roomId, opts.userId))?.isMember;
@@ -96,15 +98,22 @@ export async function* openRoomStream(
       for (const p of members) view.add(p.userId);
       yield { type: "presence", online: members, at: cursor };
     }
-    for (;;) {
-      const batch = await messages.listEventsAfter(db, opts.roomId, cursor, BACKFILL_BATCH);
-      for (const e of batch) {
+    // The replay: every event after the cursor up to where the live feed took over, in shared
+    // pages, taking turns with everything else on the event loop so that a subscriber resuming
+    // from far back delays no one else's requests.
+    let readFrom = cursor;
+    while (liveFrom !== undefined && readFrom < liveFrom) {
+      const page = await hub.replayPage(opts.roomId, readFrom, liveFrom);
+      readFrom = page.end;
+      let slice = await hub.replayPacer.turn();
+      for (const e of page.events) {
+        if (e.seq <= cursor) continue;
         if (overflowed || opts.signal?.aborted) return;
+        if (slice.spent()) slice = await hub.replayPacer.turn();
         cursor = e.seq;
         yield { type: "event", event: e };
         if (mine(e) && (await gone())) return;
       }
-      if (batch.length < BACKFILL_BATCH) break;
     }
     for (;;) {
       const e = await queue.take();

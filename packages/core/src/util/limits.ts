@@ -1,7 +1,7 @@
 import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import { AppError } from "@anonchat/shared";
 
-export type Limiter = Pick<RateLimiterAbstract, "consume" | "get" | "delete" | "penalty" | "points">;
+export type Limiter = Pick<RateLimiterAbstract, "consume" | "get" | "delete" | "penalty" | "reward" | "points">;
 
 export const retryAfterSeconds = (res: RateLimiterRes): number => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 

@@ -1,0 +1,58 @@
+import type { AuthSecurityEvent } from "@anonchat/core";
+import type { Logger } from "./logger";
+
+/** How often one kind of refusal for one client is written while it repeats. */
+const SAMPLE_MS = 10_000;
+const MAX_TRACKED = 10_000;
+
+/**
+ * Security events as structured log lines (event, and who: IP, user, session; never a token,
+ * password or email). Refusals that an abusive client repeats thousands of times are sampled:
+ * the first is written at once, then at most one line per kind and client every 10 s, carrying
+ * how many were left out.
+ */
+export class SecurityLog {
+  private readonly seen = new Map<string, { until: number; suppressed: number }>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** A rate limit or cap refused a request (sampled per scope and client). */
+  refused(scope: string, fields: { ip?: string; userId?: number | null; requestId?: string; status?: number }): void {
+    this.sampled(`${scope}\u0000${fields.userId ?? fields.ip ?? ""}`, () => ({ msg: "rate limit refused", scope, ...fields }));
+  }
+
+  /** A socket closed by the server for a limit or a policy (not for a normal end). */
+  socketClosed(fields: { protocol: "trpc" | "legacy"; code: number; reason: string; ip?: string; userId?: number; requestId?: string }): void {
+    this.log.warn("socket closed by server", { security: true, ...fields });
+  }
+
+  /** A WebSocket upgrade answered with an HTTP error instead of a socket (sampled per status and IP). */
+  upgradeRefused(fields: { status: number; reason: string; ip: string; path: string; requestId: string }): void {
+    this.sampled(`upgrade\u0000${fields.status}\u0000${fields.ip}`, () => ({ msg: "upgrade refused", ...fields }));
+  }
+
+  /** What auth reports: lockouts and refresh-token reuse. */
+  auth(e: AuthSecurityEvent): void {
+    if (e.type === "login_locked") {
+      this.sampled(`login\u0000${e.scope}\u0000${e.ip}\u0000${e.emailTag}`, () => ({ msg: "login locked out", ...e }));
+    } else {
+      this.log.warn("refresh token reused; session revoked", { security: true, sessionId: e.sessionId });
+    }
+  }
+
+  private sampled(key: string, line: () => Record<string, unknown> & { msg: string }): void {
+    const now = Date.now();
+    const entry = this.seen.get(key);
+    if (entry && entry.until > now) {
+      entry.suppressed++;
+      return;
+    }
+    if (this.seen.size >= MAX_TRACKED) {
+      for (const [k, v] of this.seen) if (v.until <= now) this.seen.delete(k);
+      if (this.seen.size >= MAX_TRACKED) this.seen.clear();
+    }
+    const { msg, ...fields } = line();
+    this.log.warn(msg, { security: true, ...fields, ...(entry?.suppressed ? { suppressed: entry.suppressed } : {}) });
+    this.seen.set(key, { until: now + SAMPLE_MS, suppressed: 0 });
+  }
+}

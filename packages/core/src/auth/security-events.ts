@@ -1,0 +1,9 @@
+/**
+ * What auth reports for the security log. Never a token, a password or an email address: the
+ * server writes these as structured log lines.
+ */
+export type AuthSecurityEvent =
+  /** A login refused because its failure budget (per email and IP, or per IP) is spent. */
+  | { type: "login_locked"; scope: "email_ip" | "ip"; ip: string; emailTag: string; retryAfter: number }
+  /** A spent refresh token presented again: its whole session (family) is revoked. */
+  | { type: "refresh_reused"; sessionId: string };
