@@ -9,6 +9,7 @@ import { readBody, sendJson } from "./http-util";
 import { jwksOf } from "./keys";
 import type { Logger } from "./logger";
 import { serviceFor, UpstreamGroup } from "./gateway/proxy";
+import { serviceSecretCheck } from "./service-secret";
 import type { Services } from "./services";
 import { createTrpcTransport } from "./trpc-transport";
 
@@ -74,6 +75,7 @@ export function serviceHandler(config: ServerConfig, services: Services, registr
       })
     : undefined;
   const issuesTokens = services.keys.privateKey !== undefined;
+  const fromService = serviceSecretCheck(config.serviceSecret);
 
   return {
     async http(req, res, meta, path, headers) {
@@ -90,9 +92,11 @@ export function serviceHandler(config: ServerConfig, services: Services, registr
         sendJson(res, 200, jwksOf(services.keys), { ...headers, "Cache-Control": "public, max-age=300" });
         return true;
       }
-      // Look-ups for the other services (never routed by the gateway).
+      // Look-ups for the other services (never routed by the gateway); they hold users' emails,
+      // so a caller without the service secret learns nothing, not even which paths exist.
       if (config.role === "auth" && path.startsWith("/internal/")) {
-        await internal(path, res);
+        if (!fromService(req)) sendJson(res, 401, { error: "unauthorized" });
+        else await internal(path, res);
         return true;
       }
       return false;
@@ -144,8 +148,9 @@ export function serviceHandler(config: ServerConfig, services: Services, registr
  * replica (the next one when a replica refuses the connection).
  */
 export function gatewayHandler(config: ServerConfig, services: Services, log: Logger): RoleHandler {
-  const authGroup = new UpstreamGroup("auth", [new URL(config.authUrl as string)]);
-  const chatGroup = new UpstreamGroup("chat", config.chatUrls.map((u) => new URL(u)));
+  const secret = config.serviceSecret as string;
+  const authGroup = new UpstreamGroup("auth", [new URL(config.authUrl as string)], secret);
+  const chatGroup = new UpstreamGroup("chat", config.chatUrls.map((u) => new URL(u)), secret);
   // Old clients expect the text frame "error.token" on a bad token, so the gateway answers the
   // upgrade itself in that case.
   const refusals = new WebSocketServer({ noServer: true });

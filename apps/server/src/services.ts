@@ -135,7 +135,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
       bus,
     });
   } else if (role === "chat") {
-    auth = createRemoteAuth(config.authUrl as string, tokens);
+    auth = createRemoteAuth(config.authUrl as string, tokens, config.serviceSecret as string, log);
   }
 
   let hub: RoomHub | undefined;
