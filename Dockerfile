@@ -14,7 +14,9 @@ FROM node:20-bookworm-slim AS runtime
 WORKDIR /app
 ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0 DATA_DIR=/data WEB_DIR=/app/apps/web/dist
 COPY --from=build /app /app
-RUN mkdir -p /data && chown node:node /data
+# Named volumes mounted here start with this owner, so the node user can write the signing key
+# (/data) and the generated service secret (/secrets, see docker-compose.yml).
+RUN mkdir -p /data /secrets && chown node:node /data /secrets
 USER node
 EXPOSE 8080
 # node runs the TypeScript sources through tsx's loader and receives SIGTERM itself.

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 
 /**
@@ -50,6 +51,9 @@ const envSchema = z.object({
   CHAT_URLS: urlList,
   JWT_PUBLIC_KEY: z.string().optional(),
   RATE_LIMIT_STORE: z.enum(["memory", "postgres"]).optional(),
+  // Checked in loadConfig (the value must never appear in a message).
+  SERVICE_SECRET: z.string().optional(),
+  SERVICE_SECRET_FILE: z.string().optional(),
   PORT: int(8080, 0, 65535),
   HOST: str("0.0.0.0"),
   DATA_DIR: str("./.data"),
@@ -126,6 +130,8 @@ export interface ServerConfig {
   chatUrls: string[];
   /** PEM public key for verifying access tokens; else fetched from AUTH_URL's JWKS. */
   jwtPublicKey: string | undefined;
+  /** What the split roles present to each other (SERVICE_SECRET[_FILE]); undefined for ROLE=all. */
+  serviceSecret: string | undefined;
   /** Where rate-limit counters live: shared in PostgreSQL for replicas, or in this process. */
   rateLimitStore: "memory" | "postgres";
   port: number;
@@ -184,6 +190,47 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
 
+const MIN_SECRET_LENGTH = 32;
+
+/**
+ * The split roles' shared secret, from SERVICE_SECRET or the file SERVICE_SECRET_FILE names (one
+ * of them, so there is no doubt which is in force). ROLE=all has nobody to authenticate.
+ */
+function loadServiceSecret(e: Env, problems: string[]): string | undefined {
+  if (e.ROLE === "all") return undefined;
+  const inline = e.SERVICE_SECRET?.trim() || undefined;
+  const file = e.SERVICE_SECRET_FILE?.trim() || undefined;
+  if (inline && file) {
+    problems.push("SERVICE_SECRET_FILE: set SERVICE_SECRET or SERVICE_SECRET_FILE, not both");
+    return undefined;
+  }
+  let name = "SERVICE_SECRET";
+  let secret = inline;
+  if (file) {
+    name = "SERVICE_SECRET_FILE";
+    try {
+      secret = readFileSync(file, "utf8").trim();
+    } catch (err) {
+      problems.push(`SERVICE_SECRET_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+      return undefined;
+    }
+  }
+  if (secret === undefined) {
+    problems.push(
+      `SERVICE_SECRET: the ${e.ROLE} role needs the secret the split services share (or SERVICE_SECRET_FILE); ` +
+        "make one with: openssl rand -hex 32",
+    );
+  } else if (secret.length < MIN_SECRET_LENGTH) {
+    problems.push(`${name}: the secret must be at least ${MIN_SECRET_LENGTH} characters (openssl rand -hex 32 makes one)`);
+  } else if (secret.length > 1024 || !/^[\x21-\x7e]+$/.test(secret)) {
+    // It travels in an HTTP header.
+    problems.push(`${name}: the secret must be at most 1024 printable ASCII characters without spaces`);
+  } else {
+    return secret;
+  }
+  return undefined;
+}
+
 export function loadConfig(env: Record<string, string | undefined>): ServerConfig {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
@@ -201,12 +248,14 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
   }
   const rateLimitStore = e.RATE_LIMIT_STORE ?? (e.ROLE !== "all" && e.DATABASE_URL ? "postgres" : "memory");
   if (rateLimitStore === "postgres" && !e.DATABASE_URL) problems.push("RATE_LIMIT_STORE: postgres needs DATABASE_URL");
+  const serviceSecret = loadServiceSecret(e, problems);
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return {
     role: e.ROLE,
     authUrl: e.AUTH_URL[0],
     chatUrls: e.CHAT_URLS,
     jwtPublicKey: e.JWT_PUBLIC_KEY?.trim() || undefined,
+    serviceSecret,
     rateLimitStore,
     port: e.PORT,
     host: e.HOST,

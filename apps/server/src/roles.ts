@@ -11,6 +11,7 @@ import type { Logger } from "./logger";
 import { serviceFor, UpstreamGroup } from "./gateway/proxy";
 import type { CallBudgets } from "./call-budgets";
 import type { SecurityLog } from "./security-log";
+import { serviceSecretCheck } from "./service-secret";
 import type { Services } from "./services";
 import { createTrpcTransport } from "./trpc-transport";
 
@@ -84,6 +85,7 @@ export function serviceHandler(
       })
     : undefined;
   const issuesTokens = services.keys.privateKey !== undefined;
+  const fromService = serviceSecretCheck(config.serviceSecret);
 
   return {
     async http(req, res, meta, path, headers) {
@@ -100,9 +102,11 @@ export function serviceHandler(
         sendJson(res, 200, jwksOf(services.keys), { ...headers, "Cache-Control": "public, max-age=300" });
         return true;
       }
-      // Look-ups for the other services (never routed by the gateway).
+      // Look-ups for the other services (never routed by the gateway); they hold users' emails,
+      // so a caller without the service secret learns nothing, not even which paths exist.
       if (config.role === "auth" && path.startsWith("/internal/")) {
-        await internal(path, res);
+        if (!fromService(req)) sendJson(res, 401, { error: "unauthorized" });
+        else await internal(path, res);
         return true;
       }
       return false;
@@ -154,8 +158,9 @@ export function serviceHandler(
  * replica (the next one when a replica refuses the connection).
  */
 export function gatewayHandler(config: ServerConfig, services: Services, log: Logger): RoleHandler {
-  const authGroup = new UpstreamGroup("auth", [new URL(config.authUrl as string)]);
-  const chatGroup = new UpstreamGroup("chat", config.chatUrls.map((u) => new URL(u)));
+  const secret = config.serviceSecret as string;
+  const authGroup = new UpstreamGroup("auth", [new URL(config.authUrl as string)], secret);
+  const chatGroup = new UpstreamGroup("chat", config.chatUrls.map((u) => new URL(u)), secret);
   // Old clients expect the text frame "error.token" on a bad token, so the gateway answers the
   // upgrade itself in that case.
   const refusals = new WebSocketServer({ noServer: true });

@@ -14,6 +14,7 @@ import { createLogger, loggablePath, routePath, type Logger } from "./logger";
 import { Metrics, routeLabel } from "./metrics";
 import { gatewayHandler, serviceHandler, type RequestMeta } from "./roles";
 import { SecurityLog } from "./security-log";
+import { serviceSecretCheck } from "./service-secret";
 import { createServices, type Services } from "./services";
 import { createStaticHandler } from "./static";
 
@@ -103,10 +104,24 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const serveStatic = createStaticHandler(atEdge ? config.webDir : undefined);
   let shuttingDown = false;
 
+  // Behind the gateway, X-Forwarded-For is believed only from a TRUST_PROXY address that also
+  // presents the service secret (the gateway, or chat passing on a login): anything else that
+  // reaches a service cannot choose the address its logins are counted against.
+  const fromService = serviceSecretCheck(config.serviceSecret);
+  let warnedUnproven = false;
+  function trustFor(req: IncomingMessage): readonly string[] {
+    if (atEdge || fromService(req)) return config.trustProxy;
+    if (!warnedUnproven && req.headers["x-forwarded-for"] !== undefined && config.trustProxy.length > 0) {
+      warnedUnproven = true;
+      log.warn("X-Forwarded-For ignored: the request lacks the service secret (does the gateway have this SERVICE_SECRET?)");
+    }
+    return [];
+  }
+
   function requestMeta(req: IncomingMessage): RequestMeta {
     const incoming = req.headers["x-request-id"];
     const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    return { requestId, clientIp: clientIp(req, config.trustProxy) };
+    return { requestId, clientIp: clientIp(req, trustFor(req)) };
   }
 
   const server = http.createServer(async (req, res) => {

@@ -140,7 +140,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
       onSecurityEvent: (e) => security.auth(e),
     });
   } else if (role === "chat") {
-    auth = createRemoteAuth(config.authUrl as string, tokens);
+    auth = createRemoteAuth(config.authUrl as string, tokens, config.serviceSecret as string, log);
   }
 
   let hub: RoomHub | undefined;

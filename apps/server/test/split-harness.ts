@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -13,6 +14,8 @@ export interface SplitDeployment {
   url: string;
   wsUrl: string;
   databaseUrl: string;
+  /** The SERVICE_SECRET the processes share (to call auth's internal routes as a service would). */
+  serviceSecret: string;
   procs: Map<string, ServerProcess>;
   /** Kills one process (e.g. a chat replica) with the given signal and waits for its exit. */
   kill(name: string, signal?: NodeJS.Signals): Promise<void>;
@@ -29,6 +32,7 @@ export async function startSplit(opts: { env?: Record<string, string>; chatRepli
   const authPort = await freePort();
   const chatPorts = await Promise.all(Array.from({ length: opts.chatReplicas ?? 2 }, () => freePort()));
   const gatewayPort = await freePort();
+  const serviceSecret = randomBytes(32).toString("hex");
   const common: Record<string, string> = {
     DATABASE_URL: scratch.url,
     DATA_DIR: dataDir,
@@ -39,6 +43,7 @@ export async function startSplit(opts: { env?: Record<string, string>; chatRepli
     CALL_QUEUE_PER_USER: "100000",
     LOGIN_FAILS_PER_IP: "1000000",
     SEND_LIMIT: "1000000",
+    SERVICE_SECRET: serviceSecret,
     ...opts.env,
   };
   const authUrl = `http://127.0.0.1:${authPort}`;
@@ -74,6 +79,7 @@ export async function startSplit(opts: { env?: Record<string, string>; chatRepli
     url: `http://127.0.0.1:${gatewayPort}`,
     wsUrl: `ws://127.0.0.1:${gatewayPort}`,
     databaseUrl: scratch.url,
+    serviceSecret,
     procs,
     async kill(name, signal = "SIGKILL") {
       await procs.get(name)?.stop(signal);

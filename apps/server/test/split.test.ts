@@ -94,6 +94,59 @@ describe.runIf(DB_KIND === "postgres")("split deployment", () => {
     expect(legacy.status).toBe(401);
   });
 
+  it("answers auth's internal look-ups only to a caller with the service secret, and says nothing else", async () => {
+    const u = await registerUser(d.url, "si");
+    const payload = JSON.parse(Buffer.from(u.session.accessToken.split(".")[1] as string, "base64url").toString()) as { sid: string };
+    const auth = `http://127.0.0.1:${d.procs.get("auth")?.port}`;
+    const userPath = `/internal/users/${u.session.user.id}`;
+    const sessionPath = `/internal/sessions/${payload.sid}`;
+    const wrong: Record<string, string>[] = [{}, { "X-Service-Secret": "" }, { "X-Service-Secret": "f".repeat(64) }, { "X-Service-Secret": d.serviceSecret.slice(1) }];
+    for (const path of [userPath, sessionPath, `/internal/users/1`, `/internal/sessions/${"0".repeat(32)}`, "/internal/nothing"]) {
+      for (const headers of wrong) {
+        const res = await fetch(`${auth}${path}`, { headers });
+        const text = await res.text();
+        expect(res.status, `${path} with ${JSON.stringify(headers)}`).toBe(401);
+        expect(JSON.parse(text)).toEqual({ error: "unauthorized" });
+        expect(text).not.toContain(u.session.user.email);
+      }
+    }
+    const right = { "X-Service-Secret": d.serviceSecret };
+    const user = await fetch(`${auth}${userPath}`, { headers: right });
+    expect([user.status, await user.json()]).toEqual([200, u.session.user]);
+    const session = await fetch(`${auth}${sessionPath}`, { headers: right });
+    expect([session.status, await session.json()]).toEqual([200, { active: true }]);
+    // The gateway routes no /internal path, whatever the client sends.
+    expect((await fetch(`${d.url}${userPath}`, { headers: right })).status).toBe(404);
+  });
+
+  it("believes X-Forwarded-For at a service only from a caller with the service secret", async () => {
+    const auth = `http://127.0.0.1:${d.procs.get("auth")?.port}`;
+    // LOGIN_FAILS_PER_EMAIL_IP is 10: eleven failures for one email from "eleven addresses".
+    const failLogins = async (email: string, headers: (i: number) => Record<string, string>) => {
+      const codes: string[] = [];
+      for (let i = 0; i < 11; i++) {
+        const res = await fetch(`${auth}/trpc/auth.login`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", ...headers(i) },
+          body: JSON.stringify({ email, password: "not the password" }),
+        });
+        codes.push(((await res.json()) as { error: { data: { code: string } } }).error.data.code);
+      }
+      return codes;
+    };
+    const spoofer = await registerUser(d.url, "sj");
+    // Without the secret the header is ignored: every try counts against this caller's own address.
+    const spoofed = await failLogins(spoofer.session.user.email, (i) => ({ "X-Forwarded-For": `203.0.113.${i + 1}` }));
+    expect(spoofed.at(-1)).toBe("TOO_MANY_REQUESTS");
+    // With it (as the gateway and chat send it), each try counts against the address passed on.
+    const proxied = await registerUser(d.url, "sk");
+    const forwarded = await failLogins(proxied.session.user.email, (i) => ({
+      "X-Forwarded-For": `198.51.100.${i + 1}`,
+      "X-Service-Secret": d.serviceSecret,
+    }));
+    expect(forwarded).toEqual(Array.from({ length: 11 }, () => "UNAUTHORIZED"));
+  });
+
   it("loses and doubles nothing when a chat replica is killed with SIGKILL mid-conversation", async () => {
     const alice = await registerUser(d.url, "sf");
     const bob = await registerUser(d.url, "sg");

@@ -1,5 +1,6 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import { SERVICE_SECRET_HEADER } from "../service-secret";
 
 /** Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -14,6 +15,8 @@ const HOP_BY_HOP = new Set([
   "host",
   "x-forwarded-for",
   "x-request-id",
+  // A client's own value is never passed on; the gateway sets its own.
+  SERVICE_SECRET_HEADER,
 ]);
 
 export interface ForwardMeta {
@@ -21,12 +24,14 @@ export interface ForwardMeta {
   clientIp: string;
 }
 
-function forwardHeaders(req: IncomingMessage, meta: ForwardMeta, keepUpgrade: boolean): IncomingHttpHeaders {
+function forwardHeaders(req: IncomingMessage, meta: ForwardMeta, keepUpgrade: boolean, serviceSecret: string): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (!HOP_BY_HOP.has(k) || (keepUpgrade && (k === "connection" || k === "upgrade"))) out[k] = v;
   }
-  // The services trust the gateway for these; the client's own values were already judged here.
+  // The services trust the gateway for these (X-Forwarded-For only alongside the service secret);
+  // the client's own values were already judged here.
+  out[SERVICE_SECRET_HEADER] = serviceSecret;
   out["x-forwarded-for"] = meta.clientIp;
   out["x-request-id"] = meta.requestId;
   out["x-forwarded-host"] = req.headers.host ?? "";
@@ -56,6 +61,8 @@ export class UpstreamGroup {
   constructor(
     readonly name: string,
     private readonly urls: readonly URL[],
+    /** Presented to the services with every request and upgrade. */
+    private readonly serviceSecret: string,
   ) {
     if (urls.length === 0) throw new Error(`no upstream for ${name}`);
   }
@@ -67,7 +74,7 @@ export class UpstreamGroup {
   }
 
   async forward(req: IncomingMessage, res: ServerResponse, meta: ForwardMeta, body: Buffer): Promise<void> {
-    const headers = forwardHeaders(req, meta, false);
+    const headers = forwardHeaders(req, meta, false, this.serviceSecret);
     headers["content-length"] = String(body.length);
     for (const target of this.order()) {
       const outcome = await new Promise<"done" | "retry">((resolve) => {
@@ -97,7 +104,7 @@ export class UpstreamGroup {
 
   /** Pipes a WebSocket upgrade to a replica; a refusing replica is skipped. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, meta: ForwardMeta): void {
-    const headers = forwardHeaders(req, meta, true);
+    const headers = forwardHeaders(req, meta, true, this.serviceSecret);
     const candidates = this.order();
     const attempt = (i: number) => {
       const target = candidates[i];

@@ -1,0 +1,65 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/index";
+
+// The split roles authenticate each other with one shared secret (SERVICE_SECRET or a file).
+describe("SERVICE_SECRET", () => {
+  const secret = "0123456789abcdef0123456789abcdef0123456789abcdef";
+  const roles: Record<string, Record<string, string>> = {
+    auth: { ROLE: "auth", DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db" },
+    chat: { ROLE: "chat", DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db", AUTH_URL: "http://127.0.0.1:8081" },
+    gateway: { ROLE: "gateway", AUTH_URL: "http://127.0.0.1:8081", CHAT_URLS: "http://127.0.0.1:8082" },
+  };
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "anonchat-config-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The ConfigError's message, or a failure when the configuration was accepted. */
+  const refusal = (env: Record<string, string>): string => {
+    try {
+      loadConfig(env);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error("the configuration was accepted");
+  };
+
+  for (const [role, env] of Object.entries(roles)) {
+    it(`is required by the ${role} role, and at least 32 characters`, () => {
+      expect(refusal(env)).toMatch(/SERVICE_SECRET/);
+      const short = refusal({ ...env, SERVICE_SECRET: "x".repeat(31) });
+      expect(short).toMatch(/SERVICE_SECRET: .*at least 32/);
+      expect(short).not.toContain("x".repeat(31));
+      expect(loadConfig({ ...env, SERVICE_SECRET: secret }).serviceSecret).toBe(secret);
+    });
+  }
+
+  it("is read from SERVICE_SECRET_FILE, without the file's trailing newline", async () => {
+    const file = path.join(dir, "secret");
+    await writeFile(file, `${secret}\n`);
+    expect(loadConfig({ ...roles.chat, SERVICE_SECRET_FILE: file }).serviceSecret).toBe(secret);
+
+    const shortFile = path.join(dir, "short");
+    await writeFile(shortFile, "too-short\n");
+    expect(refusal({ ...roles.auth, SERVICE_SECRET_FILE: shortFile })).toMatch(/SERVICE_SECRET_FILE: .*at least 32/);
+    expect(refusal({ ...roles.auth, SERVICE_SECRET_FILE: path.join(dir, "missing") })).toMatch(/SERVICE_SECRET_FILE: cannot read/);
+    // One source, so nobody wonders which of two differing values is in force.
+    expect(refusal({ ...roles.auth, SERVICE_SECRET: secret, SERVICE_SECRET_FILE: file })).toMatch(/SERVICE_SECRET_FILE/);
+  });
+
+  it("must be printable ASCII without spaces (it travels in an HTTP header)", () => {
+    expect(refusal({ ...roles.auth, SERVICE_SECRET: `${secret} with spaces` })).toMatch(/SERVICE_SECRET: /);
+  });
+
+  it("is neither needed nor used by ROLE=all", () => {
+    expect(loadConfig({}).serviceSecret).toBeUndefined();
+    expect(loadConfig({ SERVICE_SECRET: "short" }).serviceSecret).toBeUndefined();
+  });
+});
