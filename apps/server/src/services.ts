@@ -95,6 +95,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
     audience: config.jwtAudience,
     accessTokenTtlSeconds: config.accessTokenTtl,
     refreshTokenTtlSeconds: config.refreshTokenTtl,
+    refreshReuseGraceSeconds: config.refreshReuseGrace,
     argon2: config.argon2,
     maxConcurrentHashes: config.hashConcurrency,
     maxQueuedHashes: config.hashQueueMax,
