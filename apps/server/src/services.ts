@@ -12,6 +12,7 @@ import {
   type AuthApi,
   type AuthConfig,
   type EventBus,
+  type SessionEvent,
 } from "@anonchat/core";
 import { createPgNotifier, migrateToLatest, openDatabase, type DatabaseHandle } from "@anonchat/db";
 import type { ServerConfig } from "./config";
@@ -62,6 +63,14 @@ async function fetchPublicKeys(authUrl: string, log: Logger): Promise<TokenKeys>
     if (attempt === 1 || attempt % 10 === 0) log.info("waiting for the auth service's public key", { url });
     await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)));
   }
+}
+
+/** Security events of refresh tokens; the session id lets an operator follow a family, never a token. */
+function logSessionEvent(log: Logger, e: SessionEvent): void {
+  const fields = { sessionId: e.sessionId, userId: e.userId };
+  if (e.type === "refresh_grace") log.info("refresh token presented again within the grace; same successor returned", fields);
+  else if (e.familyRevoked) log.warn("refresh token reused; family revoked", fields);
+  else log.warn("refresh token of a revoked session presented", fields);
 }
 
 export async function createServices(config: ServerConfig, log: Logger, metrics: Metrics): Promise<Services> {
@@ -134,6 +143,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
         limiter({ keyPrefix: "login_ip", points: config.loginFails.perIp, duration: config.loginFails.perIpWindow }),
       ),
       bus,
+      onSessionEvent: (e) => logSessionEvent(log, e),
     });
   } else if (role === "chat") {
     auth = createRemoteAuth(config.authUrl as string, tokens);

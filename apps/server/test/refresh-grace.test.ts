@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "./harness";
+import { startTestServer, TOPOLOGY, type TestServer } from "./harness";
 import { api, expectEnvelope, expectTokenPair, registerLegacy, sleep, type TokenPair } from "./helpers/legacy";
 
 /**
@@ -122,5 +122,33 @@ describe("REFRESH_REUSE_GRACE=0", () => {
     const tabA = await refreshed(srv, u.refresh_token);
     await expectRefused(srv, u.refresh_token);
     await expectRefused(srv, tabA.refresh_token);
+  });
+});
+
+describe.runIf(TOPOLOGY === "all")("logging", () => {
+  const lines: string[] = [];
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer({ onLog: (l) => lines.push(l) });
+  });
+  afterAll(async () => {
+    await srv.stop();
+  });
+
+  it("a grace presentation and a reuse are logged with the session id, never a token", async () => {
+    const u = await registerLegacy(srv.url, "logged");
+    const sessionId = sessionIdOf(u.access_token);
+    const first = await refreshed(srv, u.refresh_token);
+    const again = await refreshed(srv, u.refresh_token);
+    const second = await refreshed(srv, first.refresh_token);
+    await expectRefused(srv, u.refresh_token);
+
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(entries).toContainEqual(
+      expect.objectContaining({ level: "info", msg: "refresh token presented again within the grace; same successor returned", sessionId }),
+    );
+    expect(entries).toContainEqual(expect.objectContaining({ level: "warn", msg: "refresh token reused; family revoked", sessionId }));
+    const secrets = [u, first, again, second].flatMap((p) => [p.refresh_token, p.access_token.split(".")[1] as string]);
+    for (const line of lines) for (const s of secrets) expect(line.includes(s), `log line leaks a token: ${line}`).toBe(false);
   });
 });
