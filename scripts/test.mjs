@@ -33,6 +33,8 @@ const SPLIT_TESTS = [
   "subscription.test.ts",
   "expiry.test.ts",
   "legacy-rest.test.ts",
+  // Two tabs refreshing one token: the grace must hold through the gateway and a separate auth.
+  "refresh-grace.test.ts",
   // Issue 7 (room features); presence.test.ts also checks presence across the two chat replicas.
   "timeline.test.ts",
   "moderation.test.ts",

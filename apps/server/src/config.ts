@@ -71,6 +71,8 @@ const envSchema = z.object({
   JWT_AUDIENCE: str("anonchat"),
   ACCESS_TOKEN_TTL: int(900, 2, 86_400),
   REFRESH_TOKEN_TTL: int(30 * 86_400, 60, 365 * 86_400),
+  // Long enough for two tabs that refresh at once; the bound keeps reuse detection meaningful.
+  REFRESH_REUSE_GRACE: int(10, 0, 300),
   ARGON2_MEMORY_KIB: int(19_456, 1024, 1_048_576),
   ARGON2_TIME_COST: int(2, 1, 20),
   ARGON2_PARALLELISM: int(1, 1, 16),
@@ -144,6 +146,8 @@ export interface ServerConfig {
   jwtAudience: string;
   accessTokenTtl: number;
   refreshTokenTtl: number;
+  /** Seconds a rotated refresh token may be presented again for the same successor; 0: never. */
+  refreshReuseGrace: number;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   hashConcurrency: number;
   hashQueueMax: number;
@@ -267,6 +271,7 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     jwtAudience: e.JWT_AUDIENCE,
     accessTokenTtl: e.ACCESS_TOKEN_TTL,
     refreshTokenTtl: e.REFRESH_TOKEN_TTL,
+    refreshReuseGrace: e.REFRESH_REUSE_GRACE,
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
     hashConcurrency: e.HASH_CONCURRENCY,
     hashQueueMax: e.HASH_QUEUE_MAX,

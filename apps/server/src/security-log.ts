@@ -1,4 +1,4 @@
-import type { AuthSecurityEvent } from "@anonchat/core";
+import type { AuthSecurityEvent, SessionEvent } from "@anonchat/core";
 import type { Logger } from "./logger";
 
 /** How often one kind of refusal for one client is written while it repeats. */
@@ -31,13 +31,17 @@ export class SecurityLog {
     this.sampled(`upgrade\u0000${fields.status}\u0000${fields.ip}`, () => ({ msg: "upgrade refused", ...fields }));
   }
 
-  /** What auth reports: lockouts and refresh-token reuse. */
+  /** Login lockouts (sampled per scope, IP and account). */
   auth(e: AuthSecurityEvent): void {
-    if (e.type === "login_locked") {
-      this.sampled(`login\u0000${e.scope}\u0000${e.ip}\u0000${e.emailTag}`, () => ({ msg: "login locked out", ...e }));
-    } else {
-      this.log.warn("refresh token reused; session revoked", { security: true, sessionId: e.sessionId });
-    }
+    this.sampled(`login\u0000${e.scope}\u0000${e.ip}\u0000${e.emailTag}`, () => ({ msg: "login locked out", ...e }));
+  }
+
+  /** Refresh-token reuse and grace presentations; the session id lets an operator follow a family. */
+  session(e: SessionEvent): void {
+    const fields = { security: true, sessionId: e.sessionId, userId: e.userId };
+    if (e.type === "refresh_grace") this.log.info("refresh token presented again within the grace; same successor returned", fields);
+    else if (e.familyRevoked) this.log.warn("refresh token reused; family revoked", fields);
+    else this.log.warn("refresh token of a revoked session presented", fields);
   }
 
   private sampled(key: string, line: () => Record<string, unknown> & { msg: string }): void {

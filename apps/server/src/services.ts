@@ -12,6 +12,7 @@ import {
   type AuthApi,
   type AuthConfig,
   type EventBus,
+  type SessionEvent,
 } from "@anonchat/core";
 import { createPgNotifier, migrateToLatest, openDatabase, type DatabaseHandle } from "@anonchat/db";
 import type { ServerConfig } from "./config";
@@ -96,6 +97,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
     audience: config.jwtAudience,
     accessTokenTtlSeconds: config.accessTokenTtl,
     refreshTokenTtlSeconds: config.refreshTokenTtl,
+    refreshReuseGraceSeconds: config.refreshReuseGrace,
     argon2: config.argon2,
     maxConcurrentHashes: config.hashConcurrency,
     maxQueuedHashes: config.hashQueueMax,
@@ -137,7 +139,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
         (e) => security.auth(e),
       ),
       bus,
-      onSecurityEvent: (e) => security.auth(e),
+      onSessionEvent: (e) => security.session(e),
     });
   } else if (role === "chat") {
     auth = createRemoteAuth(config.authUrl as string, tokens, config.serviceSecret as string, log);

@@ -127,6 +127,12 @@ describe("gateway, default limits", () => {
     const refreshed = expectTokenPair(
       expectEnvelope(await api(srv.url, "POST", "/api/v1/auth/refresh", { body: { token: login.refresh_token } }), 200, "success"),
     );
+    // Within the reuse grace the same token gets the same pair again; after that pair's rotation it is reuse.
+    const again = await api(srv.url, "POST", "/api/v1/auth/refresh", { body: { token: login.refresh_token } });
+    expect(expectTokenPair(expectEnvelope(again, 200, "success")).refresh_token).toBe(refreshed.refresh_token);
+    const rotatedAgain = expectTokenPair(
+      expectEnvelope(await api(srv.url, "POST", "/api/v1/auth/refresh", { body: { token: refreshed.refresh_token } }), 200, "success"),
+    );
     const replay = await api(srv.url, "POST", "/api/v1/auth/refresh", { body: { token: login.refresh_token } });
     expect(replay.status).toBe(401);
     const roomId = await createRoomLegacy(srv.url, u.access_token);
@@ -154,6 +160,8 @@ describe("gateway, default limits", () => {
       login.refresh_token,
       refreshed.access_token,
       refreshed.refresh_token,
+      rotatedAgain.access_token,
+      rotatedAgain.refresh_token,
       t.session.accessToken,
       t.session.refreshToken,
       t.password,

@@ -14,6 +14,11 @@ export interface AuthConfig {
   audience: string;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  /**
+   * How long after a refresh token is rotated that same token may be presented again and get the
+   * same successor instead of counting as reuse (two tabs of one login refreshing at once). 0: off.
+   */
+  refreshReuseGraceSeconds: number;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   /** Concurrent password hashes, and how many may wait for one. */
   maxConcurrentHashes: number;

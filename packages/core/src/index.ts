@@ -1,6 +1,7 @@
 export type { AuthConfig, ChatConfig } from "./config";
 export { AuthService } from "./auth/auth.service";
 export type { AuthApi } from "./auth/auth-api";
+export type { SessionEvent } from "./auth/session-events";
 export { AccessTokens, type AccessClaims } from "./auth/tokens";
 export { PasswordHasher } from "./auth/passwords";
 export { LoginGuard, emailTag, type LoginAttempt } from "./auth/login-guard";

@@ -25,7 +25,11 @@ export interface RefreshTokensTable {
   session_id: string;
   created_at: CreatedAt;
   expires_at: Date;
+  /** Set when the token is rotated: when, and the successor it was rotated into. */
   used_at: Date | null;
+  successor_hash: string | null;
+  /** The successor sealed under a key only this token's holder can derive; kept for the grace. */
+  successor_sealed: string | null;
 }
 
 export interface RoomsTable {

@@ -89,7 +89,8 @@ export function buildOpenApi(): Record<string, unknown> {
       },
       "/api/v1/auth/refresh": {
         post: {
-          summary: "Rotate a refresh token: a new pair; the old token is spent, and reusing it revokes the session",
+          summary:
+            "Rotate a refresh token: a new pair; the old token is spent. Presented again within the reuse grace it gets the same new refresh token; later, reusing it revokes the session",
           requestBody: body(legacyTokenBody),
           responses: { ...ok(200, "a new pair", tokenPair), ...errors(400, 401, 429) },
         },

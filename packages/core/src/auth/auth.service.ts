@@ -5,8 +5,9 @@ import type { EventBus } from "../events/bus";
 import { newRefreshToken, newSessionId, sha256Hex } from "../util/ids";
 import type { AuthApi } from "./auth-api";
 import type { LoginGuard } from "./login-guard";
-import type { AuthSecurityEvent } from "./security-events";
 import type { PasswordHasher } from "./passwords";
+import type { SessionEvent } from "./session-events";
+import { openSuccessor, sealSuccessor } from "./successor-seal";
 import type { AccessClaims, AccessTokens } from "./tokens";
 
 export interface AuthServiceDeps {
@@ -16,9 +17,13 @@ export interface AuthServiceDeps {
   tokens: AccessTokens;
   loginGuard: LoginGuard;
   bus: EventBus;
-  /** Security events for the log (never a secret). */
-  onSecurityEvent?: (e: AuthSecurityEvent) => void;
+  /** Epoch milliseconds for session and refresh-token times; tests move it past the reuse grace. */
+  clock?: () => number;
+  /** Told of reuse and of grace presentations, for the security log (core has no logger). */
+  onSessionEvent?: (event: SessionEvent) => void;
 }
+
+const INVALID_REFRESH = "invalid or expired refresh token";
 
 export class AuthService implements AuthApi {
   constructor(private readonly deps: AuthServiceDeps) {}
@@ -62,23 +67,44 @@ export class AuthService implements AuthApi {
     return this.startSession(found.user);
   }
 
+  /**
+   * Rotates the refresh token. Presented again within the reuse grace, while its successor is
+   * still current, the same token gets that same successor (opened from the box only its holder
+   * can open) with a fresh access token; otherwise a spent token is reuse and revokes its family.
+   */
   async refresh(refreshToken: string): Promise<Session> {
     const { db, config } = this.deps;
+    const now = this.now();
     const next = newRefreshToken();
+    const graceMs = config.refreshReuseGraceSeconds * 1000;
     const result = await sessions.rotateRefreshToken(db, {
       oldHash: sha256Hex(refreshToken),
       newHash: sha256Hex(next),
-      newExpiresAt: new Date(Date.now() + config.refreshTokenTtlSeconds * 1000),
+      newExpiresAt: new Date(now + config.refreshTokenTtlSeconds * 1000),
+      sealedSuccessor: graceMs > 0 ? sealSuccessor(refreshToken, next) : null,
+      now: new Date(now),
+      graceMs,
     });
+    if (result.status === "invalid") throw new AppError("UNAUTHORIZED", INVALID_REFRESH);
+    const { sessionId, userId } = result;
     if (result.status === "reused") {
-      this.deps.onSecurityEvent?.({ type: "refresh_reused", sessionId: result.sessionId });
-      await this.deps.bus.publish({ type: "session_revoked", sessionId: result.sessionId });
+      this.deps.onSessionEvent?.({ type: "refresh_reused", sessionId, userId, familyRevoked: result.familyRevoked });
+      await this.deps.bus.publish({ type: "session_revoked", sessionId });
       throw new AppError("UNAUTHORIZED", "refresh token was already used; the session is revoked");
     }
-    if (result.status !== "rotated") throw new AppError("UNAUTHORIZED", "invalid or expired refresh token");
-    const user = await users.findUserById(db, result.userId);
-    if (!user) throw new AppError("UNAUTHORIZED", "invalid or expired refresh token");
-    return this.issue(user, result.sessionId, next);
+    let issued = next;
+    if (result.status === "grace") {
+      const successor = openSuccessor(refreshToken, result.sealedSuccessor);
+      // The hash check ties the box to the successor the row points at; a mismatch is no token of ours.
+      if (successor === undefined || sha256Hex(successor) !== result.successorHash) {
+        throw new AppError("UNAUTHORIZED", INVALID_REFRESH);
+      }
+      this.deps.onSessionEvent?.({ type: "refresh_grace", sessionId, userId });
+      issued = successor;
+    }
+    const user = await users.findUserById(db, userId);
+    if (!user) throw new AppError("UNAUTHORIZED", INVALID_REFRESH);
+    return this.issue(user, sessionId, issued);
   }
 
   /** Revokes the token's family. Unknown tokens are not an error: logging out twice is fine. */
@@ -106,7 +132,7 @@ export class AuthService implements AuthApi {
     const { db, config } = this.deps;
     const sessionId = newSessionId();
     const refreshToken = newRefreshToken();
-    const expiresAt = new Date(Date.now() + config.refreshTokenTtlSeconds * 1000);
+    const expiresAt = new Date(this.now() + config.refreshTokenTtlSeconds * 1000);
     await sessions.createSession(db, {
       sessionId,
       userId: user.id,
@@ -115,6 +141,10 @@ export class AuthService implements AuthApi {
       tokenExpiresAt: expiresAt,
     });
     return this.issue(user, sessionId, refreshToken);
+  }
+
+  private now(): number {
+    return this.deps.clock?.() ?? Date.now();
   }
 
   private issue(user: User, sessionId: string, refreshToken: string): Session {

@@ -4,6 +4,5 @@
  */
 export type AuthSecurityEvent =
   /** A login refused because its failure budget (per email and IP, or per IP) is spent. */
-  | { type: "login_locked"; scope: "email_ip" | "ip"; ip: string; emailTag: string; retryAfter: number }
-  /** A spent refresh token presented again: its whole session (family) is revoked. */
-  | { type: "refresh_reused"; sessionId: string };
+  { type: "login_locked"; scope: "email_ip" | "ip"; ip: string; emailTag: string; retryAfter: number };
+// Refresh-token reuse and grace presentations are SessionEvents (session-events.ts).

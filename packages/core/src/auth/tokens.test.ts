@@ -16,6 +16,7 @@ const cfg: AuthConfig = {
   audience: "anonchat",
   accessTokenTtlSeconds: 60,
   refreshTokenTtlSeconds: 3600,
+  refreshReuseGraceSeconds: 10,
   argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
   maxConcurrentHashes: 2,
   maxQueuedHashes: 10,

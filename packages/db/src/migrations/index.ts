@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from "kysely/migration";
 import * as m0001 from "./0001_init";
 import * as m0002 from "./0002_rate_limits";
 import * as m0003 from "./0003_room_features";
+import * as m0004 from "./0004_refresh_successor";
 
 /** Numbered migrations, listed statically so they work from source, a bundle, or a container. */
 const MIGRATIONS: Record<string, Migration> = {
   "0001_init": m0001,
   "0002_rate_limits": m0002,
   "0003_room_features": m0003,
+  "0004_refresh_successor": m0004,
 };
 
 export const migrationProvider: MigrationProvider = {
