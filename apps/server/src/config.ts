@@ -44,6 +44,47 @@ const urlList = z
     return items;
   });
 
+/**
+ * An origin exactly as a browser sends it in the Origin header: http or https, a host (a name, an
+ * IPv4 address or a bracketed IPv6 one) and an optional port; nothing after it, not even "/".
+ */
+const ORIGIN = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$/;
+
+/** The browser's spelling of an origin (lower-case host, no default port), or undefined. */
+function parseOrigin(text: string): string | undefined {
+  if (!ORIGIN.test(text)) return undefined;
+  try {
+    const origin = new URL(text).origin;
+    return origin === "null" ? undefined : origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Comma-separated origins, compared as browsers send them. No wildcard: "*" would admit every
+ * site's pages to the API and its sockets, a DNS-rebound one included.
+ */
+const originList = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const out = new Set<string>();
+    for (const item of (v ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
+      const origin = parseOrigin(item);
+      if (origin === undefined) {
+        const why =
+          item === "*"
+            ? `"*" is not accepted: it would admit every site; list the origins`
+            : `"${item}" must be an origin like https://chat.example.com (http or https, a host and an optional port; no path, not even a trailing "/")`;
+        ctx.addIssue({ code: "custom", message: why });
+        return z.NEVER;
+      }
+      out.add(origin);
+    }
+    return [...out];
+  });
+
 const envSchema = z.object({
   ROLE: z.enum(["all", "gateway", "auth", "chat"]).optional().default("all"),
   AUTH_URL: urlList,
@@ -94,7 +135,7 @@ const envSchema = z.object({
   MAX_CONNECTIONS_PER_USER: int(20, 1, 100_000),
   WS_PING_INTERVAL: int(30, 1, 3600),
   WS_AUTH_TIMEOUT: int(10, 1, 300),
-  CORS_ORIGINS: list,
+  CORS_ORIGINS: originList,
   TRUST_PROXY: list,
   LEGACY_MESSAGE_ENCODING: z.enum(["base64", "bytes"]).optional().default("base64"),
   SHUTDOWN_TIMEOUT: int(5, 1, 120),
@@ -147,6 +188,7 @@ export interface ServerConfig {
   maxConnectionsPerUser: number;
   wsPingInterval: number;
   wsAuthTimeout: number;
+  /** Origins besides our own whose pages may call the API and open sockets (CORS_ORIGINS). */
   corsOrigins: string[];
   trustProxy: string[];
   legacyMessageEncoding: "base64" | "bytes";

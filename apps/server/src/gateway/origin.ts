@@ -9,7 +9,7 @@ export function originAllowed(req: IncomingMessage, allowlist: readonly string[]
   if (origin === undefined || origin === "") return true;
   const host = req.headers.host;
   if (host && (origin === `http://${host}` || origin === `https://${host}`)) return true;
-  return allowlist.includes(origin) || allowlist.includes("*");
+  return allowlist.includes(origin);
 }
 
 const ALLOWED_HEADERS = "Authorization, Content-Type, trpc-accept, trpc-batch-mode, X-Request-Id";
