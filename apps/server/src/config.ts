@@ -62,8 +62,8 @@ function parseOrigin(text: string): string | undefined {
 }
 
 /**
- * Comma-separated origins, compared as browsers send them. No wildcard: "*" would admit every
- * site's pages to the API and its sockets, a DNS-rebound one included.
+ * Comma-separated origins. No wildcard: "*" would admit every site's pages, a DNS-rebound one
+ * included, to the API and its sockets, which PUBLIC_ORIGIN exists to prevent.
  */
 const originList = z
   .string()
@@ -135,6 +135,7 @@ const envSchema = z.object({
   MAX_CONNECTIONS_PER_USER: int(20, 1, 100_000),
   WS_PING_INTERVAL: int(30, 1, 3600),
   WS_AUTH_TIMEOUT: int(10, 1, 300),
+  PUBLIC_ORIGIN: originList,
   CORS_ORIGINS: originList,
   TRUST_PROXY: list,
   LEGACY_MESSAGE_ENCODING: z.enum(["base64", "bytes"]).optional().default("base64"),
@@ -188,7 +189,12 @@ export interface ServerConfig {
   maxConnectionsPerUser: number;
   wsPingInterval: number;
   wsAuthTimeout: number;
-  /** Origins besides our own whose pages may call the API and open sockets (CORS_ORIGINS). */
+  /**
+   * The origins the web client is served from (PUBLIC_ORIGIN). Empty: this server's own loopback
+   * origins, known once it listens (see gateway/origin.ts).
+   */
+  publicOrigins: string[];
+  /** Further origins whose pages may call the API and open sockets (CORS_ORIGINS). */
   corsOrigins: string[];
   trustProxy: string[];
   legacyMessageEncoding: "base64" | "bytes";
@@ -261,6 +267,7 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
     wsPingInterval: e.WS_PING_INTERVAL,
     wsAuthTimeout: e.WS_AUTH_TIMEOUT,
+    publicOrigins: e.PUBLIC_ORIGIN,
     corsOrigins: e.CORS_ORIGINS,
     trustProxy: e.TRUST_PROXY,
     legacyMessageEncoding: e.LEGACY_MESSAGE_ENCODING,

@@ -6,7 +6,7 @@ import { sendEnvelope } from "@anonchat/rest";
 import type { ServerConfig } from "./config";
 import { ConnectionRegistry } from "./connections";
 import { clientIp } from "./gateway/client-ip";
-import { applyCors, originAllowed } from "./gateway/origin";
+import { applyCors, originAllowed, publicOrigins } from "./gateway/origin";
 import { IpRateLimit, type RateDecision } from "./gateway/rate-limit";
 import { sendJson } from "./http-util";
 import { createLogger, loggablePath, type Logger } from "./logger";
@@ -80,6 +80,8 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     : undefined;
   const serveStatic = createStaticHandler(atEdge ? config.webDir : undefined);
   let shuttingDown = false;
+  // Filled in once we listen: the default public origins name the port actually bound (PORT=0).
+  let admitted: ReadonlySet<string> = new Set();
 
   function requestMeta(req: IncomingMessage): RequestMeta {
     const incoming = req.headers["x-request-id"];
@@ -109,7 +111,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     });
     try {
       const rate = ipLimit ? await ipLimit.check(meta.clientIp) : NO_LIMIT;
-      if (!originAllowed(req, config.corsOrigins)) {
+      if (!originAllowed(req, admitted)) {
         return sendJson(res, 403, { status: "error", message: "origin not allowed", data: null }, rate.headers);
       }
       applyCors(req, res);
@@ -154,7 +156,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     void (async () => {
       if (shuttingDown) return refuseUpgrade(socket, 503, "shutting down");
       const rate = ipLimit ? await ipLimit.check(meta.clientIp) : NO_LIMIT;
-      if (!originAllowed(req, config.corsOrigins)) return refuseUpgrade(socket, 403, "origin not allowed", rate.headers);
+      if (!originAllowed(req, admitted)) return refuseUpgrade(socket, 403, "origin not allowed", rate.headers);
       if (!rate.allowed) {
         metrics.rateLimited.inc({ scope: "upgrade" });
         return refuseUpgrade(socket, 429, "too many requests", rate.headers);
@@ -175,9 +177,11 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
+  const servedFrom = publicOrigins(config.publicOrigins, port);
+  admitted = new Set([...servedFrom, ...config.corsOrigins]);
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
   const url = `http://${shownHost}:${port}`;
-  log.info("listening", { url, database: services.database?.kind ?? "none" });
+  log.info("listening", { url, database: services.database?.kind ?? "none", origins: [...admitted] });
 
   let closing: Promise<void> | undefined;
   async function close() {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/index";
 
-/** CORS_ORIGINS is validated at start like every other setting: a bad value names its variable. */
+/** The origin settings are validated at start like every other: a bad value names its variable. */
 
 const refusal = (env: Record<string, string>): string => {
   try {
@@ -30,8 +30,8 @@ const NOT_ORIGINS = [
   "https://",
 ];
 
-describe("CORS_ORIGINS", () => {
-  for (const name of ["CORS_ORIGINS"] as const) {
+describe("PUBLIC_ORIGIN and CORS_ORIGINS", () => {
+  for (const name of ["PUBLIC_ORIGIN", "CORS_ORIGINS"] as const) {
     it(`${name}: anything but a list of http(s) origins stops the server, naming the variable`, () => {
       for (const bad of NOT_ORIGINS) {
         const message = refusal({ [name]: `https://ok.example, ${bad}` });
@@ -42,9 +42,14 @@ describe("CORS_ORIGINS", () => {
     });
   }
 
-  it("takes origins in the browser's spelling (lower-case host, no default port), and none by default", () => {
-    const config = loadConfig({ CORS_ORIGINS: " https://App.Example:443 , http://[::1]:8080,http://app.example:80,https://app.example " });
-    expect(config.corsOrigins).toEqual(["https://app.example", "http://[::1]:8080", "http://app.example"]);
-    expect(loadConfig({ CORS_ORIGINS: " " }).corsOrigins).toEqual([]);
+  it("takes origins in the browser's spelling (lower-case host, no default port) and leaves both empty by default", () => {
+    const config = loadConfig({
+      PUBLIC_ORIGIN: " https://Chat.Example.com:443 , http://[::1]:8080,http://127.0.0.1:3000 ",
+      CORS_ORIGINS: "https://app.example,http://app.example:80,https://app.example",
+    });
+    expect(config.publicOrigins).toEqual(["https://chat.example.com", "http://[::1]:8080", "http://127.0.0.1:3000"]);
+    expect(config.corsOrigins).toEqual(["https://app.example", "http://app.example"]);
+    const defaults = loadConfig({ PUBLIC_ORIGIN: "", CORS_ORIGINS: " " });
+    expect([defaults.publicOrigins, defaults.corsOrigins]).toEqual([[], []]);
   });
 });

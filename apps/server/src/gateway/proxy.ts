@@ -26,6 +26,9 @@ function forwardHeaders(req: IncomingMessage, meta: ForwardMeta, keepUpgrade: bo
   for (const [k, v] of Object.entries(req.headers)) {
     if (!HOP_BY_HOP.has(k) || (keepUpgrade && (k === "connection" || k === "upgrade"))) out[k] = v;
   }
+  // The gateway admitted the Origin against the public origins; a service would judge it against
+  // its own port's, so it gets none (and answers as to a non-browser client; CORS headers are ours).
+  delete out.origin;
   // The services trust the gateway for these; the client's own values were already judged here.
   out["x-forwarded-for"] = meta.clientIp;
   out["x-request-id"] = meta.requestId;
