@@ -33,6 +33,8 @@ export default defineConfig({
   },
   build: {
     target: "es2022",
-    sourcemap: true,
+    // Source maps would publish the client's sources with every deployment; the dev server makes
+    // its own, and ANONCHAT_SOURCEMAP=1 builds them for debugging a build.
+    sourcemap: process.env.ANONCHAT_SOURCEMAP === "1",
   },
 });
