@@ -8,6 +8,7 @@ import { ConnectionRegistry } from "./connections";
 import { clientIp } from "./gateway/client-ip";
 import { applyCors, originAllowed, publicOrigins } from "./gateway/origin";
 import { IpRateLimit, type RateDecision } from "./gateway/rate-limit";
+import { API_CSP, REFERRER_POLICY, webClientCsp } from "./gateway/security-headers";
 import { sendJson } from "./http-util";
 import { createLogger, loggablePath, type Logger } from "./logger";
 import { Metrics, routeLabel } from "./metrics";
@@ -82,6 +83,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   let shuttingDown = false;
   // Filled in once we listen: the default public origins name the port actually bound (PORT=0).
   let admitted: ReadonlySet<string> = new Set();
+  let webCsp = "";
 
   function requestMeta(req: IncomingMessage): RequestMeta {
     const incoming = req.headers["x-request-id"];
@@ -94,6 +96,8 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     const meta = requestMeta(req);
     const path = loggablePath(req.url);
     res.setHeader("X-Request-Id", meta.requestId);
+    res.setHeader("Referrer-Policy", REFERRER_POLICY);
+    res.setHeader("Content-Security-Policy", API_CSP);
     res.once("finish", () => {
       const route = routeLabel(path, procedures);
       const labels = { route, method: req.method ?? "", status: String(res.statusCode) };
@@ -138,7 +142,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" }, rate.headers);
       }
       if (await handler.http(req, res, meta, path, rate.headers)) return;
-      if (await serveStatic(req, res, rate.headers)) return;
+      if (await serveStatic(req, res, { ...rate.headers, "Content-Security-Policy": webCsp })) return;
       sendJson(res, 404, { error: "not found" }, rate.headers);
     } catch (err) {
       log.error("unhandled error", { requestId: meta.requestId, path, err });
@@ -179,6 +183,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const port = typeof address === "object" && address ? address.port : config.port;
   const servedFrom = publicOrigins(config.publicOrigins, port);
   admitted = new Set([...servedFrom, ...config.corsOrigins]);
+  webCsp = webClientCsp(servedFrom);
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
   const url = `http://${shownHost}:${port}`;
   log.info("listening", { url, database: services.database?.kind ?? "none", origins: [...admitted] });

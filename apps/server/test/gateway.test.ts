@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { TRPCClientError } from "@trpc/client";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -247,11 +250,21 @@ describe("gateway, RATE_LIMIT_PER_IP=5 behind TRUST_PROXY=127.0.0.1", () => {
 
 describe("gateway, PUBLIC_ORIGIN=https://chat.example.com,http://[::1]:8080", () => {
   let srv: TestServer;
+  let webDir: string;
   beforeAll(async () => {
-    srv = await startTestServer({ env: { PUBLIC_ORIGIN: "https://chat.example.com,http://[::1]:8080" } });
+    webDir = await mkdtemp(path.join(os.tmpdir(), "anonchat-web-"));
+    await writeFile(path.join(webDir, "index.html"), "<!doctype html><title>t</title>");
+    srv = await startTestServer({ env: { PUBLIC_ORIGIN: "https://chat.example.com,http://[::1]:8080", WEB_DIR: webDir } });
   });
   afterAll(async () => {
     await srv.stop();
+    await rm(webDir, { recursive: true, force: true });
+  });
+
+  it("the web client's CSP lets it reach the public origin's WebSocket", async () => {
+    const csp = (await fetch(`${srv.url}/r/AbCdEfGhIjKlMnOp`)).headers.get("content-security-policy") ?? "";
+    // An IPv6 literal cannot be a CSP source ('self' covers a page served from one).
+    expect(csp.split(";").map((d) => d.trim())).toContain("connect-src 'self' wss://chat.example.com");
   });
 
   it("admits the public origin behind any Host, refuses the loopback default and rebinding", async () => {
