@@ -2,8 +2,10 @@ import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
 
 // The dev server forwards the API to a server started with `pnpm dev` (port 8080). The server
-// admits browser origins it knows only, so the proxy presents the target's own origin.
+// admits browser origins it knows only (PUBLIC_ORIGIN, by default its own loopback origins), so
+// the proxy presents the target's origin: set ANONCHAT_API to one of those.
 const target = process.env.ANONCHAT_API ?? "http://localhost:8080";
+const targetOrigin = new URL(target).origin;
 
 export default defineConfig({
   plugins: [react()],
@@ -14,8 +16,8 @@ export default defineConfig({
         ws: true,
         changeOrigin: true,
         configure(proxy) {
-          proxy.on("proxyReq", (req) => req.setHeader("origin", target));
-          proxy.on("proxyReqWs", (req) => req.setHeader("origin", target));
+          proxy.on("proxyReq", (req) => req.setHeader("origin", targetOrigin));
+          proxy.on("proxyReqWs", (req) => req.setHeader("origin", targetOrigin));
         },
       },
       "/api": {
@@ -23,14 +25,16 @@ export default defineConfig({
         ws: true,
         changeOrigin: true,
         configure(proxy) {
-          proxy.on("proxyReq", (req) => req.setHeader("origin", target));
-          proxy.on("proxyReqWs", (req) => req.setHeader("origin", target));
+          proxy.on("proxyReq", (req) => req.setHeader("origin", targetOrigin));
+          proxy.on("proxyReqWs", (req) => req.setHeader("origin", targetOrigin));
         },
       },
     },
   },
   build: {
     target: "es2022",
-    sourcemap: true,
+    // Source maps would publish the client's sources with every deployment; the dev server makes
+    // its own, and ANONCHAT_SOURCEMAP=1 builds them for debugging a build.
+    sourcemap: process.env.ANONCHAT_SOURCEMAP === "1",
   },
 });

@@ -45,6 +45,47 @@ const urlList = z
     return items;
   });
 
+/**
+ * An origin exactly as a browser sends it in the Origin header: http or https, a host (a name, an
+ * IPv4 address or a bracketed IPv6 one) and an optional port; nothing after it, not even "/".
+ */
+const ORIGIN = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$/;
+
+/** The browser's spelling of an origin (lower-case host, no default port), or undefined. */
+function parseOrigin(text: string): string | undefined {
+  if (!ORIGIN.test(text)) return undefined;
+  try {
+    const origin = new URL(text).origin;
+    return origin === "null" ? undefined : origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Comma-separated origins. No wildcard: "*" would admit every site's pages, a DNS-rebound one
+ * included, to the API and its sockets, which PUBLIC_ORIGIN exists to prevent.
+ */
+const originList = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const out = new Set<string>();
+    for (const item of (v ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
+      const origin = parseOrigin(item);
+      if (origin === undefined) {
+        const why =
+          item === "*"
+            ? `"*" is not accepted: it would admit every site; list the origins`
+            : `"${item}" must be an origin like https://chat.example.com (http or https, a host and an optional port; no path, not even a trailing "/")`;
+        ctx.addIssue({ code: "custom", message: why });
+        return z.NEVER;
+      }
+      out.add(origin);
+    }
+    return [...out];
+  });
+
 const envSchema = z.object({
   ROLE: z.enum(["all", "gateway", "auth", "chat"]).optional().default("all"),
   AUTH_URL: urlList,
@@ -110,7 +151,8 @@ const envSchema = z.object({
   WS_MAX_IN_FLIGHT: int(16, 1, 100_000),
   WS_PING_INTERVAL: int(30, 1, 3600),
   WS_AUTH_TIMEOUT: int(10, 1, 300),
-  CORS_ORIGINS: list,
+  PUBLIC_ORIGIN: originList,
+  CORS_ORIGINS: originList,
   TRUST_PROXY: list,
   LEGACY_MESSAGE_ENCODING: z.enum(["base64", "bytes"]).optional().default("base64"),
   SHUTDOWN_TIMEOUT: int(5, 1, 120),
@@ -180,6 +222,12 @@ export interface ServerConfig {
   wsMaxInFlight: number;
   wsPingInterval: number;
   wsAuthTimeout: number;
+  /**
+   * The origins the web client is served from (PUBLIC_ORIGIN). Empty: this server's own loopback
+   * origins, known once it listens (see gateway/origin.ts).
+   */
+  publicOrigins: string[];
+  /** Further origins whose pages may call the API and open sockets (CORS_ORIGINS). */
   corsOrigins: string[];
   trustProxy: string[];
   legacyMessageEncoding: "base64" | "bytes";
@@ -303,6 +351,7 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     wsMaxInFlight: e.WS_MAX_IN_FLIGHT,
     wsPingInterval: e.WS_PING_INTERVAL,
     wsAuthTimeout: e.WS_AUTH_TIMEOUT,
+    publicOrigins: e.PUBLIC_ORIGIN,
     corsOrigins: e.CORS_ORIGINS,
     trustProxy: e.TRUST_PROXY,
     legacyMessageEncoding: e.LEGACY_MESSAGE_ENCODING,

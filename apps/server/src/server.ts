@@ -7,8 +7,9 @@ import type { ServerConfig } from "./config";
 import { CallBudgets } from "./call-budgets";
 import { ConnectionRegistry } from "./connections";
 import { clientIp } from "./gateway/client-ip";
-import { applyCors, originAllowed } from "./gateway/origin";
+import { applyCors, originAllowed, publicOrigins } from "./gateway/origin";
 import { IpRateLimit, type RateDecision } from "./gateway/rate-limit";
+import { API_CSP, REFERRER_POLICY, webClientCsp } from "./gateway/security-headers";
 import { sendJson } from "./http-util";
 import { createLogger, loggablePath, routePath, type Logger } from "./logger";
 import { Metrics, routeLabel } from "./metrics";
@@ -103,6 +104,9 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const ipLimit = atEdge ? new IpRateLimit(config.rateLimit.points, config.rateLimit.window, ipLimiter) : undefined;
   const serveStatic = createStaticHandler(atEdge ? config.webDir : undefined);
   let shuttingDown = false;
+  // Filled in once we listen: the default public origins name the port actually bound (PORT=0).
+  let admitted: ReadonlySet<string> = new Set();
+  let webCsp = "";
 
   // Behind the gateway, X-Forwarded-For is believed only from a TRUST_PROXY address that also
   // presents the service secret (the gateway, or chat passing on a login): anything else that
@@ -131,6 +135,8 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     const path = routePath(req.url);
     const shownPath = loggablePath(req.url);
     res.setHeader("X-Request-Id", meta.requestId);
+    res.setHeader("Referrer-Policy", REFERRER_POLICY);
+    res.setHeader("Content-Security-Policy", API_CSP);
     res.once("finish", () => {
       const route = routeLabel(path, procedures);
       const labels = { route, method: req.method ?? "", status: String(res.statusCode) };
@@ -154,7 +160,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         return sendJson(res, 400, { error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: 400 } } });
       }
       const rate = ipLimit ? await ipLimit.check(meta.clientIp, Math.max(1, calls)) : NO_LIMIT;
-      if (!originAllowed(req, config.corsOrigins)) {
+      if (!originAllowed(req, admitted)) {
         return sendJson(res, 403, { status: "error", message: "origin not allowed", data: null }, rate.headers);
       }
       applyCors(req, res);
@@ -183,7 +189,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" }, rate.headers);
       }
       if (await handler.http(req, res, meta, path, rate.headers)) return;
-      if (await serveStatic(req, res, rate.headers)) return;
+      if (await serveStatic(req, res, { ...rate.headers, "Content-Security-Policy": webCsp })) return;
       sendJson(res, 404, { error: "not found" }, rate.headers);
     } catch (err) {
       log.error("unhandled error", { requestId: meta.requestId, path: shownPath, err });
@@ -207,7 +213,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     void (async () => {
       if (shuttingDown) return refuse(503, "shutting down");
       const rate = ipLimit ? await ipLimit.check(meta.clientIp) : NO_LIMIT;
-      if (!originAllowed(req, config.corsOrigins)) return refuse(403, "origin not allowed", rate.headers);
+      if (!originAllowed(req, admitted)) return refuse(403, "origin not allowed", rate.headers);
       if (!rate.allowed) {
         metrics.rateLimited.inc({ scope: "upgrade" });
         return refuse(429, "too many requests", rate.headers);
@@ -228,9 +234,12 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
+  const servedFrom = publicOrigins(config.publicOrigins, port);
+  admitted = new Set([...servedFrom, ...config.corsOrigins]);
+  webCsp = webClientCsp(servedFrom);
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
   const url = `http://${shownHost}:${port}`;
-  log.info("listening", { url, database: services.database?.kind ?? "none" });
+  log.info("listening", { url, database: services.database?.kind ?? "none", origins: [...admitted] });
 
   let closing: Promise<void> | undefined;
   async function close() {

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { TRPCClientError } from "@trpc/client";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +16,7 @@ import {
   registerLegacy,
   type ApiResponse,
 } from "./helpers/legacy";
+import { expectRebindingRefused, rawStatus, upgradeStatus } from "./helpers/origin";
 
 /** The edge in front of every route: rate limits, origins, request ids, health, and logs. */
 
@@ -27,23 +31,6 @@ function expectRateHeaders(res: ApiResponse, limit: number, windowSeconds = 60) 
   expect(reset).toBeGreaterThanOrEqual(Math.floor(now));
   expect(reset).toBeLessThanOrEqual(Math.ceil(now) + windowSeconds + 1);
   return remaining;
-}
-
-/** Resolves with the HTTP status of a refused upgrade, or 101 when the socket opened. */
-function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
-    ws.once("open", () => {
-      ws.terminate();
-      resolve(101);
-    });
-    ws.once("unexpected-response", (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-      ws.terminate();
-    });
-    ws.once("error", reject);
-  });
 }
 
 describe("gateway, default limits", () => {
@@ -114,6 +101,30 @@ describe("gateway, default limits", () => {
       const same = await api(srv.url, "GET", "/api/v1/status", { headers: { Origin: `http://127.0.0.1:${srv.port}` } });
       expectEnvelope(same, 200, "success");
       expectEnvelope(await api(srv.url, "GET", "/api/v1/status"), 200, "success");
+    });
+
+    it("DNS rebinding: Origin and Host both naming a foreign host are refused with 403, HTTP and upgrades alike", async () => {
+      await expectRebindingRefused(srv.url);
+    });
+
+    it("without PUBLIC_ORIGIN, the loopback origins of the port actually bound are the public ones", async () => {
+      const u = await registerLegacy(srv.url, "lo");
+      const roomId = await createRoomLegacy(srv.url, u.access_token);
+      const legacyUrl = `${srv.wsUrl}/api/v1/rooms/ws?room=${roomId}&token=${u.access_token}`;
+      for (const origin of [`http://localhost:${srv.port}`, `http://127.0.0.1:${srv.port}`, `http://[::1]:${srv.port}`]) {
+        // Whatever Host the request names: the browser's Origin is what counts.
+        for (const host of [`127.0.0.1:${srv.port}`, "evil.example"]) {
+          expect(await rawStatus(srv.url, "GET", "/api/v1/status", { Origin: origin, Host: host }), origin).toBe(200);
+          expect(await rawStatus(srv.url, "GET", "/trpc/auth.me", { Origin: origin, Host: host }), origin).toBe(401);
+          expect(await upgradeStatus(`${srv.wsUrl}/trpc`, { Origin: origin, Host: host }), origin).toBe(101);
+          expect(await upgradeStatus(legacyUrl, { Origin: origin, Host: host }), origin).toBe(101);
+        }
+      }
+      // Not the configured PORT (0 here) nor another port, nor https on this one.
+      for (const origin of ["http://127.0.0.1:0", `http://127.0.0.1:${srv.port + 1}`, `https://127.0.0.1:${srv.port}`, "http://localhost"]) {
+        expect(await rawStatus(srv.url, "GET", "/api/v1/status", { Origin: origin }), origin).toBe(403);
+        expect(await upgradeStatus(`${srv.wsUrl}/trpc`, { Origin: origin }), origin).toBe(403);
+      }
     });
   });
 
@@ -242,6 +253,46 @@ describe("gateway, RATE_LIMIT_PER_IP=5 behind TRUST_PROXY=127.0.0.1", () => {
     const other = await from("203.0.113.8");
     expect(other.status).toBe(200);
     expect(other.headers.get("x-ratelimit-remaining")).toBe("4");
+  });
+});
+
+describe("gateway, PUBLIC_ORIGIN=https://chat.example.com,http://[::1]:8080", () => {
+  let srv: TestServer;
+  let webDir: string;
+  beforeAll(async () => {
+    webDir = await mkdtemp(path.join(os.tmpdir(), "anonchat-web-"));
+    await writeFile(path.join(webDir, "index.html"), "<!doctype html><title>t</title>");
+    srv = await startTestServer({ env: { PUBLIC_ORIGIN: "https://chat.example.com,http://[::1]:8080", WEB_DIR: webDir } });
+  });
+  afterAll(async () => {
+    await srv.stop();
+    await rm(webDir, { recursive: true, force: true });
+  });
+
+  it("the web client's CSP lets it reach the public origin's WebSocket", async () => {
+    const csp = (await fetch(`${srv.url}/r/AbCdEfGhIjKlMnOp`)).headers.get("content-security-policy") ?? "";
+    // An IPv6 literal cannot be a CSP source ('self' covers a page served from one).
+    expect(csp.split(";").map((d) => d.trim())).toContain("connect-src 'self' wss://chat.example.com");
+  });
+
+  it("admits the public origin behind any Host, refuses the loopback default and rebinding", async () => {
+    const u = await registerLegacy(srv.url, "po");
+    const roomId = await createRoomLegacy(srv.url, u.access_token);
+    const legacyUrl = `${srv.wsUrl}/api/v1/rooms/ws?room=${roomId}&token=${u.access_token}`;
+    // A TLS-terminating proxy may pass its own Host or the public one.
+    for (const host of ["chat.example.com", `127.0.0.1:${srv.port}`]) {
+      const pub = { Origin: "https://chat.example.com", Host: host };
+      expect(await rawStatus(srv.url, "GET", "/api/v1/status", pub)).toBe(200);
+      expect(await rawStatus(srv.url, "GET", "/trpc/auth.me", pub)).toBe(401);
+      expect(await upgradeStatus(`${srv.wsUrl}/trpc`, pub)).toBe(101);
+      expect(await upgradeStatus(legacyUrl, pub)).toBe(101);
+    }
+    const loopback = { Origin: `http://127.0.0.1:${srv.port}` };
+    expect(await rawStatus(srv.url, "GET", "/api/v1/status", loopback)).toBe(403);
+    expect(await upgradeStatus(`${srv.wsUrl}/trpc`, loopback)).toBe(403);
+    expect(await rawStatus(srv.url, "GET", "/api/v1/status", { Origin: "http://chat.example.com" })).toBe(403);
+    await expectRebindingRefused(srv.url);
+    await expectRebindingRefused(srv.url, "chat.example.com.evil.example");
   });
 });
 

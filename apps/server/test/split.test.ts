@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { Message } from "@anonchat/shared";
 import { DB_KIND, httpClient, liveClient, registerUser, waitFor } from "./harness";
+import { expectRebindingRefused, rawStatus, upgradeStatus } from "./helpers/origin";
 import { startSplit, type SplitDeployment } from "./split-harness";
 
 // gateway + auth + two chat replicas as separate processes on one PostgreSQL.
@@ -145,6 +146,28 @@ describe.runIf(DB_KIND === "postgres")("split deployment", () => {
       "X-Service-Secret": d.serviceSecret,
     }));
     expect(forwarded).toEqual(Array.from({ length: 11 }, () => "UNAUTHORIZED"));
+  });
+
+  it("the gateway applies the origin policy; the services behind it judge only what reaches them directly", async () => {
+    const u = await registerUser(d.url, "so");
+    const room = await u.client.room.create.mutate({ name: "origins", maxMembers: 3 });
+    const auth = { Authorization: `Bearer ${u.session.accessToken}` };
+    const legacyPath = `/api/v1/rooms/ws?room=${room.id}&token=${u.session.accessToken}`;
+    // The web client on the gateway's own (default loopback) origin reaches auth and chat alike.
+    const page = `http://localhost:${new URL(d.url).port}`;
+    for (const path of ["/trpc/auth.me", "/trpc/room.list", "/api/v1/status"]) {
+      const res = await fetch(`${d.url}${path}`, { headers: { ...auth, Origin: page } });
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get("access-control-allow-origin"), path).toBe(page);
+    }
+    expect(await upgradeStatus(`${d.wsUrl}/trpc`, { Origin: page })).toBe(101);
+    expect(await upgradeStatus(`${d.wsUrl}${legacyPath}`, { Origin: page })).toBe(101);
+    await expectRebindingRefused(d.url);
+    // A page rebound onto a replica's port gets no further than onto the gateway's.
+    const chat1 = `http://127.0.0.1:${d.procs.get("chat1")?.port}`;
+    await expectRebindingRefused(chat1);
+    expect(await rawStatus(chat1, "GET", "/trpc/room.list", { ...auth, Origin: page })).toBe(403);
+    expect(await upgradeStatus(`${chat1.replace(/^http/, "ws")}${legacyPath}`, { Origin: page })).toBe(403);
   });
 
   it("loses and doubles nothing when a chat replica is killed with SIGKILL mid-conversation", async () => {

@@ -69,6 +69,19 @@ export async function newContext(browser: Browser, baseUrl: string, viewport = D
   );
   const pageErrors: string[] = [];
   context.on("weberror", (e) => pageErrors.push(String(e.error())));
+  // Everything the Content-Security-Policy refused, as the page's event and as the browser's
+  // console line (which also covers refusals no event is fired for), on every page and reload.
+  const cspViolations: string[] = [];
+  await context.exposeBinding("__cspViolation", (_source, text: string) => void cspViolations.push(text));
+  context.on("console", (msg) => {
+    if (/Content[ -]Security[ -]Policy/i.test(msg.text())) cspViolations.push(`console ${msg.type()}: ${msg.text()}`);
+  });
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      const report = (window as unknown as { __cspViolation: (text: string) => void }).__cspViolation;
+      void report(`${e.effectiveDirective} refused ${e.blockedURI || "(inline)"} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
   // Every connection state the page shows, in order (a MutationObserver sees even brief ones).
   await context.addInitScript(() => {
     const seen: string[] = [];
@@ -94,7 +107,7 @@ export async function newContext(browser: Browser, baseUrl: string, viewport = D
       }
     }).observe(document, { childList: true, subtree: true });
   });
-  return { context, foreign, pageErrors };
+  return { context, foreign, pageErrors, cspViolations };
 }
 
 export async function screenshot(page: Page, name: string): Promise<string> {

@@ -64,7 +64,9 @@ describe("the web client on the real server", () => {
     bob = await b.context.newPage();
     explainFailure({ alice, bob });
 
-    await alice.goto("/");
+    const served = await alice.goto("/");
+    // The page runs under the server's Content-Security-Policy, and nothing below may break it.
+    expect(served?.headers()["content-security-policy"]).toMatch(/default-src 'self'/);
     await alice.getByRole("heading", { name: "Log in" }).waitFor();
     await screenshot(alice, "01-login");
     aliceUser = newUser("alice", true);
@@ -108,6 +110,10 @@ describe("the web client on the real server", () => {
     await screenshot(alice, "03-room-desktop");
     await screenshot(bob, "04-room-phone");
     expect(foreignRequests.concat(a.foreign, b.foreign)).toEqual([]);
+    expect(a.cspViolations.concat(b.cspViolations)).toEqual([]);
+    // The watch works: an inline script, which the policy forbids, is reported.
+    await alice.evaluate(() => document.head.append(Object.assign(document.createElement("script"), { textContent: "0" })));
+    await expect.poll(() => a.cspViolations.length).toBeGreaterThan(0);
   });
 
   it("explains a taken login and a wrong password", async () => {
@@ -224,6 +230,7 @@ describe("the web client on the real server", () => {
     await logIn(dana, { email: session.user.email, password });
     await dana.getByText(`Signed in as ${session.user.login}`).waitFor();
     expect(d.pageErrors).toEqual([]);
+    expect(d.cspViolations).toEqual([]);
     await d.context.close();
   });
 });

@@ -1,15 +1,25 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 
+/** Where `npm start` serves the web client when PUBLIC_ORIGIN is not set: this port on loopback. */
+export function loopbackOrigins(port: number): string[] {
+  return [`http://localhost:${port}`, `http://127.0.0.1:${port}`, `http://[::1]:${port}`];
+}
+
+/** The origins the web client is served from: PUBLIC_ORIGIN, else loopback on the port actually bound. */
+export function publicOrigins(configured: readonly string[], port: number): string[] {
+  return configured.length > 0 ? [...configured] : loopbackOrigins(port);
+}
+
 /**
- * Origins we admit: none sent (a non-browser client), our own (the Host the request came to),
- * and the configured allowlist. Everything else is refused before any handler or upgrade runs.
+ * Admits requests that send no Origin (non-browser clients) and those from an admitted origin
+ * (the public ones and CORS_ORIGINS);
+ * everything else is refused before any handler or upgrade runs. The Host header proves nothing:
+ * after DNS rebinding, a page on evil.example talks to us with Host and Origin both evil.example.
  */
-export function originAllowed(req: IncomingMessage, allowlist: readonly string[]): boolean {
+export function originAllowed(req: IncomingMessage, admitted: ReadonlySet<string>): boolean {
   const origin = req.headers.origin;
   if (origin === undefined || origin === "") return true;
-  const host = req.headers.host;
-  if (host && (origin === `http://${host}` || origin === `https://${host}`)) return true;
-  return allowlist.includes(origin) || allowlist.includes("*");
+  return admitted.has(origin);
 }
 
 const ALLOWED_HEADERS = "Authorization, Content-Type, trpc-accept, trpc-batch-mode, X-Request-Id";

@@ -29,6 +29,9 @@ function forwardHeaders(req: IncomingMessage, meta: ForwardMeta, keepUpgrade: bo
   for (const [k, v] of Object.entries(req.headers)) {
     if (!HOP_BY_HOP.has(k) || (keepUpgrade && (k === "connection" || k === "upgrade"))) out[k] = v;
   }
+  // The gateway admitted the Origin against the public origins; a service would judge it against
+  // its own port's, so it gets none (and answers as to a non-browser client; CORS headers are ours).
+  delete out.origin;
   // The services trust the gateway for these (X-Forwarded-For only alongside the service secret);
   // the client's own values were already judged here.
   out[SERVICE_SECRET_HEADER] = serviceSecret;
