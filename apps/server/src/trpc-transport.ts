@@ -3,6 +3,7 @@ import { nodeHTTPRequestHandler } from "@trpc/server/adapters/node-http";
 import { applyWSSHandler } from "@trpc/server/adapters/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import { appRouter, authOnlyRouter, roomEventEncoder, type Context } from "@anonchat/api";
+import { corkPerTurn } from "@anonchat/rest";
 import type { AccessClaims, AccessTokens, AuthApi, RoomService } from "@anonchat/core";
 import type { CallBudgets, SocketBudget } from "./call-budgets";
 import type { ServerConfig } from "./config";
@@ -190,6 +191,7 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on("error", () => closeAfterError(ws));
         budgetOf.set(ws, { inFlight: 0, subscriptions: 0 });
+        corkPerTurn(ws);
         capCallsPerFrame(ws, config.maxBatchCalls);
         const t = setTimeout(() => closeFor(ws, meta, WS_CLOSE.unauthorized, "authentication required"), config.wsAuthTimeout * 1000);
         t.unref();

@@ -9,7 +9,7 @@ export * as messages from "./messages.repository";
 export * as edits from "./edits.repository";
 export * as members from "./members.repository";
 export * as presence from "./presence.repository";
-export type { AppendInput, AppendResult, StoredEvent } from "./messages.repository";
+export type { AppendInput, AppendNotice, AppendResult, StoredEvent } from "./messages.repository";
 export type { ChangeResult } from "./edits.repository";
 export type { ModerationResult } from "./members.repository";
 

@@ -123,109 +123,71 @@ export interface AppendInput {
   clientMsgId: string | null;
 }
 
+/** Where the append's notification goes (PostgreSQL NOTIFY, sent with the commit). */
+export interface AppendNotice {
+  channel: string;
+  /** The sending process's id, so it can tell its own notifications apart. */
+  origin: string;
+}
+
 export async function appendMessage(db: Db, input: AppendInput): Promise<AppendResult> {
   return (await appendMessages(db, [input]))[0] as AppendResult;
 }
 
+type AppendRow = Omit<MessageRow, "room_id" | "seq"> & { ord: number; status: AppendResult["status"]; room_id: string | null; seq: number | null };
+
 /**
- * Stores a batch of messages in one transaction (group commit), one result per input in order.
- * The rooms' rows are locked first, in id order, so seqs are gap-free, commit in seq order, and
- * concurrent batches cannot deadlock. A repeated clientMsgId (checked under the lock, and within
- * the batch) returns the first message instead of storing a second.
+ * Stores a batch of messages (group commit), one result per input in order, in one call of
+ * anonchat_append_messages (migration 0005): one round trip and one commit, the rooms locked only
+ * for the length of that statement. Seqs are gap-free and commit in order; a repeated
+ * clientMsgId (found through the unique index, or earlier in the batch) returns the first
+ * message instead of storing a second. With a notice, the other processes are told at commit.
  */
-export async function appendMessages(db: Db, inputs: readonly AppendInput[]): Promise<AppendResult[]> {
+export async function appendMessages(db: Db, inputs: readonly AppendInput[], notice?: AppendNotice): Promise<AppendResult[]> {
   if (inputs.length === 0) return [];
-  const roomIds = [...new Set(inputs.map((i) => i.roomId))].sort();
-  const senderIds = [...new Set(inputs.map((i) => i.senderId))];
-  const clientMsgIds = [...new Set(inputs.flatMap((i) => (i.clientMsgId === null ? [] : [i.clientMsgId])))];
-  const key = (roomId: string, senderId: number, cmid: string) => `${roomId}\u0000${senderId}\u0000${cmid}`;
-
-  return db.transaction().execute(async (trx) => {
-    const locked = await trx
-      .selectFrom("rooms")
-      .select(["id", "last_seq"])
-      .where("id", "in", roomIds)
-      .orderBy("id")
-      .forUpdate()
-      .execute();
-    const lastSeq = new Map(locked.map((r) => [r.id, r.last_seq]));
-    const members = await trx
-      .selectFrom("room_members")
-      .select(["room_id", "user_id"])
-      .where("room_id", "in", roomIds)
-      .where("user_id", "in", senderIds)
-      .execute();
-    const isMember = new Set(members.map((m) => `${m.room_id}\u0000${m.user_id}`));
-    const existing = new Map<string, Message>();
-    if (clientMsgIds.length > 0) {
-      const rows = await trx
-        .selectFrom("messages")
-        .select(MESSAGE_COLUMNS)
-        .where("room_id", "in", roomIds)
-        .where("sender_id", "in", senderIds)
-        .where("client_msg_id", "in", clientMsgIds)
-        .execute();
-      // A duplicate returns the message as it is now (edited or deleted since, perhaps).
-      for (const r of rows) existing.set(key(r.room_id, r.sender_id, r.client_msg_id as string), toMessage(r));
+  const { rows } = await sql<AppendRow>`select * from anonchat_append_messages(
+      ${inputs.map((i) => i.roomId)}::text[], ${inputs.map((i) => i.senderId)}::integer[],
+      ${inputs.map((i) => i.senderLogin)}::text[], ${inputs.map((i) => i.text)}::text[],
+      ${inputs.map((i) => i.clientMsgId)}::text[], ${notice?.channel ?? null}::text, ${notice?.origin ?? null}::text)`.execute(db);
+  const results = new Array<AppendResult>(inputs.length);
+  for (const r of rows) {
+    const index = r.ord - 1;
+    if (r.status === "stored" || r.status === "duplicate") {
+      // A duplicate is the first message as it is now (edited or deleted since, perhaps).
+      results[index] = { status: r.status, message: toMessage({ ...r, room_id: r.room_id as string, seq: r.seq as number }) };
+    } else {
+      results[index] = { status: r.status };
     }
+  }
+  return results;
+}
 
-    type Pending = { index: number; seq: number };
-    const results: Array<AppendResult | undefined> = new Array(inputs.length);
-    const toInsert: Pending[] = [];
-    const firstInBatch = new Map<string, number>();
-    const duplicatesOfBatch: Array<{ index: number; of: number }> = [];
-    inputs.forEach((input, index) => {
-      const last = lastSeq.get(input.roomId);
-      if (last === undefined) return void (results[index] = { status: "not_found" });
-      if (!isMember.has(`${input.roomId}\u0000${input.senderId}`)) return void (results[index] = { status: "not_member" });
-      if (input.clientMsgId !== null) {
-        const k = key(input.roomId, input.senderId, input.clientMsgId);
-        const found = existing.get(k);
-        if (found) return void (results[index] = { status: "duplicate", message: found });
-        const first = firstInBatch.get(k);
-        if (first !== undefined) return void duplicatesOfBatch.push({ index, of: first });
-        firstInBatch.set(k, index);
-      }
-      const seq = last + 1;
-      lastSeq.set(input.roomId, seq);
-      toInsert.push({ index, seq });
-    });
-
-    if (toInsert.length > 0) {
-      const rows = await trx
-        .insertInto("messages")
-        .values(
-          toInsert.map(({ index, seq }) => {
-            const i = inputs[index] as AppendInput;
-            return {
-              room_id: i.roomId,
-              seq,
-              sender_id: i.senderId,
-              sender_login: i.senderLogin,
-              text: i.text,
-              client_msg_id: i.clientMsgId,
-            };
-          }),
-        )
-        .returning(MESSAGE_COLUMNS)
-        .execute();
-      // RETURNING order is not promised: match rows to inputs by (room, seq).
-      const indexOf = new Map(toInsert.map((p) => [`${(inputs[p.index] as AppendInput).roomId}\u0000${p.seq}`, p.index]));
-      for (const row of rows) {
-        results[indexOf.get(`${row.room_id}\u0000${row.seq}`) as number] = { status: "stored", message: toMessage(row) };
-      }
-      // One statement advances every room of the batch.
-      const advanced = [...new Set(toInsert.map((p) => (inputs[p.index] as AppendInput).roomId))].sort();
-      const values = sql.join(advanced.map((id) => sql`(${id}::text, ${lastSeq.get(id) as number}::integer)`));
-      await sql`update rooms set last_seq = v.seq, last_activity_at = now()
-        from (values ${values}) as v(id, seq) where rooms.id = v.id`.execute(trx);
-    }
-    for (const d of duplicatesOfBatch) {
-      const first = results[d.of];
-      results[d.index] = first && "message" in first ? { status: "duplicate", message: first.message } : first;
-    }
-    return results as AppendResult[];
-  });
+/**
+ * How the user's membership of the room ended, if one of the room's last `window` events ended it
+ * (a leave, kick or ban): bounded, so a stranger asking costs one short index range.
+ */
+export async function recentRemoval(
+  db: Db,
+  roomId: string,
+  userId: number,
+  lastSeq: number,
+  window = 200,
+): Promise<"leave" | "kick" | "ban" | undefined> {
+  const row = await db
+    .selectFrom("messages")
+    .select("kind")
+    .where("room_id", "=", roomId)
+    .where("seq", ">", lastSeq - window)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb("kind", "in", ["kick", "ban"]), eb("subject_id", "=", userId)]),
+        eb.and([eb("kind", "=", "leave"), eb("sender_id", "=", userId)]),
+      ]),
+    )
+    .orderBy("seq", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  return row?.kind as "leave" | "kick" | "ban" | undefined;
 }
 
 /** Every event with seq > afterSeq (messages, membership, edits, deletions), oldest first. */

@@ -2,6 +2,8 @@ import pg from "pg";
 
 /** A PostgreSQL channel: NOTIFY through the pool, LISTEN on a dedicated connection. */
 export interface Notifier {
+  /** The channel notifications go to (a transaction may NOTIFY on it itself, to send at commit). */
+  readonly channel: string;
   /** Sends each payload as one notification, all in one round trip. */
   notify(payloads: string[]): Promise<void>;
   /**
@@ -56,6 +58,7 @@ export function createPgNotifier(opts: NotifierOptions): Notifier {
   }
 
   return {
+    channel: opts.channel,
     async notify(payloads) {
       if (payloads.length === 0) return;
       await opts.pool.query("select pg_notify($1, p) from unnest($2::text[]) as p", [opts.channel, payloads]);

@@ -3,6 +3,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { AccessClaims, AuthApi, RoomService, Sender } from "@anonchat/core";
 import { AppError, charCount, legacySocketQuery, MESSAGES, type Message } from "@anonchat/shared";
+import { corkPerTurn } from "./cork";
 
 /** Where live sockets are registered so a revoked session can close them (shared with tRPC). */
 export interface SocketRegistry {
@@ -185,7 +186,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
         if (abort.signal.aborted) return;
         // Removed or left between the join and the stream's start.
         if (err instanceof AppError && err.code === "NOT_FOUND") return closeWith(ws, roomId, CLOSE.removed, MESSAGES.roomRemoved);
-        if (err instanceof AppError && err.code === "FORBIDDEN") return closeWith(ws, roomId, CLOSE.full, MESSAGES.notMember);
+        if (err instanceof AppError && err.code === "FORBIDDEN") return closeWith(ws, roomId, CLOSE.full, err.message);
         deps.log.warn("legacy stream failed", { err });
         close(ws, CLOSE.restart, "try again");
       }
@@ -264,6 +265,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
   return {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
       wss.handleUpgrade(req, socket, head, (ws) => {
+        corkPerTurn(ws);
         // ws does not keep frames that arrive before a listener: hold them in the socket until
         // this one has joined and listens to the room (resumed in serve()).
         ws.pause();

@@ -1,4 +1,4 @@
-import type { StoredEvent } from "@anonchat/db";
+import type { AppendNotice, StoredEvent } from "@anonchat/db";
 
 /**
  * What one process tells the others after a commit. Payloads stay small (ids), so they fit a
@@ -23,6 +23,13 @@ export interface EventBus {
   publish(event: BusEvent): Promise<void>;
   /** Several events at once (one round trip where the bus crosses processes). */
   publishMany(events: BusEvent[]): Promise<void>;
+  /**
+   * Where a writing transaction sends its own notification, so that it goes out with the commit
+   * at no extra cost (undefined: nothing crosses processes).
+   */
+  appendNotice(): AppendNotice | undefined;
+  /** Events whose notification went out with their commit (see appendNotice): local listeners only. */
+  announced(events: BusEvent[]): void;
   subscribe(listener: BusListener): () => void;
   close(): Promise<void>;
 }
@@ -43,6 +50,14 @@ export class InProcessBus implements EventBus {
 
   async publishMany(events: BusEvent[]): Promise<void> {
     for (const e of events) await this.publish(e);
+  }
+
+  appendNotice(): undefined {
+    return undefined;
+  }
+
+  announced(events: BusEvent[]): void {
+    for (const e of events) void this.publish(e);
   }
 
   subscribe(listener: BusListener): () => void {

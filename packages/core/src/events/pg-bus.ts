@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Notifier } from "@anonchat/db";
+import type { AppendNotice, Notifier } from "@anonchat/db";
 import type { BusEvent, BusListener, EventBus } from "./bus";
 
 /**
@@ -40,6 +40,14 @@ export class PgBus implements EventBus {
     for (const [roomId, seq] of newest) wire.push({ type: "message", roomId, seq });
     if (wire.length === 0) return;
     await this.notifier.notify(wire.map((e) => JSON.stringify({ o: this.origin, e })));
+  }
+
+  appendNotice(): AppendNotice {
+    return { channel: this.notifier.channel, origin: this.origin };
+  }
+
+  announced(events: BusEvent[]): void {
+    for (const e of events) this.emit(e);
   }
 
   subscribe(listener: BusListener): () => void {

@@ -76,7 +76,12 @@ export async function* openRoomStream(
     // read is seen here, one published after it reaches the queue. No window in between.
     const now = await rooms.findRoomForUser(db, opts.roomId, opts.userId);
     if (!now) throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
-    if (!now.isMember) throw new AppError("FORBIDDEN", MESSAGES.notMember);
+    if (!now.isMember) {
+      // Removed a moment ago (between attaching and this read): say so, as the event would have.
+      const how = await messages.recentRemoval(db, opts.roomId, opts.userId, now.lastSeq);
+      const why = how === "kick" ? MESSAGES.kickedByOwner : how === "ban" ? MESSAGES.bannedByOwner : MESSAGES.notMember;
+      throw new AppError("FORBIDDEN", why);
+    }
     let cursor = opts.afterSeq ?? now.lastSeq;
     // The feed's start; if it closed before knowing it, the gap reads of the live loop cover all.
     const liveFrom = await liveFromPromise;

@@ -71,7 +71,9 @@ export class RoomService {
   constructor(private readonly deps: RoomServiceDeps) {
     this.sends = new GroupCommit(
       async (items) => {
-        const results = await messages.appendMessages(deps.db, items);
+        // The notification to other processes goes out with the commit; local feeds get the
+        // stored events at once, without a read, and the senders their answers without waiting.
+        const results = await messages.appendMessages(deps.db, items, deps.bus.appendNotice());
         const stored = results.flatMap((r) =>
           r.status === "stored"
             ? [
@@ -84,9 +86,7 @@ export class RoomService {
               ]
             : [],
         );
-        // Published after commit; a failure here must not turn stored messages into errors:
-        // subscribers catch up from the database on the next event or resync.
-        await deps.bus.publishMany(stored).catch(() => undefined);
+        deps.bus.announced(stored);
         return results;
       },
       MAX_SEND_BATCH,

@@ -1,11 +1,16 @@
 /**
  * Group commit: while one batch is being written, new items wait and then go together in the
- * next one. An idle system writes each item at once; a busy one pays one commit per batch
- * instead of one per item.
+ * next one; a busy system pays one commit per batch instead of one per item.
+ *
+ * A batch starts on the event loop's next turn after its first item, never in the same turn:
+ * requests that arrived together get read in that turn and go in together. (An embedded
+ * database can finish a whole transaction without a turn of the event loop, so starting at
+ * once meant a batch of one item every time, however busy the system.)
  */
 export class GroupCommit<I, R> {
   private queue: Array<{ item: I; resolve: (r: R) => void; reject: (e: unknown) => void }> = [];
   private running = 0;
+  private scheduled = false;
 
   constructor(
     private readonly write: (items: I[]) => Promise<R[]>,
@@ -19,18 +24,26 @@ export class GroupCommit<I, R> {
   submit(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      this.kick();
+      if (!this.scheduled && this.running < this.maxInFlight) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.kick();
+        });
+      }
     });
   }
 
   private kick(): void {
-    if (this.running >= this.maxInFlight || this.queue.length === 0) return;
-    this.running++;
-    const batch = this.queue.splice(0, this.maxBatch);
-    void this.flush(batch).finally(() => {
-      this.running--;
-      this.kick();
-    });
+    while (this.running < this.maxInFlight && this.queue.length > 0) {
+      this.running++;
+      const batch = this.queue.splice(0, this.maxBatch);
+      void this.flush(batch).finally(() => {
+        this.running--;
+        // What arrived meanwhile has waited a whole batch already: it goes at once.
+        this.kick();
+      });
+    }
   }
 
   private async flush(batch: Array<{ item: I; resolve: (r: R) => void; reject: (e: unknown) => void }>) {

@@ -3,6 +3,7 @@ import * as m0001 from "./0001_init";
 import * as m0002 from "./0002_rate_limits";
 import * as m0003 from "./0003_room_features";
 import * as m0004 from "./0004_refresh_successor";
+import * as m0005 from "./0005_append_messages";
 
 /** Numbered migrations, listed statically so they work from source, a bundle, or a container. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -10,6 +11,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0002_rate_limits": m0002,
   "0003_room_features": m0003,
   "0004_refresh_successor": m0004,
+  "0005_append_messages": m0005,
 };
 
 export const migrationProvider: MigrationProvider = {
