@@ -156,6 +156,7 @@ const envSchema = z.object({
   TRUST_PROXY: list,
   LEGACY_MESSAGE_ENCODING: z.enum(["base64", "bytes"]).optional().default("base64"),
   SHUTDOWN_TIMEOUT: int(5, 1, 120),
+  HTTP_KEEP_ALIVE_TIMEOUT: int(65, 1, 3600),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).optional().default("info"),
   WEB_DIR: z.string().optional(),
   METRICS: z.enum(["on", "off"]).optional().default("on"),
@@ -232,6 +233,8 @@ export interface ServerConfig {
   trustProxy: string[];
   legacyMessageEncoding: "base64" | "bytes";
   shutdownTimeout: number;
+  /** Seconds an idle keep-alive connection stays open (longer than clients keep theirs). */
+  httpKeepAliveTimeout: number;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   webDir: string | undefined;
   /** Serve Prometheus metrics at /metrics. */
@@ -356,6 +359,7 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     trustProxy: e.TRUST_PROXY,
     legacyMessageEncoding: e.LEGACY_MESSAGE_ENCODING,
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
+    httpKeepAliveTimeout: e.HTTP_KEEP_ALIVE_TIMEOUT,
     logLevel: e.LOG_LEVEL,
     webDir: e.WEB_DIR,
     metrics: e.METRICS === "on",

@@ -198,6 +198,10 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   });
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
+  // Idle keep-alive connections outlive the clients' own idle timeouts (undici 4 s, browsers
+  // and proxies up to 60 s): the client closes first, so it never sends a request on a socket
+  // the server is closing at that moment (an ECONNRESET, or a 502 from a proxy).
+  server.keepAliveTimeout = config.httpKeepAliveTimeout * 1000;
 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());

@@ -2,15 +2,15 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { nodeHTTPRequestHandler } from "@trpc/server/adapters/node-http";
 import { applyWSSHandler } from "@trpc/server/adapters/ws";
 import { WebSocketServer, type WebSocket } from "ws";
-import { appRouter, authOnlyRouter, roomEventEncoder, type Context } from "@anonchat/api";
-import { corkPerTurn } from "@anonchat/rest";
+import { appRouter, authOnlyRouter, dataFrame, roomEventEncoder, type Context } from "@anonchat/api";
+import { backlog, corkPerTurn } from "@anonchat/rest";
 import type { AccessClaims, AccessTokens, AuthApi, RoomService } from "@anonchat/core";
 import type { CallBudgets, SocketBudget } from "./call-budgets";
 import type { ServerConfig } from "./config";
 import type { ConnectionRegistry } from "./connections";
 import type { Logger } from "./logger";
 import type { SecurityLog } from "./security-log";
-import { capCallsPerFrame } from "./ws-frame-gate";
+import { gateFrames } from "./ws-frame-gate";
 
 export interface RequestMeta {
   requestId: string;
@@ -123,13 +123,16 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
         ...base(meta),
         auth,
         connection: {
-          isBackedUp: () => ws.bufferedAmount > config.wsSendBufferMax,
+          isBackedUp: () => backlog(ws) > config.wsSendBufferMax,
           drop: (code, reason) => {
             // Its buffer is backed up, so a close frame would wait behind it: cut the socket.
             services.security.socketClosed({ protocol: "trpc", code, reason, ip: meta.clientIp, requestId: meta.requestId, ...(auth ? { userId: auth.userId } : {}) });
             ws.terminate();
           },
           openSubscription: () => services.budgets.openSubscription(meta, budget, auth?.userId ?? null),
+          send: (ref, trackedId, data) => {
+            if (ws.readyState === ws.OPEN) ws.send(dataFrame(ref, trackedId, data));
+          },
         },
         policy: services.budgets.socket(meta, budget),
       };
@@ -192,7 +195,7 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
         ws.on("error", () => closeAfterError(ws));
         budgetOf.set(ws, { inFlight: 0, subscriptions: 0 });
         corkPerTurn(ws);
-        capCallsPerFrame(ws, config.maxBatchCalls);
+        gateFrames(ws, config.maxBatchCalls);
         const t = setTimeout(() => closeFor(ws, meta, WS_CLOSE.unauthorized, "authentication required"), config.wsAuthTimeout * 1000);
         t.unref();
         authTimers.set(ws, t);

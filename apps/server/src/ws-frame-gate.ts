@@ -1,4 +1,5 @@
 import type { RawData, WebSocket } from "ws";
+import { SUBSCRIPTION_REF_KEY } from "@anonchat/api";
 
 /** A tRPC error frame of the shape tRPC's own errors have, so clients surface code and message. */
 function tooManyFrame(id: string | number, max: number): string {
@@ -12,54 +13,80 @@ function tooManyFrame(id: string | number, max: number): string {
   });
 }
 
-const isStop = (op: unknown) => typeof op === "object" && op !== null && (op as { method?: unknown }).method === "subscription.stop";
+type Op = { id?: unknown; method?: unknown; jsonrpc?: unknown; params?: { input?: unknown } };
+
+const asOp = (v: unknown): Op | undefined => (typeof v === "object" && v !== null ? (v as Op) : undefined);
+const isStop = (op: unknown) => asOp(op)?.method === "subscription.stop";
 const idOf = (op: unknown) => {
-  const id = typeof op === "object" && op !== null ? (op as { id?: unknown }).id : undefined;
+  const id = asOp(op)?.id;
   return typeof id === "string" || typeof id === "number" ? id : undefined;
 };
 
 /**
- * Caps the calls one WebSocket frame may carry (tRPC accepts an array of any length in one
- * frame). Frames go through this before tRPC's listeners see them: a frame within the cap passes
- * untouched; a longer one goes on with its first `max` calls (and every subscription.stop, which
- * only frees work), and each call cut off gets its own TOO_MANY_REQUESTS answer, so no client
- * waits for an answer that never comes.
+ * Gives a subscription request its own id inside its input (where the subscription reads it to
+ * write its frames itself; the input schema strips it). The client's own value of that key, if
+ * any, is overwritten: a client cannot make a subscription write under another's id.
  */
-export function capCallsPerFrame(ws: WebSocket, max: number): void {
+function tagSubscription(op: unknown): boolean {
+  const o = asOp(op);
+  const id = idOf(op);
+  if (!o || o.method !== "subscription" || id === undefined || typeof o.params !== "object" || o.params === null) return false;
+  const input = o.params.input;
+  if (input !== undefined && (typeof input !== "object" || input === null || Array.isArray(input))) return false;
+  o.params.input = { ...(input as object | undefined), [SUBSCRIPTION_REF_KEY]: o.jsonrpc === "2.0" ? { id, jsonrpc: "2.0" } : { id } };
+  return true;
+}
+
+/**
+ * Frames go through this before tRPC's listeners see them (tRPC offers no hook of its own):
+ *
+ * - it caps the calls one frame may carry (tRPC accepts an array of any length): a longer frame
+ *   goes on with its first `max` calls (and every subscription.stop, which only frees work), and
+ *   each call cut off gets its own TOO_MANY_REQUESTS answer, so no client waits forever;
+ * - it tags subscription requests with their ids (see tagSubscription).
+ *
+ * Anything else passes untouched, unparsed: only arrays and frames naming a subscription are read.
+ */
+export function gateFrames(ws: WebSocket, max: number): void {
   const emit = ws.emit;
   ws.emit = function gated(this: WebSocket, event: string | symbol, ...args: unknown[]): boolean {
     if (event === "message" && args[1] === false) {
-      const capped = capFrame(args[0] as RawData, max, (id) => ws.send(tooManyFrame(id, max)));
-      if (capped !== undefined) args[0] = capped;
+      const rewritten = rewriteFrame(args[0] as RawData, max, (id) => ws.send(tooManyFrame(id, max)));
+      if (rewritten !== undefined) args[0] = rewritten;
     }
     return emit.call(this, event, ...args);
   } as WebSocket["emit"];
 }
 
+const SUBSCRIPTION = Buffer.from('"subscription"');
+
 /** The frame to pass on instead of data, or undefined to pass data unchanged. */
-function capFrame(data: RawData, max: number, refuse: (id: string | number) => void): Buffer | undefined {
+function rewriteFrame(data: RawData, max: number, refuse: (id: string | number) => void): Buffer | undefined {
   if (!Buffer.isBuffer(data)) return undefined;
-  // Only an array can hold more than one call; anything else is tRPC's to parse and judge.
   let i = 0;
   while (i < data.length && (data[i] === 0x20 || data[i] === 0x0a || data[i] === 0x0d || data[i] === 0x09)) i++;
-  if (data[i] !== 0x5b) return undefined;
-  let ops: unknown;
+  const isArray = data[i] === 0x5b;
+  if (!isArray && data.indexOf(SUBSCRIPTION) === -1) return undefined;
+  let parsed: unknown;
   try {
-    ops = JSON.parse(data.toString("utf8"));
+    parsed = JSON.parse(data.toString("utf8"));
   } catch {
     return undefined;
   }
-  if (!Array.isArray(ops) || ops.length <= max) return undefined;
+  if (!Array.isArray(parsed)) return tagSubscription(parsed) ? Buffer.from(JSON.stringify(parsed)) : undefined;
+  let changed = false;
   const kept: unknown[] = [];
   let calls = 0;
-  for (const op of ops) {
+  for (const op of parsed) {
     if (isStop(op) || calls < max) {
-      kept.push(op);
       if (!isStop(op)) calls++;
+      if (tagSubscription(op)) changed = true;
+      kept.push(op);
       continue;
     }
+    changed = true;
     const id = idOf(op);
     if (id !== undefined) refuse(id);
   }
-  return Buffer.from(JSON.stringify(kept));
+  return changed ? Buffer.from(JSON.stringify(kept)) : undefined;
 }

@@ -70,6 +70,40 @@ function isUntrackedDataFrame(v: unknown): v is DataFrame & { result: { data: ob
   return !!r && r.type === "data" && r.id === undefined && typeof r.data === "object" && r.data !== null;
 }
 
+/** A subscription as its client named it: the JSON-RPC id (and version, when it sent one). */
+export interface SubscriptionRef {
+  id: string | number;
+  jsonrpc?: "2.0";
+}
+
+/**
+ * Where the WebSocket's frame gate puts a subscription's own id, inside the raw input (the
+ * procedure's input schema strips it): a subscription that knows its id can write its data
+ * frames to the socket itself, in tRPC's exact wire format.
+ */
+export const SUBSCRIPTION_REF_KEY = "__anonchatSubscription";
+
+export function subscriptionRefOf(rawInput: unknown): SubscriptionRef | undefined {
+  if (typeof rawInput !== "object" || rawInput === null) return undefined;
+  const ref = (rawInput as Record<string, unknown>)[SUBSCRIPTION_REF_KEY];
+  if (typeof ref !== "object" || ref === null) return undefined;
+  const { id, jsonrpc } = ref as { id?: unknown; jsonrpc?: unknown };
+  if (typeof id !== "string" && typeof id !== "number") return undefined;
+  return jsonrpc === "2.0" ? { id, jsonrpc } : { id };
+}
+
+/**
+ * The data frame tRPC's adapter would send for one yielded value (tracked when trackedId is
+ * given), byte for byte; shared events are serialized once for every socket that gets them.
+ */
+export function dataFrame(ref: SubscriptionRef, trackedId: string | undefined, data: object): string {
+  const json = serialized.get(data) ?? JSON.stringify(data);
+  const head = `{"id":${JSON.stringify(ref.id)},${ref.jsonrpc === undefined ? "" : `"jsonrpc":"2.0",`}`;
+  if (trackedId === undefined) return `${head}"result":{"type":"data","data":${json}}}`;
+  const tid = JSON.stringify(trackedId);
+  return `${head}"result":{"type":"data","id":${tid},"data":{"id":${tid},"data":${json}}}}`;
+}
+
 export const roomEventEncoder: Encoder = {
   encode(frame) {
     if (isTrackedDataFrame(frame)) {

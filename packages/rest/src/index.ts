@@ -8,4 +8,4 @@ export {
   type SocketRegistry,
 } from "./legacy-socket";
 export { buildOpenApi } from "./openapi";
-export { corkPerTurn } from "./cork";
+export { backlog, corkPerTurn } from "./cork";

@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { AccessClaims, AuthApi, RoomService, Sender } from "@anonchat/core";
 import { AppError, charCount, legacySocketQuery, MESSAGES, type Message } from "@anonchat/shared";
-import { corkPerTurn } from "./cork";
+import { backlog, corkPerTurn } from "./cork";
 
 /** Where live sockets are registered so a revoked session can close them (shared with tRPC). */
 export interface SocketRegistry {
@@ -155,7 +155,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
         const stream = await deps.rooms.openStream(user, roomId, {
           afterSeq: undefined,
           signal: abort.signal,
-          isBackedUp: () => ws.bufferedAmount > config.sendBufferMax,
+          isBackedUp: () => backlog(ws) > config.sendBufferMax,
           onOverflow: () => {
             deps.onPolicyClose?.({ code: CLOSE.slow, reason: "slow consumer", userId: claims.userId });
             ws.terminate();

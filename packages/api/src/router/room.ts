@@ -10,6 +10,7 @@ import {
   memberInput,
   type RoomEvent,
 } from "@anonchat/shared";
+import type { StreamItem } from "@anonchat/core";
 import { activityEventOf, storedEventOf } from "../encoder";
 import { chatProcedure, router } from "../trpc";
 import { streamOptions, liveStream } from "./streams";
@@ -42,36 +43,36 @@ export const roomRouter = router({
     .query(({ ctx, input }) => ctx.rooms.presence(ctx.auth.userId, input.roomId)),
   transfer: chatProcedure.input(memberInput).mutation(({ ctx, input }) => ctx.rooms.transfer(me(ctx), input)),
 
-  /** Listens first, replays after lastEventId, then streams live: no gap, no duplicate. */
+  /**
+   * Listens first, replays after lastEventId, then streams live: no gap, no duplicate. Over a
+   * socket the events are written to it directly (the same frames tRPC would send), and live
+   * events in order skip even this generator: a wide room's fan-out is one prepared frame per
+   * subscriber, not tRPC's per-frame work.
+   */
   onMessage: chatProcedure.input(roomOnMessageInput).subscription(async function* ({ ctx, input, signal }) {
     const typingTtl = ctx.rooms.typingTtlMs;
     yield* liveStream(ctx, "room.onMessage", async function* () {
+      const connection = ctx.connection;
+      const ref = ctx.subscription;
+      const direct =
+        connection && ref
+          ? (item: StreamItem) => {
+              const [id, event] = trackedEventOf(item, typingTtl);
+              connection.send(ref, id, event);
+            }
+          : undefined;
       const stream = await ctx.rooms.openStream(me(ctx), input.roomId, {
         afterSeq: input.lastEventId ? Number(input.lastEventId) : undefined,
         ...streamOptions(ctx, signal),
+        ...(direct ? { direct } : {}),
       });
       for await (const item of stream) {
-        switch (item.type) {
-          case "event":
-            yield tracked(String(item.event.seq), storedEventOf(item.event));
-            break;
-          case "removed":
-            yield tracked(String(item.lastSeq), { type: "removed" } satisfies RoomEvent as RoomEvent);
-            return;
-          case "presence":
-            yield tracked(String(item.at), { type: "presence", online: item.online } satisfies RoomEvent as RoomEvent);
-            break;
-          case "presence.change": {
-            const { at, ...change } = item;
-            yield tracked(String(at), { ...change, type: "presence.change" } satisfies RoomEvent as RoomEvent);
-            break;
-          }
-          case "typing": {
-            const { at, ...typing } = item;
-            yield tracked(String(at), { ...typing, type: "typing", expiresInMs: typingTtl } satisfies RoomEvent as RoomEvent);
-            break;
-          }
+        if (direct) direct(item);
+        else {
+          const [id, event] = trackedEventOf(item, typingTtl);
+          yield tracked(id, event);
         }
+        if (item.type === "removed") return;
       }
     });
   }),
@@ -84,3 +85,23 @@ export const roomRouter = router({
   }),
 });
 
+
+/** A stream item as the client sees it: its tracked id (a resume point) and its RoomEvent. */
+function trackedEventOf(item: StreamItem, typingTtl: number): [string, RoomEvent] {
+  switch (item.type) {
+    case "event":
+      return [String(item.event.seq), storedEventOf(item.event)];
+    case "removed":
+      return [String(item.lastSeq), { type: "removed" }];
+    case "presence":
+      return [String(item.at), { type: "presence", online: item.online }];
+    case "presence.change": {
+      const { at, ...change } = item;
+      return [String(at), { ...change, type: "presence.change" }];
+    }
+    case "typing": {
+      const { at, ...typing } = item;
+      return [String(at), { ...typing, type: "typing", expiresInMs: typingTtl }];
+    }
+  }
+}

@@ -29,6 +29,13 @@ export interface RoomStreamOptions {
   onReady?: () => void;
   /** Skip the presence snapshot and ephemeral events (a consumer that cannot show them). */
   storedOnly?: boolean;
+  /**
+   * The live fast path: once the stream is live and has nothing queued, a stored event that
+   * comes next in order is handed to this at once, inside the feed's broadcast, instead of
+   * going through the queue and this generator; everything else is yielded as usual. The
+   * consumer must handle both the same way (write to the same socket): the order is kept.
+   */
+  direct?: (item: StreamItem) => void;
 }
 
 /** Whether this stored event ends the subscriber's membership: it left, or was kicked or banned. */
@@ -51,6 +58,16 @@ export async function* openRoomStream(
 ): AsyncGenerator<StreamItem> {
   const queue = new AsyncQueue<HubEvent>();
   let overflowed = false;
+  const overflow = () => {
+    overflowed = true;
+    queue.close();
+    opts.onOverflow?.();
+  };
+  /** The last seq passed on (replayed, yielded or handed to direct). */
+  let cursor = 0;
+  /** True only while the live loop waits on an empty queue: then direct may take the next event. */
+  let parked = false;
+  const mine = (e: StoredEvent) => endsMembership(e, opts.userId);
   const detach = hub.attach(opts.roomId, {
     userId: opts.userId,
     wantsPresence: !opts.storedOnly,
@@ -58,12 +75,15 @@ export async function* openRoomStream(
       if (overflowed) return;
       if (e.type === "typing" && (opts.storedOnly || e.userId === opts.userId)) return;
       if (e.type === "presence" && opts.storedOnly) return;
-      queue.push(e);
-      if (queue.size() > opts.maxQueue || opts.isBackedUp?.()) {
-        overflowed = true;
-        queue.close();
-        opts.onOverflow?.();
+      if (parked && opts.direct && e.type === "event" && e.event.seq === cursor + 1 && !mine(e.event)) {
+        cursor = e.event.seq;
+        opts.direct(e);
+        if (opts.isBackedUp?.()) overflow();
+        return;
       }
+      parked = false;
+      queue.push(e);
+      if (queue.size() > opts.maxQueue || opts.isBackedUp?.()) overflow();
     },
   });
   // Asked at once: events past this seq reach the queue, so the replay stops there.
@@ -82,13 +102,12 @@ export async function* openRoomStream(
       const why = how === "kick" ? MESSAGES.kickedByOwner : how === "ban" ? MESSAGES.bannedByOwner : MESSAGES.notMember;
       throw new AppError("FORBIDDEN", why);
     }
-    let cursor = opts.afterSeq ?? now.lastSeq;
+    cursor = opts.afterSeq ?? now.lastSeq;
     // The feed's start; if it closed before knowing it, the gap reads of the live loop cover all.
     const liveFrom = await liveFromPromise;
     // An event that ends a membership may be an old one (replayed, or before a rejoin): the
     // database says whether it is the last word.
     const gone = async () => !(await rooms.findRoomForUser(db, opts.roomId, opts.userId))?.isMember;
-    const mine = (e: StoredEvent) => endsMembership(e, opts.userId);
     opts.onReady?.();
     online = true;
     await presence.connect(opts.roomId, opts.userId);
@@ -121,7 +140,9 @@ export async function* openRoomStream(
       }
     }
     for (;;) {
+      if (queue.size() === 0) parked = true;
       const e = await queue.take();
+      parked = false;
       if (e === undefined || overflowed) return;
       if (e.type === "removed") {
         yield { type: "removed", lastSeq: e.lastSeq };
