@@ -17,7 +17,11 @@ export interface Config {
   corkedBaseline: boolean;
   /** Message text length (characters, ASCII). */
   textBytes: number;
-  /** How the server's publishers send: "http" (POST /trpc/room.send, the README recipe) or "ws". */
+  /**
+   * How the server's publishers send: "ws" (mutations over the open tRPC socket, the transport the
+   * baseline's publishers use, and the README's recommendation) or "http" (POST /trpc/room.send).
+   * The send scenario measures both.
+   */
   sendVia: "http" | "ws";
   httpSockets: number;
   connectConcurrency: number;
@@ -83,7 +87,7 @@ export const FULL: Config = {
   servers: ["pglite", "postgres"],
   corkedBaseline: true,
   textBytes: 100,
-  sendVia: "http",
+  sendVia: "ws",
   httpSockets: 64,
   connectConcurrency: 100,
 

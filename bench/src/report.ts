@@ -184,16 +184,16 @@ export function evaluateTargets(res: Results): TargetRow[] {
     });
   }
   for (const s of res.send) {
-    if (s.target !== "postgres") continue;
+    const goal = s.target === "postgres" ? 5000 : 3000;
     const ops = s.ops?.opsPerSec;
     rows.push({
-      what: "send path: acknowledged room.send/s, synchronous_commit=on",
+      what: `send path: acknowledged room.send/s over ${s.via === "http" ? "HTTP" : "the tRPC socket"}, synchronous_commit=on`,
       server: s.target,
-      goal: "≥ 5,000/s",
+      goal: `≥ ${fmt(goal)}/s${s.via === "http" ? " (the socket is the recommended transport)" : ""}`,
       baseline: "",
       measured: ops !== undefined ? `${fmt(ops)}/s` : "–",
       ratio: "",
-      met: ops === undefined ? undefined : ops >= 5000,
+      met: ops === undefined ? undefined : ops >= goal,
       note: s.error ?? "",
     });
   }
@@ -237,7 +237,7 @@ export function correctnessProblems(res: Results): string[] {
     }
   }
   for (const s of res.send) {
-    const tag = `send/${s.target}`;
+    const tag = `send/${s.target}/${s.via}`;
     if (s.error) out.push(`${tag}: ${s.error}`);
     if (!s.error && (!s.ops || s.ops.ops <= 0)) out.push(`${tag}: no send acknowledged`);
     if (s.ops?.errors) out.push(`${tag}: ${s.ops.errors} errors (${s.ops.errorSamples[0] ?? ""})`);
@@ -469,14 +469,15 @@ function sendSection(res: Results): string {
   const out = [
     "## 5. Send path",
     "",
-    `Acknowledged \`room.send\` calls (POST /trpc/room.send, text ${res.config.textBytes} characters, a clientMsgId each), ` +
+    `Acknowledged \`room.send\` calls (as mutations over a tRPC socket, and as POST /trpc/room.send; text ${res.config.textBytes} characters, a clientMsgId each), ` +
       `${s0?.concurrency} in flight in a closed loop, from ${s0?.users} users in ${s0?.rooms} rooms, no subscribers. ` +
       "Stored = the rooms' newest seq summed, checked against the acknowledged count.",
     "",
     table(
-      ["target", "sends/s", "p50", "p99", "p99.9", "server CPU", "PostgreSQL CPU", "generator CPU", "acknowledged", "stored", "errors"],
+      ["target", "via", "sends/s", "p50", "p99", "p99.9", "server CPU", "PostgreSQL CPU", "generator CPU", "acknowledged", "stored", "errors"],
       res.send.map((s) => [
         TARGET_LABEL[s.target],
+        s.via === "http" ? "HTTP" : "socket",
         s.ops ? fmt(s.ops.opsPerSec) : s.error ? `failed: ${s.error.slice(0, 60)}` : "–",
         ms(s.ops?.latency.p50),
         ms(s.ops?.latency.p99),
@@ -564,6 +565,9 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
     SEND_LIMIT: "10000000",
     MAX_CONNECTIONS_PER_USER: "100000",
     MAX_SUBSCRIPTIONS_PER_USER: "1000000",
+    // Publishers keep many sends in flight on one socket; overload must show as latency, not refusals.
+    WS_MAX_IN_FLIGHT: "100000",
+    WS_MAX_SUBSCRIPTIONS: "100000",
     ACCESS_TOKEN_TTL: "3600",
     WS_SEND_BUFFER_MAX: String(c.wsSendBufferMax),
     SUBSCRIBER_QUEUE_MAX: String(c.subscriberQueueMax),

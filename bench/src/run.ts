@@ -156,8 +156,11 @@ async function main(): Promise<number> {
           );
         }
       } else {
-        for (const kind of cfg.servers) {
-          results.send.push(...(await profiled("send", () => one(() => sendPath(ctx, kind)), (r) => (r.ops ? [r.ops.window] : []))));
+        // Both transports: the socket (the recommendation) and HTTP (what the recipe used to do).
+        for (const via of cfg.smoke ? [cfg.sendVia] : (["ws", "http"] as const)) {
+          for (const kind of cfg.servers) {
+            results.send.push(...(await profiled("send", () => one(() => sendPath(ctx, kind, via)), (r) => (r.ops ? [r.ops.window] : []))));
+          }
         }
       }
     }

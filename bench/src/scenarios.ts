@@ -37,6 +37,9 @@ function loadEnv(cfg: Config): Record<string, string> {
     SEND_LIMIT: "10000000",
     MAX_CONNECTIONS_PER_USER: "100000",
     MAX_SUBSCRIPTIONS_PER_USER: "1000000",
+    // Publishers keep many sends in flight on one socket; overload must show as latency, not refusals.
+    WS_MAX_IN_FLIGHT: "100000",
+    WS_MAX_SUBSCRIPTIONS: "100000",
     ACCESS_TOKEN_TTL: "3600",
     WS_SEND_BUFFER_MAX: String(cfg.wsSendBufferMax),
     SUBSCRIBER_QUEUE_MAX: String(cfg.subscriberQueueMax),
@@ -637,6 +640,8 @@ export async function auth(ctx: Ctx, kind: TargetKind): Promise<AuthResult> {
 
 export interface SendResult {
   target: TargetKind;
+  /** The transport the sends went over. */
+  via: "http" | "ws";
   pid?: number;
   concurrency: number;
   rooms: number;
@@ -648,10 +653,10 @@ export interface SendResult {
   error?: string;
 }
 
-export async function sendPath(ctx: Ctx, kind: TargetKind): Promise<SendResult> {
+export async function sendPath(ctx: Ctx, kind: TargetKind, via: "http" | "ws" = ctx.cfg.sendVia): Promise<SendResult> {
   const { cfg } = ctx;
   const layout: Layout = { rooms: cfg.sendRooms, subsPerRoom: 0, usersPerRoom: Math.ceil(cfg.sendUsers / cfg.sendRooms), pubsPerRoom: Math.ceil(cfg.sendUsers / cfg.sendRooms) };
-  const result: SendResult = { target: kind, concurrency: cfg.sendConcurrency, rooms: layout.rooms, users: layout.rooms * layout.usersPerRoom };
+  const result: SendResult = { target: kind, via, concurrency: cfg.sendConcurrency, rooms: layout.rooms, users: layout.rooms * layout.usersPerRoom };
   let target: Target | undefined;
   let gen: Generator | undefined;
   try {
@@ -662,7 +667,7 @@ export async function sendPath(ctx: Ctx, kind: TargetKind): Promise<SendResult> 
     await gen.call({
       cmd: "publishers",
       protocol: "trpc",
-      via: cfg.sendVia,
+      via,
       httpUrl: target.httpUrl,
       wsUrl: target.wsUrl,
       pubs: prep.pubs,
@@ -695,7 +700,7 @@ export async function sendPath(ctx: Ctx, kind: TargetKind): Promise<SendResult> 
     }
     api.close();
     result.stored = stored;
-    log(`  send/${kind}: ${Math.round(result.ops.opsPerSec)} acknowledged sends/s (p99 ${fmtMs(result.ops.latency.p99)}), stored ${stored}, errors ${result.ops.errors}`);
+    log(`  send/${kind} over ${via}: ${Math.round(result.ops.opsPerSec)} acknowledged sends/s (p99 ${fmtMs(result.ops.latency.p99)}), stored ${stored}, errors ${result.ops.errors}`);
   } catch (e) {
     result.error = e instanceof Error ? e.message : String(e);
     log(`  send/${kind}: FAILED ${result.error}`);
