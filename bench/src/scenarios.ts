@@ -28,7 +28,7 @@ function loadEnv(cfg: Config): Record<string, string> {
   return {
     RATE_LIMIT_PER_IP: "10000000",
     RATE_LIMIT_PER_USER: "10000000",
-    CALL_QUEUE_PER_USER: "1000000",
+    CALL_QUEUE_PER_USER: "100000",
     LOGIN_FAILS_PER_IP: "1000000",
     LOGIN_FAILS_PER_EMAIL_IP: "10000",
     // One generator host logs everyone in: its hashing lane is the whole hasher.
