@@ -9,9 +9,9 @@ import type { Message, Room, RoomSummary, Session } from "@anonchat/shared";
 import type { AbuseReport, AbuseShape, AbuseSpec } from "./abuse";
 import { Histogram } from "./histogram";
 import { TrpcHttp } from "./http";
-import { loadAverage } from "./proc";
+import { cpuPercent, loadAverage, sampleCpu, type CpuGroup } from "./proc";
 import type { Generator } from "./targets";
-import { mapLimit, randomId, sleep } from "./util";
+import { mapLimit, mono, randomId, sleep } from "./util";
 import { VICTIM_OPS, type VictimOp, type VictimResult, type VictimSpec } from "./victim";
 
 export interface FairnessSizes {
@@ -65,6 +65,10 @@ export interface OpRatio {
 export interface FairnessRun {
   idle: VictimResult;
   abuse: VictimResult;
+  /** The victim's window under abuse on CLOCK_MONOTONIC, µs (to cut a CPU profile to it). */
+  window: [number, number];
+  /** CPU over each phase, % of one core, by process group (server, postgres, abuser, victim). */
+  cpu: { idle: Record<string, number>; abuse: Record<string, number> };
   abuseReport: AbuseReport;
   ratios: OpRatio[];
   loadBefore: string;
@@ -180,22 +184,33 @@ export async function measureFairness(
   seed: FairnessSeed,
   sizes: FairnessSizes,
   log: (line: string) => void = () => undefined,
+  cpuGroups: CpuGroup[] = [],
+  /** Tells this run's victim messages from another run's on the same server. */
+  tag = "",
 ): Promise<FairnessRun> {
   const loadBefore = loadAverage();
+  const groups = [...cpuGroups, { name: "abuser", pids: [gens.abuse.pid] }, { name: "victim", pids: [gens.victim.pid] }];
+  const measured = async <T>(fn: () => Promise<T>): Promise<{ value: T; cpu: Record<string, number>; window: [number, number] }> => {
+    const a = sampleCpu(groups);
+    const t0 = performance.now();
+    const start = mono();
+    const value = await fn();
+    return { value, cpu: cpuPercent(a, sampleCpu(groups), (performance.now() - t0) / 1000), window: [start, mono()] };
+  };
   const subscribe = (phase: string, n: number) =>
     gens.victim.call({
       cmd: "victimSubscribe",
       spec: { ...urls, token: seed.victim.token, roomId: seed.victim.roomId, phase, addresses: victimAddresses(n), samples: sizes.samples, paceMs: sizes.paceMs, maxMs: sizes.maxPhaseMs },
     });
   const probe = () => gens.victim.call<VictimResult>({ cmd: "victimRun" });
-  await subscribe("idle", 1);
-  const idle = await probe();
+  await subscribe(`idle${tag}`, 1);
+  const { value: idle, cpu: idleCpu } = await measured(probe);
   log(`idle: ${idle.rounds} rounds in ${idle.seconds.toFixed(1)} s, ${idle.acked} sends acknowledged`);
   // The victim's subscription is opened before the abuse: an abuse that stalls the server must
   // not keep the measurement from starting.
-  await subscribe("abuse", 2);
+  await subscribe(`abuse${tag}`, 2);
   await gens.abuse.call({ cmd: "abuseStart", spec: abuseSpec(urls.httpUrl, urls.wsBase, seed, sizes) });
-  const underAbuse = sleep(sizes.warmupMs).then(probe);
+  const underAbuse = sleep(sizes.warmupMs).then(() => measured(probe));
   // Stopped even when the probe failed, so the generator's sockets do not outlive the run.
   const settled = await underAbuse.then(
     (r) => ({ ok: true as const, r }),
@@ -203,9 +218,9 @@ export async function measureFairness(
   );
   const abuseReport = await gens.abuse.call<AbuseReport>({ cmd: "abuseStop" });
   if (!settled.ok) throw settled.e;
-  const abuse = settled.r;
+  const { value: abuse, cpu: abuseCpu, window } = settled.r;
   log(`under abuse: ${abuse.rounds} rounds in ${abuse.seconds.toFixed(1)} s, ${abuse.acked} sends acknowledged; abuse ran ${abuseReport.seconds.toFixed(1)} s`);
-  return { idle, abuse, abuseReport, ratios: ratiosOf(idle, abuse), loadBefore, loadAfter: loadAverage() };
+  return { idle, abuse, window, cpu: { idle: idleCpu, abuse: abuseCpu }, abuseReport, ratios: ratiosOf(idle, abuse), loadBefore, loadAfter: loadAverage() };
 }
 
 const f = (v: number | undefined, digits = 1) => (v === undefined ? "–" : v.toFixed(digits));
@@ -223,4 +238,11 @@ export function formatCounts(counts: Record<string, number>): string {
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => `${k}=${v}`)
     .join(" ");
+}
+
+/** CPU by process group, for a log line: "server 97%, abuser 88%, …". */
+export function formatCpu(cpu: Record<string, number>): string {
+  return Object.entries(cpu)
+    .map(([k, v]) => `${k} ${Math.round(v)}%`)
+    .join(", ");
 }

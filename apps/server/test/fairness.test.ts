@@ -1,9 +1,11 @@
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createScratchDatabase } from "@anonchat/db";
-import { DEFAULT_SHAPE, formatCounts, formatRatios, measureFairness, seedFairness, type FairnessSeed, type FairnessSizes } from "../../../bench/src/fairness";
+import { DEFAULT_SHAPE, formatCounts, formatCpu, formatRatios, measureFairness, seedFairness, type FairnessSeed, type FairnessSizes } from "../../../bench/src/fairness";
+import type { CpuGroup } from "../../../bench/src/proc";
 import { Generator } from "../../../bench/src/targets";
 import { loadConfig } from "../src/index";
 import { DB_KIND, TOPOLOGY, UNLIMITED_ENV, httpClient, startTestServer, type TestServer } from "./harness";
@@ -37,6 +39,19 @@ function defaultLimits(): Record<string, string> {
   // A limit the harness raises that is not put back here would make this test measure less.
   expect(Object.keys(env).sort()).toEqual(Object.keys(UNLIMITED_ENV).sort());
   return env;
+}
+
+/** The processes whose CPU is reported: this one (the server, and vitest), and PostgreSQL's. */
+function cpuGroups(): CpuGroup[] {
+  const groups: CpuGroup[] = [{ name: "server", pids: [process.pid] }];
+  try {
+    const cluster = JSON.parse(process.env.TEST_PG_CLUSTER ?? "") as { dataDir: string };
+    const postmaster = Number(readFileSync(path.join(cluster.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    if (postmaster > 0) groups.push({ name: "postgres", pids: [], withChildrenOf: postmaster });
+  } catch {
+    // PGlite, or no cluster description: the server's process only
+  }
+  return groups;
 }
 
 const SIZES: FairnessSizes = {
@@ -112,10 +127,12 @@ describe.skipIf(TOPOLOGY === "split")(`fairness under abuse at the default limit
       seed,
       SIZES,
       (l) => console.log(`[fairness] ${DB_KIND}: ${l}`),
+      cpuGroups(),
     );
     console.log(
       `[fairness] ${DB_KIND}: victim under abuse ÷ idle (${run.idle.rounds} and ${run.abuse.rounds} rounds): ${formatRatios(run)}; load average ${run.loadBefore} → ${run.loadAfter}`,
     );
+    console.log(`[fairness] ${DB_KIND}: CPU idle: ${formatCpu(run.cpu.idle)}; under abuse: ${formatCpu(run.cpu.abuse)}`);
     console.log(`[fairness] ${DB_KIND}: abuse counts: ${formatCounts(run.abuseReport.counts)}`);
     console.log(`[fairness] ${DB_KIND}: server log lines by level ${JSON.stringify(levels)}; security events ${JSON.stringify(security)}`);
     const c = (key: string) => run.abuseReport.counts[key] ?? 0;
