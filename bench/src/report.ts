@@ -611,7 +611,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push(
     [
       "```sh",
-      "pnpm bench                                   # the full run (~10 min): rewrites this file, bench/results/latest.json, " + svgPath,
+      "pnpm bench                                   # the full run (~16 min; fairness ~6 of them): rewrites this file, bench/results/latest.json, " + svgPath,
       "pnpm bench:smoke                             # a seconds-long run; exits non-zero if anything is lost, doubled or fails",
       "pnpm bench --only=wide,many --servers=pglite # a subset; any option of bench/src/config.ts as --name=value",
       "pnpm bench --only=fairness --fairParts=false # the fairness figure alone, without the per-kind runs",
