@@ -5,8 +5,8 @@
  */
 import type { TargetKind } from "./targets";
 
-export type Scenario = "wide" | "many" | "conns" | "auth" | "send";
-export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send"];
+export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness";
+export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness"];
 
 export interface Config {
   smoke: boolean;
@@ -67,6 +67,24 @@ export interface Config {
   sendConcurrency: number;
   sendMs: number;
 
+  /**
+   * Fairness (bench/src/fairness.ts): messages of the room the abuser replays, its other rooms and
+   * their unread messages; the victim's rounds per phase, their interval, the longest a phase may
+   * run; the abuse before the victim's window; the abusive user's addresses.
+   */
+  fairBigRoom: number;
+  fairRooms: number;
+  fairRoomMessages: number;
+  fairSamples: number;
+  fairPaceMs: number;
+  fairMaxPhaseMs: number;
+  fairWarmupMs: number;
+  fairAddresses: number;
+  /** Also run each kind of abuse alone (a server restart each), to see which one costs the victim most. */
+  fairParts: boolean;
+  fairPartSamples: number;
+  fairPartMaxPhaseMs: number;
+
   wsSendBufferMax: number;
   subscriberQueueMax: number;
   /** Extra server environment, from --env KEY=VALUE (repeatable). */
@@ -125,6 +143,18 @@ export const FULL: Config = {
   sendConcurrency: 256,
   sendMs: 8000,
 
+  fairBigRoom: 5000,
+  fairRooms: 200,
+  fairRoomMessages: 20,
+  fairSamples: 60,
+  fairPaceMs: 150,
+  fairMaxPhaseMs: 20_000,
+  fairWarmupMs: 500,
+  fairAddresses: 8,
+  fairParts: true,
+  fairPartSamples: 30,
+  fairPartMaxPhaseMs: 10_000,
+
   wsSendBufferMax: 16 * 1024 * 1024,
   subscriberQueueMax: 100_000,
   serverEnv: {},
@@ -138,6 +168,9 @@ export const FULL: Config = {
 export const SMOKE: Config = {
   ...FULL,
   smoke: true,
+  // The fairness scenario restarts its server and seeds it (~15 s even tiny): npm test covers it
+  // with apps/server/test/fairness.test.ts instead. `pnpm bench:smoke --only=fairness` still runs it.
+  scenarios: ALL_SCENARIOS.filter((s) => s !== "fairness"),
   servers: ["pglite"],
   corkedBaseline: false,
   wideSubs: 20,
@@ -166,6 +199,13 @@ export const SMOKE: Config = {
   sendRooms: 2,
   sendConcurrency: 4,
   sendMs: 800,
+  fairBigRoom: 200,
+  fairRooms: 5,
+  fairRoomMessages: 5,
+  fairSamples: 5,
+  fairMaxPhaseMs: 3000,
+  fairWarmupMs: 200,
+  fairParts: false,
   write: false,
 };
 

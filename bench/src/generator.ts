@@ -8,6 +8,7 @@
  */
 import argon2 from "argon2";
 import WebSocket, { type RawData } from "ws";
+import { Abuse } from "./abuse";
 import { Histogram } from "./histogram";
 import { TrpcHttp } from "./http";
 import { cpuPercent, rssBytes, sampleCpu, type CpuGroup } from "./proc";
@@ -29,6 +30,7 @@ import type {
   StatsResult,
 } from "./protocol";
 import { mono, now, sleep } from "./util";
+import { Victim } from "./victim";
 
 // ---- shared state ------------------------------------------------------------------------------
 
@@ -652,6 +654,7 @@ function stats(): StatsResult {
 }
 
 async function closeAll(): Promise<{ closed: number }> {
+  await abuse?.stop();
   for (const s of subs) s.ws.terminate();
   for (const r of rpcSockets) r.close();
   http?.close();
@@ -660,8 +663,32 @@ async function closeAll(): Promise<{ closed: number }> {
 
 // ---- IPC ----------------------------------------------------------------------------------------
 
+let abuse: Abuse | undefined;
+let victim: Victim | undefined;
+
 async function handle(req: GenRequest): Promise<unknown> {
   switch (req.cmd) {
+    case "abuseStart":
+      if (abuse) throw new Error("the abuse is already running");
+      abuse = new Abuse(req.spec);
+      abuse.start();
+      return { started: true };
+    case "abuseStop": {
+      if (!abuse) throw new Error("no abuse running");
+      const report = await abuse.stop();
+      abuse = undefined;
+      return report;
+    }
+    case "victimSubscribe":
+      victim = new Victim(req.spec);
+      await victim.subscribe();
+      return { subscribed: true };
+    case "victimRun": {
+      if (!victim) throw new Error("victimSubscribe first");
+      const v = victim;
+      victim = undefined;
+      return v.run();
+    }
     case "connect":
       return connect(req);
     case "publishers":

@@ -10,7 +10,11 @@ export class TrpcHttp {
   private readonly host: string;
   private readonly port: number;
 
-  constructor(baseUrl: string, sockets = 64) {
+  constructor(
+    baseUrl: string,
+    sockets = 64,
+    private readonly timeoutMs = 60_000,
+  ) {
     const u = new URL(baseUrl);
     this.host = u.hostname;
     this.port = Number(u.port);
@@ -32,29 +36,31 @@ export class TrpcHttp {
     }
   }
 
-  private once(method: "GET" | "POST", path: string, body: string | undefined, token?: string): Promise<string> {
+  private async once(method: "GET" | "POST", path: string, body: string | undefined, token?: string): Promise<string> {
+    const res = await this.exchange(method, path, body, token ? { Authorization: `Bearer ${token}` } : {});
+    if (res.status === 200) return res.text;
+    throw new Error(`HTTP ${res.status} ${path.split("?")[0]}: ${res.text.slice(0, 200)}`);
+  }
+
+  /** One request with any headers; resolves with whatever status the server answers. */
+  exchange(method: "GET" | "POST", path: string, body: string | undefined, extra: Record<string, string> = {}): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
-      const headers: Record<string, string | number> = {};
+      const headers: Record<string, string | number> = { ...extra };
       if (body !== undefined) {
         headers["Content-Type"] = "application/json";
         headers["Content-Length"] = Buffer.byteLength(body);
       }
-      if (token) headers.Authorization = `Bearer ${token}`;
       const req = http.request({ host: this.host, port: this.port, method, path, headers, agent: this.agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          if (res.statusCode === 200) resolve(text);
-          else reject(new Error(`HTTP ${res.statusCode} ${path.split("?")[0]}: ${text.slice(0, 200)}`));
-        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
         res.on("error", reject);
       });
       req.on("error", (err: NodeJS.ErrnoException) => {
         if (req.reusedSocket && err.code === "ECONNRESET") Object.assign(err, { retryable: true });
         reject(err);
       });
-      req.setTimeout(60_000, () => req.destroy(new Error(`timeout ${path}`)));
+      req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`timeout ${path}`)));
       req.end(body);
     });
   }

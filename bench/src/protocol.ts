@@ -1,5 +1,7 @@
+import type { AbuseSpec } from "./abuse";
 import type { HistogramJSON } from "./histogram";
 import type { CpuGroup } from "./proc";
+import type { VictimSpec } from "./victim";
 
 /**
  * The messages between the orchestrator (run.ts) and a load-generator process (generator.ts),
@@ -203,7 +205,33 @@ export interface CloseCmd {
   cmd: "close";
 }
 
+/** Starts the fairness scenario's abusers (abuse.ts); they run until abuseStop. */
+export interface AbuseStartCmd {
+  cmd: "abuseStart";
+  spec: AbuseSpec;
+}
+
+/** Stops the abusers; answers with their AbuseReport. */
+export interface AbuseStopCmd {
+  cmd: "abuseStop";
+}
+
+/** The fairness scenario's victim (victim.ts): opens its live subscription, and answers once it has started. */
+export interface VictimSubscribeCmd {
+  cmd: "victimSubscribe";
+  spec: VictimSpec;
+}
+
+/** Runs the subscribed victim's rounds; answers with a VictimResult. */
+export interface VictimRunCmd {
+  cmd: "victimRun";
+}
+
 export type GenCommand =
+  | AbuseStartCmd
+  | AbuseStopCmd
+  | VictimSubscribeCmd
+  | VictimRunCmd
   | ConnectCmd
   | PublishersCmd
   | RunCmd

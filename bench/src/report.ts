@@ -1,5 +1,7 @@
 /** Targets, checks and the BENCHMARKS.md text from a run's results. */
 import type { Config } from "./config";
+import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report";
+import type { FairnessResult } from "./fairness-scenario";
 import type { Panel, Series } from "./plot";
 import { median, overloaded, runsAt, runsOf, type AuthResult, type ConnectionsResult, type FanoutResult, type RunSummary, type SendResult } from "./scenarios";
 import type { TargetKind } from "./targets";
@@ -29,6 +31,8 @@ export interface Results {
   connections: ConnectionsResult[];
   auth: AuthResult[];
   send: SendResult[];
+  /** Absent from the results of runs before the scenario existed. */
+  fairness?: FairnessResult[];
 }
 
 export const TARGET_LABEL: Record<TargetKind, string> = {
@@ -197,6 +201,7 @@ export function evaluateTargets(res: Results): TargetRow[] {
       note: s.error ?? "",
     });
   }
+  rows.push(...fairnessTargets(res.fairness ?? []));
   return rows;
 }
 
@@ -243,6 +248,7 @@ export function correctnessProblems(res: Results): string[] {
     if (s.ops?.errors) out.push(`${tag}: ${s.ops.errors} errors (${s.ops.errorSamples[0] ?? ""})`);
     if (s.ops && s.stored !== undefined && s.stored !== s.ops.total) out.push(`${tag}: ${s.stored} stored but ${s.ops.total} acknowledged`);
   }
+  out.push(...fairnessProblems(res.fairness ?? []));
   return out;
 }
 
@@ -524,7 +530,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push("");
   out.push("## Targets");
   out.push("");
-  out.push("Ratios to the bare ws server measured in the same run (the issue's targets). ✅ met, ❌ missed, – not measured.");
+  out.push("Ratios to the bare ws server measured in the same run, and for fairness to the same server idle (the issues' targets). ✅ met, ❌ missed, – not measured.");
   out.push("");
   out.push(
     table(
@@ -552,6 +558,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push(connectionsSection(res));
   out.push(authSection(res));
   out.push(sendSection(res));
+  out.push(fairnessSection(res.fairness));
   const c = res.config;
   const env = Object.entries({
     RATE_LIMIT_PER_IP: "10000000",
@@ -608,9 +615,10 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push(
     [
       "```sh",
-      "pnpm bench                                   # the full run (~10 min): rewrites this file, bench/results/latest.json, " + svgPath,
+      "pnpm bench                                   # the full run (~16 min; fairness ~6 of them): rewrites this file, bench/results/latest.json, " + svgPath,
       "pnpm bench:smoke                             # a seconds-long run; exits non-zero if anything is lost, doubled or fails",
       "pnpm bench --only=wide,many --servers=pglite # a subset; any option of bench/src/config.ts as --name=value",
+      "pnpm bench --only=fairness --fairParts=false # the fairness figure alone, without the per-kind runs",
       "pnpm bench --profile                         # servers only, under node --cpu-prof: where the time goes, in bench/results/profile.md",
       "pnpm bench --env HASH_CONCURRENCY=2          # extra server environment",
       "```",

@@ -13,6 +13,7 @@ import { latencySvg } from "./plot";
 import { loadAverage } from "./proc";
 import { formatProfile, isMainThreadProfile, summarizeProfile } from "./profile";
 import { benchmarksMarkdown, correctnessProblems, evaluateTargets, plotPanels, TARGET_LABEL, type Machine, type Results } from "./report";
+import { fairness } from "./fairness-scenario";
 import { auth, connections, fanoutScenario, runsOf, sendPath, type Ctx } from "./scenarios";
 import { startPostgres, type TargetKind } from "./targets";
 import { BENCH_DIR, log, now, ROOT } from "./util";
@@ -109,6 +110,7 @@ async function main(): Promise<number> {
     connections: [],
     auth: [],
     send: [],
+    fairness: [],
   };
   const profiles: { title: string; file: string; windows: [number, number][] }[] = [];
   /** Attributes each server main-thread profile written during fn to its result, by pid. */
@@ -155,6 +157,10 @@ async function main(): Promise<number> {
             ...(await profiled("auth", () => one(() => auth(ctx, kind)), (r) => [...r.loginWindows, ...[r.refresh, r.me].flatMap((x) => (x ? [x.window] : []))])),
           );
         }
+      } else if (scenario === "fairness") {
+        for (const kind of cfg.servers) {
+          (results.fairness ??= []).push(...(await profiled("fairness", () => one(() => fairness(ctx, kind)), (r) => (r.mix ? [r.mix.window] : []))));
+        }
       } else {
         // Both transports: the socket (the recommendation) and HTTP (what the recipe used to do).
         for (const via of cfg.smoke ? [cfg.sendVia] : (["ws", "http"] as const)) {
@@ -175,7 +181,7 @@ async function main(): Promise<number> {
 
   const rows = evaluateTargets(results);
   if (rows.length) {
-    process.stdout.write("\nTargets (ratios to the bare ws server in this run):\n");
+    process.stdout.write("\nTargets (ratios to the bare ws server, or for fairness to the idle server, in this run):\n");
     for (const r of rows) {
       const mark = r.met === undefined ? " - " : r.met ? " ok" : "MISS";
       process.stdout.write(
@@ -206,6 +212,7 @@ async function main(): Promise<number> {
     ...results.connections.filter((c) => c.error).map((c) => `conns/${c.target}: ${c.error}`),
     ...results.auth.filter((a) => a.error).map((a) => `auth/${a.target}: ${a.error}`),
     ...results.send.filter((s) => s.error).map((s) => `send/${s.target}: ${s.error}`),
+    ...(results.fairness ?? []).filter((f) => f.error).map((f) => `fairness/${f.target}: ${f.error}`),
   ];
   if (problems.length) {
     process.stdout.write(`\n${cfg.smoke ? "FAILED" : "Problems"}:\n${problems.map((p) => `  - ${p}`).join("\n")}\n`);

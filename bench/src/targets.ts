@@ -177,17 +177,27 @@ async function freshPgliteDir(opts: ServerOptions): Promise<string> {
   return dataDir;
 }
 
-export async function startServer(opts: ServerOptions): Promise<Target> {
+export interface ServerTarget extends Target {
+  /** Stops this process and starts another on the same data with this environment (e.g. limits back at their defaults after a seeding). */
+  relaunch(env: Record<string, string>): Promise<ServerTarget>;
+}
+
+export async function startServer(opts: ServerOptions): Promise<ServerTarget> {
   const dataDir = opts.kind === "pglite" ? await freshPgliteDir(opts) : mkdtempSync(path.join(os.tmpdir(), "anonchat-bench-"));
   const databaseUrl = opts.kind === "postgres" ? await (opts.pg as PgHandle).newDatabase() : undefined;
-  const t = await launch(opts, dataDir, databaseUrl);
-  return {
+  const wrap = (t: Target & { stopOnly(): Promise<void> }, o: ServerOptions): ServerTarget => ({
     ...t,
     async stop() {
       await t.stopOnly();
       rmSync(dataDir, { recursive: true, force: true });
     },
-  };
+    async relaunch(env) {
+      await t.stopOnly();
+      const next = { ...o, env };
+      return wrap(await launch(next, dataDir, databaseUrl), next);
+    },
+  });
+  return wrap(await launch(opts, dataDir, databaseUrl), opts);
 }
 
 async function launch(opts: ServerOptions, dataDir: string, databaseUrl: string | undefined): Promise<Target & { stopOnly(): Promise<void> }> {
