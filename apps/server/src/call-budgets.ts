@@ -4,10 +4,19 @@ import { FairGate, retryAfterSeconds } from "@anonchat/core";
 import { AppError } from "@anonchat/shared";
 import type { ServerConfig } from "./config";
 
-/** What one tRPC socket has open: counted against its caps. */
+/** What one tRPC socket has open, counted against its caps, and what it was refused. */
 export interface SocketBudget {
   inFlight: number;
   subscriptions: number;
+  /** Refusals in the current minute, and when that minute began. */
+  refusals: number;
+  refusalsSince: number;
+  /** Closes the socket: it kept sending what is refused (each refusal still costs the server). */
+  onAbuse(): void;
+}
+
+export function newSocketBudget(onAbuse: () => void): SocketBudget {
+  return { inFlight: 0, subscriptions: 0, refusals: 0, refusalsSince: Date.now(), onAbuse };
 }
 
 export interface RequestParty {
@@ -19,7 +28,7 @@ export type RefusalScope = "ip" | "user" | "user_concurrency" | "ws_in_flight" |
 
 type Limits = Pick<
   ServerConfig,
-  "callConcurrency" | "wsMaxInFlight" | "wsMaxSubscriptions" | "maxSubscriptionsPerUser" | "userRateLimit" | "rateLimit"
+  "callConcurrency" | "wsMaxInFlight" | "wsMaxSubscriptions" | "maxSubscriptionsPerUser" | "userRateLimit" | "rateLimit" | "wsMaxRefusals"
 >;
 
 /**
@@ -61,13 +70,30 @@ export class CallBudgets {
     return { admit: (call) => this.admit(call, party, socket) };
   }
 
+  /**
+   * Counts a refusal on a socket (a call refused by any budget, a call cut from a frame, a frame
+   * that is not a call). A socket refused more than WS_MAX_REFUSALS times in a minute is closed:
+   * a refusal is cheap but not free, and a client that ignores them is not a client.
+   */
+  refused(socket: SocketBudget, count = 1): void {
+    const now = Date.now();
+    if (now - socket.refusalsSince > 60_000) {
+      socket.refusals = 0;
+      socket.refusalsSince = now;
+    }
+    socket.refusals += count;
+    if (socket.refusals > this.limits.wsMaxRefusals) socket.onAbuse();
+  }
+
   /** Takes a subscription place of the socket and of its user; the result gives them back once. */
   openSubscription(party: RequestParty, socket: SocketBudget, userId: number | null): () => void {
     if (socket.subscriptions >= this.limits.wsMaxSubscriptions) {
+      this.refused(socket);
       throw this.refuse("ws_subscriptions", party, userId, `too many subscriptions on this connection (at most ${this.limits.wsMaxSubscriptions})`);
     }
     const mine = userId === null ? 0 : (this.subscriptionsByUser.get(userId) ?? 0);
     if (userId !== null && mine >= this.limits.maxSubscriptionsPerUser) {
+      this.refused(socket);
       throw this.refuse("user_subscriptions", party, userId, `too many subscriptions (at most ${this.limits.maxSubscriptionsPerUser} per user)`);
     }
     socket.subscriptions++;
@@ -88,21 +114,26 @@ export class CallBudgets {
     // A subscription is held to the subscription caps instead: a client that reconnects
     // re-subscribes to everything in one frame, which must not count as calls in flight.
     const socket = call.type === "subscription" ? undefined : sock;
-    if (socket) {
-      if (socket.inFlight >= this.limits.wsMaxInFlight) {
-        throw this.refuse("ws_in_flight", party, call.userId, `too many calls in flight on this connection (at most ${this.limits.wsMaxInFlight})`);
-      }
-      socket.inFlight++;
-    }
     try {
+      // Charged first: a call refused by a cap below still spends its client's budgets.
       if (sock) await this.charge("ip", this.limiters.ip, party.clientIp, party, call.userId);
       if (call.userId !== null) await this.charge("user", this.limiters.user, String(call.userId), party, call.userId);
+      if (socket && socket.inFlight >= this.limits.wsMaxInFlight) {
+        throw this.refuse("ws_in_flight", party, call.userId, `too many calls in flight on this connection (at most ${this.limits.wsMaxInFlight})`);
+      }
+    } catch (err) {
+      if (sock) this.refused(sock);
+      throw err;
+    }
+    if (socket) socket.inFlight++;
+    try {
       const key = call.userId !== null ? `u${call.userId}` : `ip${party.clientIp}`;
       let release: () => void;
       try {
         release = await this.turns.acquire(key);
       } catch (err) {
         this.onRefused("user_concurrency", party, call.userId);
+        if (sock) this.refused(sock);
         throw err;
       }
       let ended = false;

@@ -149,6 +149,7 @@ const envSchema = z.object({
   WS_MAX_SUBSCRIPTIONS: int(32, 1, 100_000),
   MAX_SUBSCRIPTIONS_PER_USER: int(100, 1, 1_000_000),
   WS_MAX_IN_FLIGHT: int(16, 1, 100_000),
+  WS_MAX_REFUSALS: int(100, 1, 1_000_000),
   WS_PING_INTERVAL: int(30, 1, 3600),
   WS_AUTH_TIMEOUT: int(10, 1, 300),
   PUBLIC_ORIGIN: originList,
@@ -221,6 +222,8 @@ export interface ServerConfig {
   maxSubscriptionsPerUser: number;
   /** Queries and mutations in flight on one tRPC socket. */
   wsMaxInFlight: number;
+  /** Calls or frames refused on one tRPC socket per minute before the socket is closed (4429). */
+  wsMaxRefusals: number;
   wsPingInterval: number;
   wsAuthTimeout: number;
   /**
@@ -352,6 +355,7 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     wsMaxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
     maxSubscriptionsPerUser: e.MAX_SUBSCRIPTIONS_PER_USER,
     wsMaxInFlight: e.WS_MAX_IN_FLIGHT,
+    wsMaxRefusals: e.WS_MAX_REFUSALS,
     wsPingInterval: e.WS_PING_INTERVAL,
     wsAuthTimeout: e.WS_AUTH_TIMEOUT,
     publicOrigins: e.PUBLIC_ORIGIN,

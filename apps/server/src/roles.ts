@@ -118,7 +118,7 @@ export function serviceHandler(
         return true;
       }
       if (path === "/api/v1/rooms/ws" && legacy) {
-        legacy.handleUpgrade(req, socket, head);
+        legacy.handleUpgrade(req, socket, head, { ip: meta.clientIp, requestId: meta.requestId });
         return true;
       }
       return false;

@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { appRouter, authOnlyRouter, dataFrame, roomEventEncoder, type Context } from "@anonchat/api";
 import { backlog, corkPerTurn } from "@anonchat/rest";
 import type { AccessClaims, AccessTokens, AuthApi, RoomService } from "@anonchat/core";
-import type { CallBudgets, SocketBudget } from "./call-budgets";
+import { newSocketBudget, type CallBudgets, type SocketBudget } from "./call-budgets";
 import type { ServerConfig } from "./config";
 import type { ConnectionRegistry } from "./connections";
 import type { Logger } from "./logger";
@@ -93,6 +93,8 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
   const metaOf = new WeakMap<IncomingMessage, RequestMeta>();
   /** What each socket has open, for its caps. */
   const budgetOf = new WeakMap<WebSocket, SocketBudget>();
+  /** The same, by the upgrade request (tRPC's onError names the request, not the socket). */
+  const budgetOfReq = new WeakMap<IncomingMessage, SocketBudget>();
   /** Closes sockets that have not authenticated in time (including ones that never send connectionParams). */
   const authTimers = new WeakMap<WebSocket, NodeJS.Timeout>();
 
@@ -109,7 +111,7 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
     keepAlive: { enabled: true, pingMs: config.wsPingInterval * 1000, pongWaitMs: 10_000 },
     createContext: async ({ req, res: ws, info }): Promise<Context> => {
       const meta = metaOf.get(req) ?? { requestId: "ws", clientIp: "unknown" };
-      const budget = budgetOf.get(ws) ?? { inFlight: 0, subscriptions: 0 };
+      const budget = budgetOf.get(ws) ?? newSocketBudget(() => ws.terminate());
       const token = info.connectionParams?.token;
       const claims = verify(services.tokens, token);
       const auth = claims ? await admitSession(ws, meta, claims) : null;
@@ -137,7 +139,12 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
         policy: services.budgets.socket(meta, budget),
       };
     },
-    onError: ({ error, path }) => {
+    onError: ({ error, path, req }) => {
+      // A frame that is no call (malformed, not JSON, binary) is a refusal of its socket too.
+      if (path === undefined) {
+        const budget = budgetOfReq.get(req);
+        if (budget) services.budgets.refused(budget);
+      }
       if (error.code !== "INTERNAL_SERVER_ERROR") return;
       // Without a path it is the connection, not a procedure: a peer's bad frame (too large,
       // malformed) is its own fault, not a server error.
@@ -193,9 +200,11 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
       metaOf.set(req, meta);
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on("error", () => closeAfterError(ws));
-        budgetOf.set(ws, { inFlight: 0, subscriptions: 0 });
+        const budget = newSocketBudget(() => closeFor(ws, meta, WS_CLOSE.tooMany, "too many refused calls"));
+        budgetOf.set(ws, budget);
+        budgetOfReq.set(req, budget);
         corkPerTurn(ws);
-        gateFrames(ws, config.maxBatchCalls);
+        gateFrames(ws, config.maxBatchCalls, (count) => services.budgets.refused(budget, count));
         const t = setTimeout(() => closeFor(ws, meta, WS_CLOSE.unauthorized, "authentication required"), config.wsAuthTimeout * 1000);
         t.unref();
         authTimers.set(ws, t);

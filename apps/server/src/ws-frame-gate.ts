@@ -1,5 +1,5 @@
 import type { RawData, WebSocket } from "ws";
-import { SUBSCRIPTION_REF_KEY } from "@anonchat/api";
+import { offerParsed, SUBSCRIPTION_REF_KEY } from "@anonchat/api";
 
 /** A tRPC error frame of the shape tRPC's own errors have, so clients surface code and message. */
 function tooManyFrame(id: string | number, max: number): string {
@@ -43,37 +43,55 @@ function tagSubscription(op: unknown): boolean {
  * - it caps the calls one frame may carry (tRPC accepts an array of any length): a longer frame
  *   goes on with its first `max` calls (and every subscription.stop, which only frees work), and
  *   each call cut off gets its own TOO_MANY_REQUESTS answer, so no client waits forever;
- * - it tags subscription requests with their ids (see tagSubscription).
+ * - it tags subscription requests with their ids (see tagSubscription);
+ * - it counts what is refused (calls cut, frames that are no call) against the socket.
  *
- * Anything else passes untouched, unparsed: only arrays and frames naming a subscription are read.
+ * Each frame is parsed once: tRPC's decode takes the value parsed here (offerParsed).
  */
-export function gateFrames(ws: WebSocket, max: number): void {
+export function gateFrames(ws: WebSocket, max: number, onRefused: (count: number) => void): void {
   const emit = ws.emit;
   ws.emit = function gated(this: WebSocket, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === "message" && args[1] === false) {
-      const rewritten = rewriteFrame(args[0] as RawData, max, (id) => ws.send(tooManyFrame(id, max)));
+    if (event === "message") {
+      let refused = 0;
+      const rewritten =
+        args[1] === false
+          ? rewriteFrame(args[0] as RawData, max, (id) => {
+              refused++;
+              ws.send(tooManyFrame(id, max));
+            }, () => refused++)
+          : undefined;
+      // A binary frame is never a call.
+      if (args[1] === true) refused++;
       if (rewritten !== undefined) args[0] = rewritten;
+      if (refused > 0) onRefused(refused);
     }
     return emit.call(this, event, ...args);
   } as WebSocket["emit"];
 }
 
-const SUBSCRIPTION = Buffer.from('"subscription"');
-
 /** The frame to pass on instead of data, or undefined to pass data unchanged. */
-function rewriteFrame(data: RawData, max: number, refuse: (id: string | number) => void): Buffer | undefined {
+function rewriteFrame(data: RawData, max: number, refuse: (id: string | number) => void, garbage: () => void): Buffer | undefined {
   if (!Buffer.isBuffer(data)) return undefined;
-  let i = 0;
-  while (i < data.length && (data[i] === 0x20 || data[i] === 0x0a || data[i] === 0x0d || data[i] === 0x09)) i++;
-  const isArray = data[i] === 0x5b;
-  if (!isArray && data.indexOf(SUBSCRIPTION) === -1) return undefined;
+  const text = data.toString("utf8");
+  if (text === "PING" || text === "PONG") return undefined;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(data.toString("utf8"));
+    parsed = JSON.parse(text);
   } catch {
+    garbage();
     return undefined;
   }
-  if (!Array.isArray(parsed)) return tagSubscription(parsed) ? Buffer.from(JSON.stringify(parsed)) : undefined;
+  if (typeof parsed !== "object" || parsed === null) {
+    garbage();
+    return undefined;
+  }
+  if (!Array.isArray(parsed)) {
+    if (!tagSubscription(parsed)) {
+      offerParsed(text, parsed);
+      return undefined;
+    }
+    return Buffer.from(JSON.stringify(parsed));
+  }
   let changed = false;
   const kept: unknown[] = [];
   let calls = 0;
@@ -88,5 +106,9 @@ function rewriteFrame(data: RawData, max: number, refuse: (id: string | number) 
     const id = idOf(op);
     if (id !== undefined) refuse(id);
   }
-  return changed ? Buffer.from(JSON.stringify(kept)) : undefined;
+  if (!changed) {
+    offerParsed(text, parsed);
+    return undefined;
+  }
+  return Buffer.from(JSON.stringify(kept));
 }

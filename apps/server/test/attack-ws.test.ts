@@ -27,7 +27,9 @@ describe("limits of the socket itself (WS_AUTH_TIMEOUT=1, WS_PING_INTERVAL=1, MA
   const errorLogs: string[] = [];
   beforeAll(async () => {
     srv = await startTestServer({
-      env: { ...FAST_HASH, WS_AUTH_TIMEOUT: "1", WS_PING_INTERVAL: "1", MAX_WS_PAYLOAD_BYTES: "4096", MAX_CONNECTIONS_PER_USER: "3" },
+      env: { ...FAST_HASH, WS_AUTH_TIMEOUT: "1", WS_PING_INTERVAL: "1", MAX_WS_PAYLOAD_BYTES: "4096", MAX_CONNECTIONS_PER_USER: "3",
+        // The busy-socket test keeps 300 calls in flight: answered, not refused.
+        WS_MAX_IN_FLIGHT: "1000" },
       onLog: (l) => {
         if (l.includes('"level":"error"')) errorLogs.push(l.slice(0, 300));
       },

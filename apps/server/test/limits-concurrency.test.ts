@@ -132,6 +132,8 @@ describe("per-socket and per-user budgets on the tRPC socket", () => {
         WS_MAX_IN_FLIGHT: "4",
         MAX_BATCH_CALLS: "10",
         MAX_CONNECTIONS_PER_USER: "10",
+        // These tests look at each refusal; closing a socket for them is tested below.
+        WS_MAX_REFUSALS: "100000",
       },
     });
   });
@@ -331,26 +333,73 @@ describe("a tRPC socket is refused for a session revoked before it opened", () =
   });
 });
 
-describe("the legacy socket pauses a client that sends faster than its messages are stored", () => {
+describe("the legacy socket pauses a client past its send limit instead of refusing each frame", () => {
   let srv: TestServer;
   beforeAll(async () => {
-    srv = await startTestServer({ env: { ...QUICK_ENV, SEND_LIMIT: "50", SEND_LIMIT_WINDOW: "60", WS_MAX_IN_FLIGHT: "4" } });
+    srv = await startTestServer({ env: { ...QUICK_ENV, SEND_LIMIT: "50", SEND_LIMIT_WINDOW: "2", WS_MAX_IN_FLIGHT: "4" } });
   });
   afterAll(async () => {
     await srv.stop();
   });
 
-  it("2,000 frames at once: at most the send limit is stored, each of the rest gets a notice, the socket stays usable", async () => {
+  it("2,000 frames at once: at most the send limit is stored, the flood gets a notice (not one per frame), and the socket sends again after the window", async () => {
     const { session, client } = await registerUser(srv.url, "legflood");
     const room = await client.room.create.mutate({ name: "legflood", maxMembers: 5 });
     const s = legacySocket(srv.wsUrl, room.id, session.accessToken);
     await s.opened;
     for (let i = 0; i < 2000; i++) s.send(`flood ${i}`);
-    await s.until(() => s.frames.length >= 2000, 60_000, "an echo or a notice for each frame");
-    const history = await client.room.history.query({ roomId: room.id, limit: 100 });
-    const stored = history.messages.filter((m) => m.kind === "text");
-    expect(stored.length).toBeLessThanOrEqual(50);
-    expect(stored.length).toBeGreaterThanOrEqual(1);
+    const notices = () => s.frames.filter((f) => f.includes('"client_name":"AnonChat"'));
+    await s.until(() => notices().length >= 1, 30_000, "a notice of the limit");
+    const stored = async () => (await client.room.history.query({ roomId: room.id, limit: 100 })).messages.filter((m) => m.kind === "text");
+    expect((await stored()).length).toBeLessThanOrEqual(50);
+    // Refused frames cost a notice per window, not one each.
+    expect(notices().length).toBeLessThan(20);
+    expect(s.closed).toBeUndefined();
+    // Once the window has passed, the same socket sends again.
+    let sentAfter = false;
+    for (let attempt = 0; attempt < 50 && !sentAfter; attempt++) {
+      await new Promise((r) => setTimeout(r, 200));
+      s.send(`after the window ${attempt}`);
+      await new Promise((r) => setTimeout(r, 100));
+      sentAfter = (await stored()).some((m) => m.text.startsWith("after the window"));
+    }
+    expect(sentAfter).toBe(true);
+    s.close();
+  });
+});
+
+describe("a tRPC socket that keeps sending what is refused is closed (WS_MAX_REFUSALS=20)", () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer({ env: { ...QUICK_ENV, WS_MAX_REFUSALS: "20", MAX_BATCH_CALLS: "10" } });
+  });
+  afterAll(async () => {
+    await srv.stop();
+  });
+
+  it("frames of cut calls: closed 4429", async () => {
+    const { session } = await registerUser(srv.url, "cutter");
+    const s = trpcSocket(srv.wsUrl, session.accessToken);
+    await s.opened;
+    sendFrame(s, range(1, 40).map(() => ({ method: "query" as const, path: "auth.me" })), nextIds(40));
+    const closed = await s.waitClose(10_000);
+    expect(closed.code).toBe(4429);
+    expect(closed.reason).toMatch(/refused/);
+  });
+
+  it("garbage frames before authenticating: closed 4429, long before the auth timeout", async () => {
+    const s = trpcSocket(srv.wsUrl, "");
+    await s.opened;
+    for (let i = 0; i < 40; i++) s.send(`not json ${i}`);
+    const closed = await s.waitClose(5_000);
+    expect(closed.code).toBe(4429);
+  });
+
+  it("a client that stays within its caps is never closed", async () => {
+    const { session } = await registerUser(srv.url, "calm");
+    const s = trpcSocket(srv.wsUrl, session.accessToken);
+    await s.opened;
+    for (let i = 0; i < 30; i++) await answerTo(s, trpcRequest(s, "query", "auth.me"), 10_000);
     expect(s.closed).toBeUndefined();
     s.close();
   });

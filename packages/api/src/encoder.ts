@@ -104,6 +104,17 @@ export function dataFrame(ref: SubscriptionRef, trackedId: string | undefined, d
   return `${head}"result":{"type":"data","id":${tid},"data":{"id":${tid},"data":${json}}}}`;
 }
 
+/**
+ * A frame's text and its value, parsed by the socket's frame gate just before tRPC's listener
+ * gets the same text: decode takes it instead of parsing again. It is valid for that one
+ * decode only (any decode clears it).
+ */
+let offered: { text: string; value: unknown } | undefined;
+
+export function offerParsed(text: string, value: unknown): void {
+  offered = { text, value };
+}
+
 export const roomEventEncoder: Encoder = {
   encode(frame) {
     if (isTrackedDataFrame(frame)) {
@@ -119,7 +130,10 @@ export const roomEventEncoder: Encoder = {
     return JSON.stringify(frame);
   },
   decode(data) {
+    const o = offered;
+    offered = undefined;
     if (typeof data !== "string") throw new Error("expected a text frame");
+    if (o !== undefined && o.text === data) return o.value;
     return JSON.parse(data) as unknown;
   },
 };

@@ -27,8 +27,8 @@ export interface LegacySocketDeps {
   config: LegacySocketConfig;
   countUserSockets(userId: number): number;
   log: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
-  /** A socket closed for a limit or a policy (for the security log). */
-  onPolicyClose?(fields: { code: number; reason: string; userId?: number }): void;
+  /** A socket closed for a limit or a policy (for the security log), with its upgrade's context. */
+  onPolicyClose?(fields: { code: number; reason: string; userId?: number } & Record<string, unknown>): void;
 }
 
 export const CLOSE = {
@@ -77,8 +77,21 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
   /** Legacy sockets per room and user in this process, to leave when the last one closes. */
   const open = new Map<string, number>();
 
+  /** What the upgrade was told about each socket (client IP, request id), for the security log. */
+  const contexts = new WeakMap<WebSocket, Record<string, unknown>>();
+  function policyClose(ws: WebSocket, fields: { code: number; reason: string; userId?: number }) {
+    deps.onPolicyClose?.({ ...contexts.get(ws), ...fields });
+  }
+
   function notice(ws: WebSocket, roomId: string, text: string) {
-    if (ws.readyState === ws.OPEN) ws.send(encodeFrame(0, "AnonChat", roomId, text, config.encoding));
+    if (ws.readyState !== ws.OPEN) return;
+    // A peer that does not read is not written to without bound, notices included.
+    if (backlog(ws) > config.sendBufferMax) {
+      policyClose(ws, { code: CLOSE.slow, reason: "slow consumer" });
+      ws.terminate();
+      return;
+    }
+    ws.send(encodeFrame(0, "AnonChat", roomId, text, config.encoding));
   }
 
     /** Closes for a limit or a policy (not a normal end): the security log hears of it. */
@@ -86,7 +99,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
 
   /** Closes cleanly; a paused socket is resumed first, or the closing handshake could not complete. */
   function close(ws: WebSocket, code: number, reason: string, userId?: number) {
-    if (POLICY.has(code)) deps.onPolicyClose?.({ code, reason, ...(userId ? { userId } : {}) });
+    if (POLICY.has(code)) policyClose(ws, { code, reason, ...(userId ? { userId } : {}) });
     ws.resume();
     ws.close(code, reason);
   }
@@ -157,13 +170,13 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
           signal: abort.signal,
           isBackedUp: () => backlog(ws) > config.sendBufferMax,
           onOverflow: () => {
-            deps.onPolicyClose?.({ code: CLOSE.slow, reason: "slow consumer", userId: claims.userId });
+            policyClose(ws, { code: CLOSE.slow, reason: "slow consumer", userId: claims.userId });
             ws.terminate();
           },
           // Read frames only now: a message sent at once must be stored, and echoed to its sender.
           onReady: () => {
             ready = true;
-            if (pending < config.maxPendingSends) ws.resume();
+            resumeIfDue();
           },
           // The old protocol has frames for chat messages only: no presence, typing or edits.
           storedOnly: true,
@@ -194,9 +207,17 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
 
     // Incoming: every frame is one message, stored in the order this socket sent them. A client
     // that sends faster than its messages are stored is paused: the frames wait in its own TCP
-    // connection, not in this process's memory.
+    // connection, not in this process's memory. One past its send limit is paused until the
+    // limit lets it send again, and what it sent meanwhile is dropped unread: a flood costs the
+    // server one refusal and one notice per window, not work per frame.
     let chain = Promise.resolve();
+    let throttledUntil = 0;
+    let resumeTimer: NodeJS.Timeout | undefined;
+    const resumeIfDue = () => {
+      if (ready && pending < config.maxPendingSends && Date.now() >= throttledUntil && ws.readyState === ws.OPEN) ws.resume();
+    };
     ws.on("message", (data: RawData) => {
+      if (Date.now() < throttledUntil) return;
       const text = rawToString(data).trim();
       if (text.length === 0) return;
       if (text.length > config.maxMessageLength && charCount(text) > config.maxMessageLength) {
@@ -208,11 +229,11 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
         .then(() => send(text))
         .finally(() => {
           pending--;
-          if (ready && pending < config.maxPendingSends && ws.readyState === ws.OPEN) ws.resume();
+          resumeIfDue();
         });
     });
     async function send(text: string) {
-      if (ws.readyState !== ws.OPEN) return;
+      if (ws.readyState !== ws.OPEN || Date.now() < throttledUntil) return;
       try {
         await deps.rooms.send({ id: claims.userId, login: claims.login }, { roomId, text });
       } catch (err) {
@@ -222,6 +243,14 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
         }
         if (err.code === "NOT_FOUND") return closeWith(ws, roomId, CLOSE.removed, MESSAGES.roomRemoved);
         if (err.code === "FORBIDDEN") return closeWith(ws, roomId, CLOSE.full, err.message);
+        if (err.code === "TOO_MANY_REQUESTS") {
+          const waitMs = (err.retryAfterSeconds ?? 1) * 1000;
+          throttledUntil = Date.now() + waitMs;
+          ws.pause();
+          clearTimeout(resumeTimer);
+          resumeTimer = setTimeout(resumeIfDue, waitMs);
+          resumeTimer.unref();
+        }
         notice(ws, roomId, `message not sent: ${err.message}`);
       }
     }
@@ -244,6 +273,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
 
     ws.once("close", () => {
       clearInterval(timer);
+      clearTimeout(resumeTimer);
       abort.abort();
       unregister();
       const left = (open.get(key) ?? 1) - 1;
@@ -263,8 +293,10 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
   }
 
   return {
-    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+    /** context: what the security log says of this socket besides its user (client IP, request id). */
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, context: Record<string, unknown> = {}) {
       wss.handleUpgrade(req, socket, head, (ws) => {
+        contexts.set(ws, context);
         corkPerTurn(ws);
         // ws does not keep frames that arrive before a listener: hold them in the socket until
         // this one has joined and listens to the room (resumed in serve()).

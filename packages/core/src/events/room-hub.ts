@@ -27,7 +27,7 @@ export const REPLAY_PAGE = 200;
 const REPLAY_CACHE_PAGES = 64;
 const REPLAY_CACHE_MS = 5000;
 /** Longest stretch of replay work before the event loop gets to serve other requests. */
-const REPLAY_SLICE_MS = 3;
+const REPLAY_SLICE_MS = 1;
 /**
  * Typing notices held behind a slow fetch, at most; past it the oldest go (they are stale).
  * Presence changes are never dropped: each is a change of the feed's view, and they stop while
