@@ -165,6 +165,9 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Every setting the server reads (the README's table and .env.example list each of them). */
+export const SETTING_NAMES: readonly string[] = Object.keys(envSchema.shape);
+
 export type Role = "all" | "gateway" | "auth" | "chat";
 
 export interface ServerConfig {

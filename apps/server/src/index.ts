@@ -1,3 +1,3 @@
-export { loadConfig, ConfigError, type ServerConfig } from "./config";
+export { loadConfig, ConfigError, SETTING_NAMES, type ServerConfig } from "./config";
 export { startServer, type RunningServer } from "./server";
 export { createLogger, type Logger } from "./logger";
