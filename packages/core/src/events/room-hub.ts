@@ -75,6 +75,8 @@ class RoomFeed {
   private readonly online = new Map<number, string>();
   private presenceReady = false;
   private presenceTracked = false;
+  /** A whole-room read is wanted: the first one, or for a snapshot asked since the last began. */
+  private presenceFullWanted = false;
   /** Waiting for the first lastSeq (the seq after which this feed hands every event on). */
   private readonly startWaiters: Array<(seq: number | undefined) => void> = [];
   private readonly presenceWaiters: Array<(online: PresenceMember[] | undefined) => void> = [];
@@ -105,14 +107,24 @@ class RoomFeed {
   trackPresence(): void {
     if (this.presenceTracked) return;
     this.presenceTracked = true;
-    void this.initPresence();
+    this.presenceFullWanted = true;
+    this.wakePresence();
   }
 
-  /** Who is online, once the first read is done (undefined if the feed closes first). */
+  /**
+   * Who is online, for a subscriber that has just marked itself online: from a read of the whole
+   * room that starts after this call (shared by every subscriber that asks meanwhile), so it
+   * holds everyone whose row was written before, even where the bus has not yet told this
+   * process (another replica's NOTIFY in flight, or a change still being read). Undefined if
+   * the feed closes first.
+   */
   presenceSnapshot(): Promise<PresenceMember[] | undefined> {
-    if (this.presenceReady) return Promise.resolve(this.onlineList());
     if (this.closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => this.presenceWaiters.push(resolve));
+    return new Promise((resolve) => {
+      this.presenceWaiters.push(resolve);
+      this.presenceFullWanted = true;
+      this.wakePresence();
+    });
   }
 
   /**
@@ -130,20 +142,6 @@ class RoomFeed {
     this.closed = true;
     for (const w of this.presenceWaiters.splice(0)) w(undefined);
     for (const w of this.startWaiters.splice(0)) w(undefined);
-  }
-
-  private async initPresence(): Promise<void> {
-    try {
-      const now = await presence.listOnline(this.db, this.roomId, this.opts.presenceTtlSeconds);
-      if (this.closed) return;
-      for (const p of now) this.online.set(p.userId, p.login);
-      this.presenceReady = true;
-      for (const w of this.presenceWaiters.splice(0)) w(this.onlineList());
-      if (this.presenceDirty.size > 0 && !this.presenceReading) void this.readPresence();
-    } catch (err) {
-      this.opts.onError(err);
-      setTimeout(() => void (this.closed ? undefined : this.initPresence()), 500).unref();
-    }
   }
 
   private onlineList(): PresenceMember[] {
@@ -191,40 +189,75 @@ class RoomFeed {
   onPresence(userId: number): void {
     if (!this.presenceTracked) return;
     this.presenceDirty.add(userId);
-    if (this.presenceReady && !this.presenceReading) void this.readPresence();
+    this.wakePresence();
   }
 
+  private wakePresence(): void {
+    if (this.presenceTracked && !this.presenceReading && !this.closed) void this.readPresence();
+  }
+
+  /** Applies what the database says of these members, telling subscribers of each change once ready. */
+  private applyPresence(ids: Iterable<number>, now: Map<number, string>): void {
+    for (const id of ids) {
+      const login = now.get(id);
+      const known = this.online.get(id);
+      if (login !== undefined && known === undefined) {
+        this.online.set(id, login);
+        if (this.presenceReady) this.relay({ type: "presence", userId: id, login, online: true });
+      } else if (login === undefined && known !== undefined) {
+        this.online.delete(id);
+        if (this.presenceReady) this.relay({ type: "presence", userId: id, login: known, online: false });
+      }
+    }
+  }
+
+  /**
+   * One reader at a time: a whole-room read when one is wanted (the first, and one per burst of
+   * new subscribers, whose snapshots it answers), else the members whose state changed. Changes
+   * heard before the first read wait for it, so an older snapshot never overwrites them.
+   */
   private async readPresence(): Promise<void> {
     this.presenceReading = true;
     let ids: number[] = [];
+    let waiters: Array<(online: PresenceMember[] | undefined) => void> = [];
+    let full = false;
     try {
-      while (this.presenceDirty.size > 0 && !this.closed) {
-        ids = [...this.presenceDirty];
-        this.presenceDirty.clear();
-        const now = new Map(
-          (await presence.listOnline(this.db, this.roomId, this.opts.presenceTtlSeconds, ids)).map((p) => [p.userId, p.login]),
-        );
-        for (const id of ids) {
-          const login = now.get(id);
-          const known = this.online.get(id);
-          if (login !== undefined && known === undefined) {
-            this.online.set(id, login);
-            this.relay({ type: "presence", userId: id, login, online: true });
-          } else if (login === undefined && known !== undefined) {
-            this.online.delete(id);
-            this.relay({ type: "presence", userId: id, login: known, online: false });
-          }
+      while ((this.presenceFullWanted || (this.presenceReady && this.presenceDirty.size > 0)) && !this.closed) {
+        full = this.presenceFullWanted;
+        if (full) {
+          this.presenceFullWanted = false;
+          waiters = this.presenceWaiters.splice(0);
+          ids = [...this.presenceDirty];
+          this.presenceDirty.clear();
+          const rows = await presence.listOnline(this.db, this.roomId, this.opts.presenceTtlSeconds);
+          if (this.closed) break;
+          const now = new Map(rows.map((p) => [p.userId, p.login]));
+          this.applyPresence(new Set([...ids, ...this.online.keys(), ...now.keys()]), now);
+          this.presenceReady = true;
+          const list = this.onlineList();
+          for (const w of waiters) w(list);
+        } else {
+          ids = [...this.presenceDirty];
+          this.presenceDirty.clear();
+          const rows = await presence.listOnline(this.db, this.roomId, this.opts.presenceTtlSeconds, ids);
+          this.applyPresence(ids, new Map(rows.map((p) => [p.userId, p.login])));
         }
         ids = [];
+        waiters = [];
       }
     } catch (err) {
       this.opts.onError(err);
-      // Read them again shortly: a change must not be lost to a failed query.
+      // Read them again shortly: a change or a snapshot must not be lost to a failed query.
       for (const id of ids) this.presenceDirty.add(id);
-      setTimeout(() => void (this.closed || this.presenceReading ? undefined : this.readPresence()), 500).unref();
+      if (full) {
+        this.presenceFullWanted = true;
+        this.presenceWaiters.unshift(...waiters);
+      }
+      setTimeout(() => this.wakePresence(), 500).unref();
     } finally {
       this.presenceReading = false;
     }
+    if (this.closed) for (const w of waiters) w(undefined);
   }
 
   /**
@@ -238,11 +271,10 @@ class RoomFeed {
       if (last === undefined) return onGone(this.lastSeq);
       if (last > this.target) this.target = last;
       this.pump();
-      // Presence changes announced meanwhile were missed too: whoever is online now, or was
-      // online by our account, is read again.
-      if (this.presenceReady) {
-        const now = await presence.listOnline(this.db, this.roomId, this.opts.presenceTtlSeconds);
-        for (const id of new Set([...this.online.keys(), ...now.map((p) => p.userId)])) this.onPresence(id);
+      // Presence changes announced meanwhile were missed too: the whole room is read again.
+      if (this.presenceTracked) {
+        this.presenceFullWanted = true;
+        this.wakePresence();
       }
     } catch (err) {
       this.opts.onError(err);
