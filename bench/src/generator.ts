@@ -614,6 +614,8 @@ function sendLoop(cmd: SendLoopCmd): Promise<OpsResult> {
   });
 }
 
+let failedLoginNo = 0;
+
 function authLoop(cmd: AuthLoopCmd): Promise<OpsResult> {
   const h = new TrpcHttp(cmd.httpUrl, cmd.concurrency);
   const creds = cmd.creds.map((c) => ({ ...c }));
@@ -623,6 +625,10 @@ function authLoop(cmd: AuthLoopCmd): Promise<OpsResult> {
     if (!c) throw new Error("no credentials");
     if (cmd.op === "login") {
       await h.request("POST", "/trpc/auth.login", JSON.stringify({ email: c.email, password: c.password }));
+    } else if (cmd.op === "login-wrong" || cmd.op === "login-unknown") {
+      const email = cmd.op === "login-wrong" ? c.email : `nobody-${process.pid}-${++failedLoginNo}@bench.test`;
+      const res = await h.exchange("POST", "/trpc/auth.login", JSON.stringify({ email, password: `not-${c.password}` }));
+      if (res.status !== 401) throw new Error(`${cmd.op}: HTTP ${res.status} ${res.text.slice(0, 100)}`);
     } else if (cmd.op === "refresh") {
       const text = await h.request("POST", "/trpc/auth.refresh", JSON.stringify({ refreshToken: c.refreshToken }));
       const m = /"refreshToken":"([^"]+)"/.exec(text);

@@ -165,7 +165,8 @@ export interface OpsResult {
   window: [number, number];
 }
 
-export type AuthOp = "login" | "refresh" | "me";
+/** login-wrong / login-unknown: failed logins (a wrong password; an email nobody has), each a 401. */
+export type AuthOp = "login" | "refresh" | "me" | "login-wrong" | "login-unknown";
 
 export interface AuthLoopCmd {
   cmd: "authLoop";

@@ -186,6 +186,21 @@ export function evaluateTargets(res: Results): TargetRow[] {
       met: ratio === undefined ? undefined : ratio >= 0.9,
       note: a.error ?? `per round: ${rounds}; per CPU-second: ${lc !== undefined && rc ? ratioStr(lc / rc) : "–"}`,
     });
+    // No telling users apart by time: an unknown email costs what a wrong password does (one
+    // argon2 verification each; attack-login.test.ts counts them, this measures the time).
+    const wrongP50 = a.wrongPassword?.latency.p50;
+    const unknownP50 = a.unknownUser?.latency.p50;
+    const failRatio = wrongP50 && unknownP50 !== undefined ? unknownP50 / wrongP50 : undefined;
+    rows.push({
+      what: "auth: failed login p50, unknown email vs wrong password",
+      server: a.target,
+      goal: "0.8–1.25×",
+      baseline: wrongP50 !== undefined ? ms(wrongP50) : "–",
+      measured: unknownP50 !== undefined ? ms(unknownP50) : "–",
+      ratio: ratioStr(failRatio),
+      met: failRatio === undefined ? undefined : failRatio >= 0.8 && failRatio <= 1.25,
+      note: a.error ?? "",
+    });
   }
   for (const s of res.send) {
     const goal = s.target === "postgres" ? 5000 : 3000;
@@ -236,6 +251,8 @@ export function correctnessProblems(res: Results): string[] {
       ["refresh", a.refresh],
       ["me", a.me],
       ["argon2", a.rawArgon2],
+      ["failed login (wrong password)", a.wrongPassword],
+      ["failed login (unknown email)", a.unknownUser],
     ] as const) {
       if (!a.error && (!r || r.ops <= 0)) out.push(`${tag}: no ${name} completed`);
       if (r?.errors) out.push(`${tag}: ${r.errors} ${name} errors (${r.errorSamples[0] ?? ""})`);
@@ -435,6 +452,7 @@ function authSection(res: Results): string {
       `HASH_CONCURRENCY ${a0?.argon2.hashConcurrency}; ${res.config.authConcurrency} clients in a closed loop over HTTP (\`auth.login\`, \`auth.refresh\` rotating each client's own token, \`auth.me\`). ` +
       `Raw argon2: \`argon2.verify\` of a hash with the same parameters, ${a0?.argon2.hashConcurrency} at a time, in a separate process while the server idles; ` +
       `raw verifies and logins alternate in ${res.config.authRounds} rounds so that a drifting machine load hits both alike, and each row sums its rounds. ` +
+      "Failed logins (a wrong password; an email nobody has, which must cost the same one argon2 verification) alternate in rounds the same way. " +
       "Per CPU-second: operations per CPU-second of the server and PostgreSQL (argon2 runs on libuv's threads, counted too), or of the generator for raw argon2.",
     "",
     table(
@@ -445,6 +463,8 @@ function authSection(res: Results): string {
             ["raw argon2id verify", a.rawArgon2, "generator"],
             ["login", a.login, "server"],
             ["refresh", a.refresh, "server"],
+            ["failed login, wrong password", a.wrongPassword, "server"],
+            ["failed login, unknown email", a.unknownUser, "server"],
             ["me (token verification + one query)", a.me, "server"],
           ] as const
         ).map(([name, r, who]) => {

@@ -1,5 +1,6 @@
 import WebSocket from "ws";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { PasswordHasher } from "@anonchat/core";
 import { MESSAGES } from "@anonchat/shared";
 import { httpClient, startTestServer, type TestServer } from "./harness";
 import { api, expectEnvelope, expectTokenPair, registerLegacy, type ApiResponse } from "./helpers/legacy";
@@ -9,12 +10,11 @@ import { expectTRPCError } from "./helpers/trpc";
 /**
  * Login attacks beyond auth.test.ts and gateway.test.ts (which cover the tRPC answer to an unknown
  * user vs a wrong password, 10 failures per email and IP behind a trusted proxy, and X-Forwarded-For
- * on the per-IP request limit): the /api/v1 answers compared whole and timed, X-Forwarded-For (and
+ * on the per-IP request limit): the /api/v1 answers compared whole and their argon2 work counted, X-Forwarded-For (and
  * its cousins) against the login limits and the upgrade limit, a 1 MiB password, 200 logins at once.
  */
 
 const FAST_HASH = QUICK_ENV;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
   const t = performance.now();
@@ -43,7 +43,7 @@ describe("unknown user and wrong password answer identically (default argon2 par
     await srv.stop();
   });
 
-  it("the same status, body and headers on /api/v1 and tRPC, and about the same time", async () => {
+  it("the same status, body and headers on /api/v1 and tRPC, and the same argon2 work", async () => {
     const u = await registerLegacy(srv.url, "same");
     const nobody = `nobody-${Date.now()}@example.test`;
     const wrong = await login(srv.url, u.email, "not-the-password");
@@ -62,17 +62,40 @@ describe("unknown user and wrong password answer identically (default argon2 par
     expect(tu.text).toBe(tw.text);
     expect(answerHeaders(tu)).toEqual(answerHeaders(tw));
 
-    // Timing: both pay for one argon2 verification. Interleaved so load affects both alike.
-    const w: number[] = [];
-    const n: number[] = [];
-    for (let i = 0; i < 8; i++) {
-      w.push((await timed(() => login(srv.url, u.email, `wrong-${i}-pw`)))[1]);
-      n.push((await timed(() => login(srv.url, `nobody-${i}-${Date.now()}@example.test`, `wrong-${i}-pw`)))[1]);
+    // The same time, stated as the same work (issue 14: no timing in the suite; a loaded machine
+    // decides wall times). Each failed login, wrong password or unknown email, must run exactly
+    // one argon2 verification, against a hash of the same parameters and sizes, so both cost the
+    // same. The spy only counts (it calls through). A server that skipped the dummy verification
+    // for an unknown email, or verified it with cheaper parameters, fails here. The time itself
+    // is measured by `pnpm bench` (auth scenario: "failed login p50, unknown email vs wrong
+    // password", bench/src/report.ts).
+    const verify = vi.spyOn(PasswordHasher.prototype, "verify");
+    const hashes: Record<string, string> = {};
+    try {
+      const cases: Array<[string, () => Promise<ApiResponse>]> = [
+        ["/api/v1 wrong password", () => login(srv.url, u.email, "wrong-1-pw")],
+        ["/api/v1 unknown email", () => login(srv.url, `nobody-1-${Date.now()}@example.test`, "wrong-1-pw")],
+        ["tRPC wrong password", () => raw(u.email)],
+        ["tRPC unknown email", () => raw(`nobody-2-${Date.now()}@example.test`)],
+      ];
+      for (const [name, attempt] of cases) {
+        verify.mockClear();
+        expect((await attempt()).status, name).toBe(401);
+        expect(verify, name).toHaveBeenCalledTimes(1);
+        hashes[name] = String(verify.mock.calls[0]?.[0]);
+      }
+    } finally {
+      verify.mockRestore();
     }
-    const ratio = median(n) / median(w);
-    console.log(`[attack-login] median wrong password ${median(w).toFixed(1)} ms, unknown user ${median(n).toFixed(1)} ms (ratio ${ratio.toFixed(2)})`);
-    expect(ratio).toBeGreaterThan(0.4);
-    expect(ratio).toBeLessThan(2.5);
+    // $argon2id$v=19$m=…,t=…,p=…$salt$hash: everything but the salt's and hash's bytes.
+    const shape = (h: string | undefined) => {
+      const [, alg, version, params, salt, hash] = (h ?? "").split("$");
+      return { alg, version, params, saltLength: salt?.length, hashLength: hash?.length };
+    };
+    const real = shape(hashes["/api/v1 wrong password"]);
+    expect(real.alg).toBe("argon2id");
+    expect(real.params).toMatch(/^m=\d+,t=\d+,p=\d+$/);
+    for (const [name, h] of Object.entries(hashes)) expect(shape(h), name).toEqual(real);
   });
 });
 
@@ -226,23 +249,22 @@ describe("password hashing under attack (ARGON2 32 MiB t=4, HASH_CONCURRENCY=2, 
     const base = process.memoryUsage().rss;
     let peak = base;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
-    const started = performance.now();
+    // The order the answers arrive in, not their times (issue 14).
+    let arrived = 0;
     const answers = await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {
-        const t0 = performance.now();
         const headers = { "X-Forwarded-For": `198.51.100.${i % 20}` };
         const res =
           i % 2 === 0
             ? await login(srv.url, u.email, u.password, headers)
             : await api(srv.url, "POST", "/trpc/auth.login", { body: { email: u.email, password: u.password }, headers });
-        return { res, ms: performance.now() - t0 };
+        return { res, order: arrived++ };
       }),
     );
     clearInterval(sampler);
-    const total = performance.now() - started;
     const count = (s: number) => answers.filter((a) => a.res.status === s).length;
     const grownMiB = (peak - base) / 1024 / 1024;
-    console.log(`[attack-login] 200 logins in ${total.toFixed(0)} ms: ${count(200)} × 200, ${count(503)} × 503; RSS grew ${grownMiB.toFixed(0)} MiB`);
+    console.log(`[attack-login] 200 logins: ${count(200)} × 200, ${count(503)} × 503; RSS grew ${grownMiB.toFixed(0)} MiB`);
     for (const a of answers) expect([200, 503]).toContain(a.res.status);
     expect(count(200)).toBeGreaterThanOrEqual(2);
     expect(count(503)).toBeGreaterThanOrEqual(100);
@@ -251,9 +273,14 @@ describe("password hashing under attack (ARGON2 32 MiB t=4, HASH_CONCURRENCY=2, 
     }
     // 200 hashes of 32 MiB at once would be 6.25 GiB; the cap keeps it to a few.
     expect(grownMiB).toBeLessThan(600);
-    // Refused ones are refused without waiting for a hash.
-    const refused = answers.filter((a) => a.res.status === 503).map((a) => a.ms);
-    expect(median(refused)).toBeLessThan(total);
+    // Refused ones are refused without waiting for the hashing to drain, stated as an order
+    // rather than "faster than the whole run" (issue 14): a 503 means the queue was full when it
+    // was given, so queued logins were still waiting for their hash; each 503 must therefore
+    // arrive before the last 200. A server that made the refused wait for a hash slot first would
+    // answer the latecomers among them after the queue drained, and fail here.
+    const lastAccepted = Math.max(...answers.filter((a) => a.res.status === 200).map((a) => a.order));
+    const late = answers.filter((a) => a.res.status === 503 && a.order > lastAccepted).length;
+    expect(late, "503s answered only after every accepted login had been hashed").toBe(0);
     await new Promise((r) => setTimeout(r, 1500));
     expectTokenPair(expectEnvelope(await login(srv.url, u.email, u.password), 200, "success"));
     await expectTRPCError(httpClient(srv.url).auth.login.mutate({ email: u.email, password: "wrong-password" }), "UNAUTHORIZED");

@@ -42,7 +42,6 @@ describe("limits of the socket itself (WS_AUTH_TIMEOUT=1, WS_PING_INTERVAL=1, MA
   const healthy = async () => expect((await fetch(`${srv.url}/healthz`)).status).toBe(200);
 
   it("a tRPC socket that never authenticates is closed 4401, however busy it keeps itself", async () => {
-    const opened = Date.now();
     const silent = track(new RawSocket(`${srv.wsUrl}/trpc`));
     const announcedOnly = track(trpcSocket(srv.wsUrl));
     const noToken = track(new RawSocket(`${srv.wsUrl}/trpc?connectionParams=1`));
@@ -55,10 +54,12 @@ describe("limits of the socket itself (WS_AUTH_TIMEOUT=1, WS_PING_INTERVAL=1, MA
       trpcRequest(chatty, "mutation", "auth.logout", { refreshToken: "not-a-token" });
     }, 150);
     try {
+      // No bound on when (issue 14: a loaded machine decides wall times). The close itself is the
+      // property: chatty sends something every 150 ms, so a timer that activity re-armed would
+      // never fire and the wait below, which only ends a hang, fails.
       for (const s of [silent, announcedOnly, noToken, chatty]) {
-        const c = await s.waitClose(6000);
+        const c = await s.waitClose(30_000);
         expect(c.code).toBe(4401);
-        expect(c.at - opened).toBeLessThan(4000);
       }
     } finally {
       clearInterval(busy);
@@ -117,12 +118,11 @@ describe("limits of the socket itself (WS_AUTH_TIMEOUT=1, WS_PING_INTERVAL=1, MA
   });
 
   it(
-    "a peer that stops answering pings is dropped (legacy ~2 intervals, tRPC ping + 10 s); one that answers stays",
+    "a peer that stops answering pings is dropped after one unanswered ping (legacy and tRPC); one that answers stays",
     async () => {
       const u = await registerUser(srv.url, "ping");
       const v = await registerUser(srv.url, "ping"); // two users: four sockets would pass the cap of 3
       const room = await u.client.room.create.mutate({ name: "r", maxMembers: 5 });
-      const started = Date.now();
       const deafLegacy = track(legacySocket(srv.wsUrl, room.id, u.session.accessToken, { autoPong: false }));
       const liveLegacy = track(legacySocket(srv.wsUrl, room.id, u.session.accessToken));
       // tRPC's keep-alive is the text frame PING; a well-behaved client answers PONG.
@@ -131,18 +131,40 @@ describe("limits of the socket itself (WS_AUTH_TIMEOUT=1, WS_PING_INTERVAL=1, MA
       liveTrpc.ws.on("message", (d) => {
         if (String(d) === "PING") liveTrpc.send("PONG");
       });
+      // Counted, not timed (issue 14): how many keep-alives each socket got before the deaf ones
+      // were dropped says "dropped for not answering" without a wall-time bound.
+      const pings = (s: RawSocket) => {
+        const n = { count: 0 };
+        s.ws.on("ping", () => n.count++);
+        s.ws.on("message", (d) => void (String(d) === "PING" && n.count++));
+        return n;
+      };
+      const [deafLegacyPings, liveLegacyPings, deafTrpcPings, liveTrpcPings] = [deafLegacy, liveLegacy, deafTrpc, liveTrpc].map(pings) as [
+        { count: number }, { count: number }, { count: number }, { count: number },
+      ];
       await Promise.all([deafLegacy, liveLegacy, deafTrpc, liveTrpc].map((s) => s.opened));
-      const legacyDrop = await deafLegacy.waitClose(8000);
+      // The waits only end a hang: a deaf peer that is never dropped fails them.
+      const legacyDrop = await deafLegacy.waitClose(60_000);
       expect(legacyDrop.code).toBe(1006);
-      expect(legacyDrop.at - started).toBeLessThan(5000);
-      const trpcDrop = await deafTrpc.waitClose(20_000);
+      // Legacy: each tick pings; the next tick finds no pong and terminates. So exactly one ping
+      // went unanswered; a server that tolerated missed pongs (or never checked) would send more.
+      expect(deafLegacyPings.count).toBe(1);
+      // The live legacy socket got the same ping and answered it: it is open after the deaf one's drop.
+      expect(liveLegacyPings.count).toBeGreaterThanOrEqual(1);
+      expect(liveLegacy.closed).toBeUndefined();
+      const trpcDrop = await deafTrpc.waitClose(60_000);
       expect(trpcDrop.code).toBe(1006);
-      expect(trpcDrop.at - started).toBeLessThan(16_000);
+      // tRPC: one PING, then the pong wait runs out and the socket is terminated (no second PING).
+      expect(deafTrpcPings.count).toBe(1);
+      // The live tRPC socket answered every PING and got the next one each time: it outlived the
+      // deaf one's pong wait by several pings, so the drop was for silence, not for age.
+      expect(liveTrpcPings.count).toBeGreaterThan(deafTrpcPings.count);
+      expect(liveLegacyPings.count).toBeGreaterThan(deafLegacyPings.count);
       expect(liveLegacy.closed).toBeUndefined();
       expect(liveTrpc.closed).toBeUndefined();
       expect((await answerTo(liveTrpc, trpcRequest(liveTrpc, "query", "auth.me"))).result).toBeDefined();
     },
-    40_000,
+    150_000,
   );
 
   it("the per-user connection cap holds across both protocols: the 4th socket is closed 4429; closing one frees a place", async () => {
@@ -169,11 +191,23 @@ describe("limits of the socket itself (WS_AUTH_TIMEOUT=1, WS_PING_INTERVAL=1, MA
 
     a.close();
     await a.waitClose(2000);
-    await sleep(200);
-    const again = track(trpcSocket(srv.wsUrl, u.session.accessToken));
-    await again.opened;
-    expect((await answerTo(again, trpcRequest(again, "query", "auth.me"))).result).toBeDefined();
-    expect(again.closed).toBeUndefined();
+    // The server learns of the close a little after the client does; how long that takes is the
+    // machine's business (issue 14), so the test does not guess it with a sleep. It retries: each
+    // refusal closes its socket 4429 (so it takes no place), and a cap that never freed the place
+    // refuses every try.
+    let again: RawSocket | undefined;
+    for (let i = 0; i < 50 && !again; i++) {
+      const s = track(trpcSocket(srv.wsUrl, u.session.accessToken));
+      await s.opened;
+      const answer = await answerTo(s, trpcRequest(s, "query", "auth.me"), 15_000).catch(() => undefined);
+      if (answer?.result !== undefined) again = s;
+      else {
+        expect((await s.waitClose(15_000)).code).toBe(4429);
+        await sleep(50);
+      }
+    }
+    expect(again, "closing one socket never freed a place under the cap").toBeDefined();
+    expect(again?.closed).toBeUndefined();
   });
 
   it.each(["legacy", "tRPC"] as const)("the cap holds when ten %s sockets of one user connect at once", async (kind) => {
@@ -183,7 +217,10 @@ describe("limits of the socket itself (WS_AUTH_TIMEOUT=1, WS_PING_INTERVAL=1, MA
       track(kind === "legacy" ? legacySocket(srv.wsUrl, room.id, u.session.accessToken) : trpcSocket(srv.wsUrl, u.session.accessToken)),
     );
     await Promise.allSettled(burst.map((s) => s.opened));
-    await sleep(1500);
+    // Not "after 1.5 s" (issue 14): wait for the refusals themselves. A cap that let a fourth in
+    // never reaches 7 refusals and fails below once the wait (a hang bound only) gives up.
+    for (let i = 0; i < 600 && burst.filter((s) => s.closed?.code === 4429).length < 7 && !burst.every((s) => s.closed); i++) await sleep(50);
+    // Whatever else was going to be refused has had its turn: every upgrade above completed.
     const open = burst.filter((s) => s.closed === undefined);
     const refused = burst.filter((s) => s.closed?.code === 4429);
     console.log(`[attack-ws] ${kind} burst of 10 with a cap of 3: ${open.length} open, ${refused.length} refused with 4429`);

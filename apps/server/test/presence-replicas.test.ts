@@ -89,12 +89,17 @@ describe.runIf(DB_KIND === "postgres")("presence across chat replicas", () => {
     await d.kill("chat1", "SIGKILL");
     // b's client would reconnect elsewhere; this one gives up, so only the dead replica's row is left.
     doomed.close();
-    const killedAt = Date.now();
-    await waitFor(() => changesAbout(watcher, b).some((c) => !c.online), (TTL + 10) * 1000, "b dropped after the TTL");
-    const took = Date.now() - killedAt;
-    expect(took).toBeLessThan((TTL + 10) * 1000);
+    // The drop itself is the property: nobody said goodbye (chat1 died, its client gave up), so
+    // only the expiry of chat1's presence row can take b offline; a replica that never expired
+    // it fails the wait. How soon is not asserted (issue 14: a loaded machine decides wall
+    // times); the 60 s only ends a hang.
+    await waitFor(() => changesAbout(watcher, b).some((c) => !c.online), 60_000, "b dropped after the TTL");
+    // Online first, then offline: the change is the drop of a member seen online before the kill.
+    const states = changesAbout(watcher, b).map((c) => c.online);
+    expect(states.indexOf(false), JSON.stringify(states)).toBeGreaterThan(states.indexOf(true));
+    expect(states.slice(states.indexOf(false)), JSON.stringify(states)).not.toContain(true);
     expect(await presenceOn(direct("chat2"), a, room.id)).toEqual([idOf(a)]);
     expect(watcher.error).toBeUndefined();
     await d.restart("chat1");
-  }, 60_000);
+  }, 120_000);
 });

@@ -14,8 +14,8 @@ import {
   waitForMessage,
 } from "./ui";
 
-/** How long a message may take to reach the other browser. */
-const LIVE_MS = 1000;
+/** Only ends a hang: how long a delivery takes is printed, never asserted (issue 14). */
+const DELIVERY_WAIT_MS = 30_000;
 
 let browser: Browser;
 
@@ -27,18 +27,34 @@ afterAll(async () => {
 });
 
 /**
- * Sends from one page and measures, on the browser's clock, from just before Enter until the
- * other page rendered the message (so the test's own polling does not count).
+ * Sends from one page and waits until the other page rendered the message. "Live" is stated
+ * without a clock: between Enter and the render, the receiving page neither fetched the room's
+ * history nor opened a new WebSocket, so the message came through the subscription already open
+ * (a client that reloaded or reconnected to show it fails). Returns the time it took, on the
+ * browser's clock, for the log only.
  */
 async function deliver(from: Page, to: Page, text: string, type?: (box: ReturnType<typeof composer>) => Promise<void>): Promise<number> {
   if (type) await type(composer(from));
   else await composer(from).fill(text);
-  const t0 = await from.evaluate(() => Date.now());
-  await composer(from).press("Enter");
-  await waitForMessage(to, text, 10_000);
-  const at = await arrivalTime(to, text);
-  if (at === undefined) throw new Error(`no arrival recorded for ${JSON.stringify(text)}`);
-  return at - t0;
+  const fetched: string[] = [];
+  const onRequest = (r: { url(): string }) => {
+    if (r.url().includes("room.history")) fetched.push(r.url());
+  };
+  const onSocket = (ws: { url(): string }) => fetched.push(`new WebSocket ${ws.url()}`);
+  to.on("request", onRequest);
+  to.on("websocket", onSocket);
+  try {
+    const t0 = await from.evaluate(() => Date.now());
+    await composer(from).press("Enter");
+    await waitForMessage(to, text, DELIVERY_WAIT_MS);
+    const at = await arrivalTime(to, text);
+    if (at === undefined) throw new Error(`no arrival recorded for ${JSON.stringify(text)}`);
+    expect(fetched, `${JSON.stringify(text)} reached the other page by a reload, not live`).toEqual([]);
+    return at - t0;
+  } finally {
+    to.off("request", onRequest);
+    to.off("websocket", onSocket);
+  }
 }
 
 describe("the web client on the real server", () => {
@@ -56,7 +72,7 @@ describe("the web client on the real server", () => {
     await server?.stop();
   });
 
-  it("two users chat by a shared link, each seeing the other's messages within a second", async () => {
+  it("two users chat by a shared link, each seeing the other's messages live", async () => {
     const a = await newContext(browser, server.url, DESKTOP);
     const b = await newContext(browser, server.url, PHONE);
     foreignRequests.push(...a.foreign, ...b.foreign);
@@ -97,7 +113,8 @@ describe("the web client on the real server", () => {
       }),
     );
     times.push(await deliver(alice, bob, "Perfect, see you there!"));
-    expect(times.every((t) => t < LIVE_MS), `delivery times ${times.join(", ")} ms`).toBe(true);
+    // Printed, not asserted (issue 14): deliver() checked each one came live.
+    console.log(`[chat] delivery times ${times.join(", ")} ms`);
 
     // The owner sees the second member (after a new sender the count is refreshed).
     await alice.getByTestId("member-count").getByText("2 / 2 members").waitFor();

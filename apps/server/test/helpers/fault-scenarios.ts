@@ -182,8 +182,16 @@ export interface OutageRunOptions {
   clients: number;
   rooms: number;
   perClient: number;
-  /** How long PostgreSQL stays down. */
+  /** How long PostgreSQL stays down, at least. */
   outageMs: number;
+  /**
+   * Keep PostgreSQL down past outageMs until this many sends have been refused (started and
+   * answered while it was down), so that a loaded machine cannot end the outage before the
+   * refusals arrive. 0 (the default) keeps the outage at outageMs.
+   */
+  refusalsWhileDown?: number;
+  /** Only ends a hang while waiting for refusalsWhileDown (default 60 s). */
+  maxOutageMs?: number;
   log?: Log;
 }
 
@@ -194,6 +202,8 @@ export interface OutageRunResult {
   triesWhileDown: number;
   /** Acknowledgements of such tries: must be 0. */
   ackedWhileDown: number;
+  /** Failed tries while down (started after the stop, answered before the restart began). */
+  refusedWhileDown: number;
   /** Failed tries while down, by kind (HTTP status and code). */
   errorsWhileDown: Record<string, number>;
   /** Refusals while down that did not say when to retry (no Retry-After). */
@@ -271,6 +281,7 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
     let upFrom = Infinity;
     let upAt = Infinity;
     let triesWhileDown = 0;
+    let refusedWhileDown = 0;
     let ackedWhileDown = 0;
     let slowestFailureMs = 0;
     let withoutRetryAfter = 0;
@@ -297,6 +308,7 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
       onFailure: (t) => {
         if (!inOutage(t)) return;
         triesWhileDown++;
+        refusedWhileDown++;
         const kind = `${t.error.httpStatus} ${t.error.code}`;
         errorsWhileDown[kind] = (errorsWhileDown[kind] ?? 0) + 1;
         if (!(t.error.retryAfter !== undefined && t.error.retryAfter >= 1)) withoutRetryAfter++;
@@ -311,6 +323,8 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
     await opts.cluster.stopServer("immediate");
     downSince = Date.now();
     await sleep(opts.outageMs);
+    const outageBound = Date.now() + (opts.maxOutageMs ?? 60_000);
+    while (refusedWhileDown < (opts.refusalsWhileDown ?? 0) && Date.now() < outageBound) await sleep(20);
     upFrom = Date.now();
     await opts.cluster.startServer();
     upAt = Date.now();
@@ -347,6 +361,7 @@ export async function runPgOutageScenario(opts: OutageRunOptions): Promise<Outag
       report,
       storm: stormResult,
       triesWhileDown,
+      refusedWhileDown,
       ackedWhileDown,
       errorsWhileDown,
       withoutRetryAfter,

@@ -49,7 +49,11 @@ describe("AccessTokens", () => {
     const v = tokens.verify(issued.token);
     expect(v).toMatchObject(claims);
     expect(v.expiresAt).toBe(issued.expiresAt.getTime());
-    expect(issued.expiresAt.getTime() - Date.now()).toBeGreaterThan(55_000);
+    // The lifetime read from the token itself (exp - iat), not against the wall clock after
+    // signing, which a stalled machine could push past the margin (issue 14).
+    const { iat, exp } = jwt.decode(issued.token) as { iat: number; exp: number };
+    expect(exp - iat).toBe(cfg.accessTokenTtlSeconds);
+    expect(issued.expiresAt.getTime()).toBe(exp * 1000);
   });
 
   it("accepts a token forged with exactly our options (the forge helper is faithful)", () => {
