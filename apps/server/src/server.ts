@@ -18,6 +18,7 @@ import { SecurityLog } from "./security-log";
 import { serviceSecretCheck } from "./service-secret";
 import { createServices, type Services } from "./services";
 import { createStaticHandler } from "./static";
+import { edgeRefusal, errorBody, parserRefusal, SERVED_METHODS, TRPC_METHODS } from "./edge-input";
 
 export interface RunningServer {
   url: string;
@@ -40,9 +41,12 @@ function trpcCalls(path: string): number {
 }
 const NO_LIMIT: RateDecision = { allowed: true, limit: 0, remaining: 0, reset: 0, retryAfter: 0, headers: {} };
 
-/** Refuses an upgrade with a plain HTTP answer, before any WebSocket exists. */
-function refuseUpgrade(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}) {
-  const body = JSON.stringify({ status: "error", message: text, data: null });
+/**
+ * Answers on a bare socket with a plain HTTP response and closes it: a refused upgrade (before
+ * any WebSocket exists), a CONNECT, a request Node's parser refused.
+ */
+function answerOnSocket(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}, json?: unknown) {
+  const body = JSON.stringify(json ?? { status: "error", message: text, data: null });
   const head = Object.entries({
     ...headers,
     "Content-Type": "application/json; charset=utf-8",
@@ -128,9 +132,14 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     return { requestId, clientIp: clientIp(req, trustFor(req)) };
   }
 
+  /** Responses under way per socket: a parse error then must not write into the middle of one. */
+  const answering = new WeakMap<Duplex, number>();
   const server = http.createServer(async (req, res) => {
     const started = performance.now();
     const meta = requestMeta(req);
+    const socket = req.socket;
+    answering.set(socket, (answering.get(socket) ?? 0) + 1);
+    res.once("close", () => answering.set(socket, (answering.get(socket) ?? 1) - 1));
     // Routing uses the whole path (a tRPC batch names every procedure in it); logs a short one.
     const path = routePath(req.url);
     const shownPath = loggablePath(req.url);
@@ -175,6 +184,10 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         const error = { message, code: -32029, data: { code: "TOO_MANY_REQUESTS", httpStatus: 429, retryAfter: rate.retryAfter } };
         return sendJson(res, 429, { error }, rate.headers);
       }
+      const refusal = edgeRefusal(req, path);
+      if (refusal) {
+        return sendJson(res, refusal.status, errorBody(path, refusal.status, refusal.message), { ...rate.headers, ...refusal.headers });
+      }
       if (req.method === "OPTIONS") {
         res.writeHead(204, rate.headers);
         return void res.end();
@@ -203,6 +216,25 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   // the server is closing at that moment (an ECONNRESET, or a 502 from a proxy).
   server.keepAliveTimeout = config.httpKeepAliveTimeout * 1000;
 
+  // What Node's parser refuses (an unknown method, a bad header, a timeout) gets the same JSON
+  // answer as every other refusal, instead of a bare status line.
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === "ECONNRESET" || !socket.writable || (answering.get(socket) ?? 0) > 0) return void socket.destroy();
+    const r = parserRefusal(err);
+    log.info("request refused by the HTTP parser", { code: err.code, status: r.status, ip: (socket as import("node:net").Socket).remoteAddress });
+    answerOnSocket(socket, r.status, r.message, r.headers);
+  });
+
+  // Without a listener Node drops a CONNECT without a word. This server is no proxy.
+  server.on("connect", (req: IncomingMessage, socket: Duplex) => {
+    socket.on("error", () => socket.destroy());
+    const path = routePath(req.url);
+    const message = "method CONNECT is not supported: this server is not a proxy";
+    const allow = (isTrpcPath(path) ? TRPC_METHODS : SERVED_METHODS).join(", ");
+    log.info("request", { method: "CONNECT", path: loggablePath(req.url), status: 405, ip: requestMeta(req).clientIp });
+    answerOnSocket(socket, 405, message, { Allow: allow }, errorBody(path, 405, message));
+  });
+
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());
     const meta = requestMeta(req);
@@ -212,7 +244,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     /** Answers the upgrade with an HTTP error, and says so in the security log. */
     const refuse = (status: number, text: string, headers?: Record<string, string>) => {
       security.upgradeRefused({ status, reason: text, ip: meta.clientIp, path: shownPath, requestId: meta.requestId });
-      refuseUpgrade(socket, status, text, headers);
+      answerOnSocket(socket, status, text, headers);
     };
     void (async () => {
       if (shuttingDown) return refuse(503, "shutting down");

@@ -78,6 +78,102 @@ describe("bad input found on main", () => {
   });
 });
 
+describe("methods", () => {
+  const TRPC_ALLOW = ["GET", "HEAD", "POST", "OPTIONS"];
+  const allowOf = (a: RawAnswer) => (a.headers.allow ?? "").split(",").map((m) => m.trim()).filter(Boolean).sort();
+
+  it("TRACE, CONNECT, PROPFIND and the like on /trpc answer 405 with Allow, on every role", async () => {
+    const wrong: string[] = [];
+    const errors = await errorsDuring(async () => {
+      for (const t of targets) {
+        for (const method of ["TRACE", "CONNECT", "PROPFIND", "PUT", "PATCH", "DELETE", "MKCOL"]) {
+          for (const path of ["/trpc/room.list", "/trpc/auth.login", "/trpc/room.list,auth.me?batch=1"]) {
+            const a = await get(t, method, path);
+            const ok = a.statuses[0] === 405 && allowOf(a).join() === [...TRPC_ALLOW].sort().join() && messageOf(a).includes(method);
+            if (!ok) wrong.push(show(t, `${method} ${path}`, a));
+          }
+        }
+      }
+    });
+    expect(wrong).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it("what /trpc serves still works: GET, POST, HEAD and the preflight", async () => {
+    for (const t of targets) {
+      expect((await get(t, "GET", "/trpc/auth.me")).statuses, t.role).toEqual([401]);
+      const login = await rawRequest(
+        t.port,
+        requestBytes("POST", "/trpc/auth.login", [["Host", host(t)], ["Content-Type", "application/json"], ["Content-Length", "2"]], "{}"),
+      );
+      expect(login.statuses, t.role).toEqual([400]);
+      expect((await get(t, "HEAD", "/trpc/auth.me")).statuses[0], t.role).toBeLessThan(500);
+      expect((await get(t, "OPTIONS", "/trpc/auth.me")).statuses, t.role).toEqual([204]);
+    }
+  });
+
+  it("CONNECT to any target answers 405 (this is no proxy), never a silently dropped socket", async () => {
+    const wrong: string[] = [];
+    for (const t of targets) {
+      for (const where of ["/", "/api/v1/status", "example.com:443", `127.0.0.1:${t.port}`]) {
+        const a = await get(t, "CONNECT", where);
+        if (a.statuses[0] !== 405 || !a.headers.allow || !messageOf(a).includes("CONNECT")) wrong.push(show(t, `CONNECT ${where}`, a));
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it("a method the parser does not know (TRACK, lowercase) answers 405 with Allow; garbage answers 400; both say why", async () => {
+    const wrong: string[] = [];
+    const errors = await errorsDuring(async () => {
+      for (const t of targets) {
+        for (const [method, status] of [
+          ["TRACK", 405],
+          ["get", 405],
+          ["Post", 405],
+          ["G\u0000T", 400],
+          ["GE(T", 400],
+        ] as const) {
+          const a = await get(t, method, "/trpc/room.list");
+          if (a.statuses[0] !== status || messageOf(a) === "" || (status === 405 && !a.headers.allow)) wrong.push(show(t, JSON.stringify(method), a));
+        }
+      }
+    });
+    expect(wrong).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it("a request the parser refuses says why in the body (bad version, bad header, two lengths)", async () => {
+    const wrong: string[] = [];
+    for (const t of targets) {
+      const cases: Array<[string, Buffer]> = [
+        ["HTTP/9.9", requestBytes("GET", "/healthz", [["Host", host(t)]], "", "HTTP/9.9")],
+        ["control char in a header", requestBytes("GET", "/healthz", [["Host", host(t)], ["X-Odd", "a\u0001b"]])],
+        ["two Content-Lengths", requestBytes("POST", "/trpc/auth.login", [["Host", host(t)], ["Content-Length", "1"], ["Content-Length", "2"]], "{}")],
+      ];
+      for (const [what, bytes] of cases) {
+        const a = await rawRequest(t.port, bytes);
+        if (a.statuses[0] !== 400 || messageOf(a) === "") wrong.push(show(t, what, a));
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it("the /api/v1 adapter keeps its own 405s, with each route's Allow", async () => {
+    for (const t of targets.filter((x) => x.role !== "chat")) {
+      const a = await get(t, "TRACE", "/api/v1/status");
+      expect(a.statuses, t.role).toEqual([405]);
+      expect(a.headers.allow, t.role).toBe("GET");
+    }
+  });
+
+  it("subscriptions over plain HTTP still answer 405", async () => {
+    for (const t of targets.filter((x) => x.role !== "auth")) {
+      expect((await get(t, "GET", "/trpc/room.onMessage")).statuses, t.role).toEqual([405]);
+    }
+  });
+});
+
 describe("after the bad input", () => {
   it("left no unhandled rejection, and every role still serves", async () => {
     expect(unhandled).toEqual([]);
