@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 /**
  * Input the edge refuses before any handler sees it, each with a 4xx and a message: the parts of
  * a request that libraries behind the edge would otherwise turn into a 500 (tRPC builds a fetch
- * Request from it).
+ * Request and a URL from it).
  */
 
 export const isTrpcPath = (path: string) => path === "/trpc" || path.startsWith("/trpc/");
@@ -28,6 +28,23 @@ const TRPC_CODES: Record<number, [string, number]> = {
   431: ["BAD_REQUEST", -32600],
 };
 
+/** host [":" port] as RFC 3986 spells it: a reg-name or IPv4 address, or an IPv6 literal in brackets. */
+const HOST_SYNTAX = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::\d{0,5})?$/;
+
+/**
+ * Why the Host header is unacceptable, or undefined. RFC 9112 §3.2: a server answers 400 to an
+ * HTTP/1.1 request without Host or with an invalid one. tRPC builds the request's URL from it,
+ * so an unparsable one would reach it as an exception (an error log per upgrade).
+ */
+export function hostProblem(req: IncomingMessage): string | undefined {
+  const host = req.headers.host;
+  if (host === undefined) {
+    return req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? undefined : "the Host header is required";
+  }
+  if (!HOST_SYNTAX.test(host) || !URL.canParse(`http://${host}/`)) return "the Host header is not a valid host[:port]";
+  return undefined;
+}
+
 export interface Refusal {
   status: number;
   message: string;
@@ -36,6 +53,8 @@ export interface Refusal {
 
 /** What the edge refuses in a parsed request on path (before the per-route handlers), or undefined. */
 export function edgeRefusal(req: IncomingMessage, path: string): Refusal | undefined {
+  const host = hostProblem(req);
+  if (host) return { status: 400, message: host, headers: {} };
   const method = req.method ?? "";
   // fetch's Request, which tRPC builds, throws on TRACE (and CONNECT, TRACK): a 500 before this.
   if (isTrpcPath(path) && !(TRPC_METHODS as readonly string[]).includes(method)) {

@@ -18,7 +18,7 @@ import { SecurityLog } from "./security-log";
 import { serviceSecretCheck } from "./service-secret";
 import { createServices, type Services } from "./services";
 import { createStaticHandler } from "./static";
-import { edgeRefusal, errorBody, parserRefusal, SERVED_METHODS, TRPC_METHODS } from "./edge-input";
+import { edgeRefusal, errorBody, hostProblem, parserRefusal, SERVED_METHODS, TRPC_METHODS } from "./edge-input";
 
 export interface RunningServer {
   url: string;
@@ -134,7 +134,8 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
 
   /** Responses under way per socket: a parse error then must not write into the middle of one. */
   const answering = new WeakMap<Duplex, number>();
-  const server = http.createServer(async (req, res) => {
+  // Host is checked by edgeRefusal, which says what is wrong (Node's own refusal has no body).
+  const server = http.createServer({ requireHostHeader: false }, async (req, res) => {
     const started = performance.now();
     const meta = requestMeta(req);
     const socket = req.socket;
@@ -254,6 +255,9 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         metrics.rateLimited.inc({ scope: "upgrade" });
         return refuse(429, "too many requests", rate.headers);
       }
+      // tRPC builds the socket's URL from Host: an unparsable one would throw after the 101.
+      const badHost = hostProblem(req);
+      if (badHost) return refuse(400, badHost, rate.headers);
       if (!handler.upgrade(req, socket, head, meta, path)) refuse(404, "not found");
     })().catch((err) => {
       log.error("upgrade failed", { requestId: meta.requestId, err });

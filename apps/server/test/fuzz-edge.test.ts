@@ -143,13 +143,14 @@ describe("methods", () => {
     expect(errors).toEqual([]);
   });
 
-  it("a request the parser refuses says why in the body (bad version, bad header, two lengths)", async () => {
+  it("a request the parser refuses says why in the body (bad version, bad header, missing Host)", async () => {
     const wrong: string[] = [];
     for (const t of targets) {
       const cases: Array<[string, Buffer]> = [
         ["HTTP/9.9", requestBytes("GET", "/healthz", [["Host", host(t)]], "", "HTTP/9.9")],
         ["control char in a header", requestBytes("GET", "/healthz", [["Host", host(t)], ["X-Odd", "a\u0001b"]])],
         ["two Content-Lengths", requestBytes("POST", "/trpc/auth.login", [["Host", host(t)], ["Content-Length", "1"], ["Content-Length", "2"]], "{}")],
+        ["no Host", requestBytes("GET", "/healthz", [])],
       ];
       for (const [what, bytes] of cases) {
         const a = await rawRequest(t.port, bytes);
@@ -171,6 +172,63 @@ describe("methods", () => {
     for (const t of targets.filter((x) => x.role !== "auth")) {
       expect((await get(t, "GET", "/trpc/room.onMessage")).statuses, t.role).toEqual([405]);
     }
+  });
+});
+
+describe("the Host header", () => {
+  const BAD_HOSTS = ["a b[", "", "[", "x:99999", "exa mple.com", "%", "a\\b"];
+  const upgrade = (t: EdgeTarget, path: string, hostValue: string | undefined) =>
+    rawRequest(
+      t.port,
+      requestBytes("GET", path, [
+        ...(hostValue === undefined ? [] : ([["Host", hostValue]] as Array<[string, string]>)),
+        ["Connection", "Upgrade"],
+        ["Upgrade", "websocket"],
+        ["Sec-WebSocket-Version", "13"],
+        ["Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="],
+      ]),
+      { headOnly: true },
+    );
+
+  it("a WebSocket upgrade with an unparsable or missing Host answers 400 before tRPC sees it, and logs no error", async () => {
+    const wrong: string[] = [];
+    const errors = await errorsDuring(async () => {
+      for (const t of targets) {
+        for (const h of [...BAD_HOSTS, undefined]) {
+          for (const path of ["/trpc", "/trpc?connectionParams=1", "/api/v1/rooms/ws?room=AAAAAAAAAAAAAAAA&token=x"]) {
+            const a = await upgrade(t, path, h);
+            if (a.statuses[0] !== 400 || !/host/i.test(messageOf(a))) wrong.push(show(t, `upgrade ${path} Host ${JSON.stringify(h)}`, a));
+          }
+        }
+      }
+    });
+    expect(wrong).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it("plain requests with such a Host answer 400 as well (RFC 9112 3.2), on every path", async () => {
+    const wrong: string[] = [];
+    const errors = await errorsDuring(async () => {
+      for (const t of targets) {
+        for (const h of BAD_HOSTS) {
+          for (const path of ["/trpc/room.list", "/api/v1/status", "/healthz", "/"]) {
+            const a = await rawRequest(t.port, requestBytes("GET", path, [["Host", h]]));
+            if (a.statuses[0] !== 400 || !/host/i.test(messageOf(a))) wrong.push(show(t, `GET ${path} Host ${JSON.stringify(h)}`, a));
+          }
+        }
+      }
+    });
+    expect(wrong).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it("ordinary Hosts still work: a name, an address, IPv6, no port", async () => {
+    for (const t of targets.filter((x) => x.servesSockets)) {
+      for (const h of [host(t), "localhost", `[::1]:${t.port}`, "chat.example"]) {
+        expect((await upgrade(t, "/trpc", h)).statuses, `${t.role} ${h}`).toEqual([101]);
+      }
+    }
+    for (const t of targets) expect((await rawRequest(t.port, requestBytes("GET", "/healthz", [["Host", "chat.example"]]))).statuses).toEqual([200]);
   });
 });
 
