@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 /**
  * Input the edge refuses before any handler sees it, each with a 4xx and a message: the parts of
  * a request that libraries behind the edge would otherwise turn into a 500 (tRPC builds a fetch
- * Request and a URL from it).
+ * Request and a URL from it) or wait on (a body declared far past the limit).
  */
 
 export const isTrpcPath = (path: string) => path === "/trpc" || path.startsWith("/trpc/");
@@ -45,6 +45,12 @@ export function hostProblem(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+/** The declared body is past the limit: refuse it now rather than wait for bytes never read. */
+export function declaredTooLarge(req: IncomingMessage, maxBytes: number): boolean {
+  const declared = req.headers["content-length"];
+  return declared !== undefined && Number(declared) > maxBytes;
+}
+
 export interface Refusal {
   status: number;
   message: string;
@@ -52,13 +58,17 @@ export interface Refusal {
 }
 
 /** What the edge refuses in a parsed request on path (before the per-route handlers), or undefined. */
-export function edgeRefusal(req: IncomingMessage, path: string): Refusal | undefined {
+export function edgeRefusal(req: IncomingMessage, path: string, maxBodyBytes: number): Refusal | undefined {
   const host = hostProblem(req);
   if (host) return { status: 400, message: host, headers: {} };
   const method = req.method ?? "";
   // fetch's Request, which tRPC builds, throws on TRACE (and CONNECT, TRACK): a 500 before this.
   if (isTrpcPath(path) && !(TRPC_METHODS as readonly string[]).includes(method)) {
     return { status: 405, message: `method ${method} is not supported on /trpc`, headers: { Allow: TRPC_METHODS.join(", ") } };
+  }
+  if (declaredTooLarge(req, maxBodyBytes)) {
+    // The body is never read: close the connection rather than drain it.
+    return { status: 413, message: `body must be at most ${maxBodyBytes} bytes`, headers: { Connection: "close" } };
   }
   return undefined;
 }

@@ -185,7 +185,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         const error = { message, code: -32029, data: { code: "TOO_MANY_REQUESTS", httpStatus: 429, retryAfter: rate.retryAfter } };
         return sendJson(res, 429, { error }, rate.headers);
       }
-      const refusal = edgeRefusal(req, path);
+      const refusal = edgeRefusal(req, path, config.maxBodyBytes);
       if (refusal) {
         return sendJson(res, refusal.status, errorBody(path, refusal.status, refusal.message), { ...rate.headers, ...refusal.headers });
       }

@@ -232,6 +232,34 @@ describe("the Host header", () => {
   });
 });
 
+describe("declared body size", () => {
+  it("a Content-Length past MAX_BODY_BYTES answers 413 at once, before the body is sent, on /trpc and /api/v1", async () => {
+    const wrong: string[] = [];
+    for (const t of targets) {
+      for (const path of ["/trpc/auth.login", "/trpc/room.create", "/trpc/auth.login,auth.register?batch=1", "/api/v1/auth/login"]) {
+        // Headers and one byte of a body that never comes: the answer must not wait for it.
+        const bytes = requestBytes("POST", path, [["Host", host(t)], ["Content-Type", "application/json"], ["Content-Length", "99999999"]], "{");
+        const a = await rawRequest(t.port, bytes, { timeoutMs: 15_000 });
+        if (a.statuses[0] !== 413 || !/at most 4096 bytes/.test(messageOf(a))) wrong.push(show(t, `POST ${path}`, a));
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it("a body within the limit is still read", async () => {
+    const body = JSON.stringify({ email: "nobody@example.test", password: "x".repeat(3000) });
+    for (const t of targets) {
+      const a = await rawRequest(
+        t.port,
+        requestBytes("POST", "/trpc/auth.login", [["Host", host(t)], ["Content-Type", "application/json"], ["Content-Length", String(body.length)]], body),
+      );
+      expect(a.statuses[0], t.role).toBeGreaterThanOrEqual(400);
+      expect(a.statuses[0], t.role).not.toBe(413);
+      expect(a.statuses[0], t.role).toBeLessThan(500);
+    }
+  });
+});
+
 describe("after the bad input", () => {
   it("left no unhandled rejection, and every role still serves", async () => {
     expect(unhandled).toEqual([]);
