@@ -45,6 +45,15 @@ export function hostProblem(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+function decodes(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The declared body is past the limit: refuse it now rather than wait for bytes never read. */
 export function declaredTooLarge(req: IncomingMessage, maxBytes: number): boolean {
   const declared = req.headers["content-length"];
@@ -61,6 +70,9 @@ export interface Refusal {
 export function edgeRefusal(req: IncomingMessage, path: string, maxBodyBytes: number): Refusal | undefined {
   const host = hostProblem(req);
   if (host) return { status: 400, message: host, headers: {} };
+  // Routing decodes /trpc paths (the gateway picks the service by procedure name): a malformed
+  // escape is the client's error wherever it is, not an exception in whichever handler decodes.
+  if (!decodes(path)) return { status: 400, message: "malformed percent-escape in the path", headers: {} };
   const method = req.method ?? "";
   // fetch's Request, which tRPC builds, throws on TRACE (and CONNECT, TRACK): a 500 before this.
   if (isTrpcPath(path) && !(TRPC_METHODS as readonly string[]).includes(method)) {

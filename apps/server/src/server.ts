@@ -132,15 +132,15 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     return { requestId, clientIp: clientIp(req, trustFor(req)) };
   }
 
-  /** Responses under way per socket: a parse error then must not write into the middle of one. */
-  const answering = new WeakMap<Duplex, number>();
+  /** Responses under way per socket: a parse error must not write into the middle of one. */
+  const answering = new WeakMap<Duplex, Set<http.ServerResponse>>();
   // Host is checked by edgeRefusal, which says what is wrong (Node's own refusal has no body).
   const server = http.createServer({ requireHostHeader: false }, async (req, res) => {
     const started = performance.now();
     const meta = requestMeta(req);
-    const socket = req.socket;
-    answering.set(socket, (answering.get(socket) ?? 0) + 1);
-    res.once("close", () => answering.set(socket, (answering.get(socket) ?? 1) - 1));
+    const underWay = answering.get(req.socket) ?? new Set();
+    answering.set(req.socket, underWay.add(res));
+    res.once("close", () => underWay.delete(res));
     // Routing uses the whole path (a tRPC batch names every procedure in it); logs a short one.
     const path = routePath(req.url);
     const shownPath = loggablePath(req.url);
@@ -220,7 +220,10 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   // What Node's parser refuses (an unknown method, a bad header, a timeout) gets the same JSON
   // answer as every other refusal, instead of a bare status line.
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === "ECONNRESET" || !socket.writable || (answering.get(socket) ?? 0) > 0) return void socket.destroy();
+    // A request whose body turns out malformed (a bad chunk) is under way already: answer it
+    // unless its response has begun, as Node itself would.
+    const begun = [...(answering.get(socket) ?? [])].some((r) => r.headersSent);
+    if (err.code === "ECONNRESET" || !socket.writable || begun) return void socket.destroy();
     const r = parserRefusal(err);
     log.info("request refused by the HTTP parser", { code: err.code, status: r.status, ip: (socket as import("node:net").Socket).remoteAddress });
     answerOnSocket(socket, r.status, r.message, r.headers);

@@ -50,7 +50,22 @@ export function parseAnswer(raw: string, closed: boolean, timedOut: boolean): Ra
   let body = headEnd === -1 ? "" : raw.slice(headEnd + 4);
   const length = Number(headers["content-length"]);
   if (Number.isInteger(length) && length >= 0) body = Buffer.from(body, "latin1").subarray(0, length).toString("latin1");
+  else if (/chunked/i.test(headers["transfer-encoding"] ?? "")) body = dechunk(body);
   return { statuses, headers, body, raw, closed, timedOut };
+}
+
+/** The payload of a chunked body (what arrived of it; trailers and a second response dropped). */
+function dechunk(t: string): string {
+  let out = "";
+  let at = 0;
+  for (;;) {
+    const eol = t.indexOf("\r\n", at);
+    if (eol === -1) return out;
+    const size = parseInt(t.slice(at, eol), 16);
+    if (!Number.isInteger(size) || size <= 0) return out;
+    out += t.slice(eol + 2, eol + 2 + size);
+    at = eol + 2 + size + 2;
+  }
 }
 
 /**
@@ -105,4 +120,58 @@ export function rawRequest(port: number, request: string | Buffer, opts: RawOpti
 export function requestBytes(method: string, target: string, headers: Array<[string, string]>, body: string | Buffer = "", version = "HTTP/1.1"): Buffer {
   const head = `${method} ${target} ${version}\r\n${headers.map(([k, v]) => `${k}: ${v}`).join("\r\n")}${headers.length ? "\r\n" : ""}\r\n`;
   return Buffer.concat([Buffer.from(head, "latin1"), typeof body === "string" ? Buffer.from(body, "utf8") : body]);
+}
+
+export interface UpgradeAnswer extends RawAnswer {
+  /** The bytes after the response head (WebSocket frames, after a 101). */
+  after: Buffer;
+}
+
+/**
+ * Sends an upgrade request; after a 101 writes the frames and reads until the server closes or
+ * stays quiet for quietMs (pacing only: nothing is asserted about time).
+ */
+export function rawUpgrade(port: number, request: Buffer, frames: Buffer[], opts: { quietMs?: number; timeoutMs?: number } = {}): Promise<UpgradeAnswer> {
+  const { quietMs = 150, timeoutMs = 10_000 } = opts;
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    let settled = false;
+    let quiet: NodeJS.Timeout | undefined;
+    let upgraded = false;
+    const all = () => Buffer.concat(chunks);
+    const finish = (closed: boolean, timedOut: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(quiet);
+      socket.destroy();
+      const buf = all();
+      const headEnd = buf.indexOf("\r\n\r\n");
+      const headText = (headEnd === -1 ? buf : buf.subarray(0, headEnd + 4)).toString("latin1");
+      const answer = parseAnswer(upgraded ? headText : buf.toString("latin1"), closed, timedOut);
+      resolve({ ...answer, after: upgraded && headEnd !== -1 ? buf.subarray(headEnd + 4) : Buffer.alloc(0) });
+    };
+    const timer = setTimeout(() => finish(false, chunks.length === 0), timeoutMs);
+    const settleLater = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(() => finish(false, false), quietMs);
+    };
+    socket.on("data", (d: Buffer) => {
+      chunks.push(d);
+      if (settled) return;
+      const t = all().toString("latin1");
+      if (upgraded) return settleLater();
+      if (!t.includes("\r\n\r\n")) return;
+      if (/^HTTP\/1\.1 101 /.test(t)) {
+        upgraded = true;
+        for (const f of frames) socket.write(f);
+        return settleLater();
+      }
+      if (firstResponseComplete(t, false)) finish(false, false);
+    });
+    socket.on("error", () => finish(true, false));
+    socket.on("close", () => finish(true, false));
+    socket.write(request);
+  });
 }
