@@ -229,6 +229,15 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     answerOnSocket(socket, r.status, r.message, r.headers);
   });
 
+  // Node answers an Expect other than 100-continue with a bare 417 and no body: say why, in the
+  // shape the path's clients read (RFC 9110 §10.1.1 allows 417 for an expectation not met).
+  server.on("checkExpectation", (req: IncomingMessage, res: http.ServerResponse) => {
+    const path = routePath(req.url);
+    const message = "only the expectation 100-continue is supported";
+    log.info("request", { method: req.method, path: loggablePath(req.url), status: 417, ip: requestMeta(req).clientIp });
+    sendJson(res, 417, errorBody(path, 417, message), { Connection: "close" });
+  });
+
   // Without a listener Node drops a CONNECT without a word. This server is no proxy.
   server.on("connect", (req: IncomingMessage, socket: Duplex) => {
     socket.on("error", () => socket.destroy());

@@ -1,6 +1,9 @@
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientFrame } from "./helpers/edge-fuzz";
+import { TOPOLOGY } from "./harness";
+import { clientFrame, encodeHttpCase, encodeUpgrade, httpCase, serverFrames, upgradeCase, type CaseContext } from "./helpers/edge-fuzz";
 import { startEdgeTargets, type EdgeTarget, type EdgeTargets } from "./helpers/edge-targets";
+import { announce, FUZZ_RUNS, FUZZ_SEED } from "./helpers/fuzz";
 import { rawRequest, rawUpgrade, requestBytes, type RawAnswer } from "./helpers/raw-http";
 import { registerWire, trpcCall, must } from "./helpers/wire";
 
@@ -16,6 +19,10 @@ import { registerWire, trpcCall, must } from "./helpers/wire";
  */
 
 const MAX_BODY_BYTES = 4096;
+/** Requests per role: quick unless FUZZ_RUNS asks for more. */
+const HTTP_RUNS = process.env.FUZZ_RUNS ? FUZZ_RUNS : 150;
+const UPGRADE_RUNS = Math.max(1, Math.round(HTTP_RUNS / 3));
+
 let edge: EdgeTargets;
 let targets: EdgeTarget[];
 let fuzzUser: { token: string; roomId: string };
@@ -341,6 +348,17 @@ describe("found by fuzzing", () => {
     expect(wrong).toEqual([]);
   });
 
+  it("an Expect other than 100-continue answers 417 with a message (Node's own 417 has no body)", async () => {
+    const wrong: string[] = [];
+    for (const t of targets) {
+      for (const path of ["/trpc/room.list", "/api/v1/status", "/"]) {
+        const a = await get(t, "GET", path, [["Expect", "garbage"]]);
+        if (a.statuses[0] !== 417 || !/100-continue/.test(messageOf(a))) wrong.push(show(t, `GET ${path}`, a));
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
   it("a malformed frame after the gateway's own bad-token refusal of a legacy socket does not crash the gateway", async () => {
     for (const t of targets.filter((x) => x.role === "gateway")) {
       const upgrade = requestBytes("GET", "/api/v1/rooms/ws?room=AAAAAAAAAAAAAAAA&token=garbage", [
@@ -358,6 +376,86 @@ describe("found by fuzzing", () => {
     }
     // In process the crash is an uncaught exception (split: the gateway process is gone, above).
     expect(unhandled.filter((u) => u.includes("WebSocket frame"))).toEqual([]);
+  });
+});
+
+/** A 4xx says what was wrong: a JSON message, or at least some text (ws's handshake refusals are plain text). */
+function saysWhy(a: RawAnswer, isHead: boolean): boolean {
+  const status = a.statuses[0] ?? 0;
+  if (status < 400 || isHead) return true;
+  return messageOf(a) !== "" || a.body.trim() !== "";
+}
+
+/** Counts of each status, for the summary line. */
+function tally(into: Map<number | string, number>, key: number | string) {
+  into.set(key, (into.get(key) ?? 0) + 1);
+}
+const summary = (m: Map<number | string, number>) => [...m.entries()].sort((a, b) => Number(b[1]) - Number(a[1])).map(([k, n]) => `${k}×${n}`).join(" ");
+
+describe(`fuzzing the edge (seed ${FUZZ_SEED}; ${HTTP_RUNS} requests and ${UPGRADE_RUNS} upgrades per role)`, () => {
+  const ctxFor = (t: EdgeTarget): CaseContext => ({ port: t.port, token: fuzzUser.token, roomId: fuzzUser.roomId, maxBodyBytes: MAX_BODY_BYTES });
+  const roles = TOPOLOGY === "split" ? ["gateway", "auth", "chat"] : ["all", "gateway"];
+
+  it.each(roles)("%s: raw requests (methods, targets, headers, framing, bodies) answer 2xx/4xx and say why", async (role) => {
+    const t = targets.find((x) => x.role === role) as EdgeTarget;
+    announce(`edge HTTP ${role}`, HTTP_RUNS);
+    const failures: string[] = [];
+    const statuses = new Map<number | string, number>();
+    await fc.assert(
+      fc.asyncProperty(httpCase, async (c) => {
+        const e = encodeHttpCase(c, ctxFor(t));
+        const a = await rawRequest(t.port, e.bytes, { head: e.isHead, end: e.halfClose, timeoutMs: 10_000 });
+        for (const st of a.statuses) tally(statuses, st);
+        if (a.statuses.length === 0) tally(statuses, e.mayGoUnanswered ? "closed(allowed)" : "closed");
+        let problem = "";
+        if (a.statuses.some((st) => st >= 500 || st < 100)) problem = `answered ${a.statuses.join(",")}`;
+        else if (a.statuses.length === 0 && !e.mayGoUnanswered) problem = a.timedOut ? "no answer in 10 s" : "closed without an answer";
+        else if (!saysWhy(a, e.isHead)) problem = "a 4xx without a message";
+        if (problem && failures.length < 20) failures.push(`${problem}: ${e.label}\n    -> ${a.raw.slice(0, 300).replace(/\r\n/g, " | ")}`);
+        return true;
+      }),
+      { numRuns: HTTP_RUNS, seed: FUZZ_SEED },
+    );
+    console.log(`[fuzz] edge HTTP ${role}: ${HTTP_RUNS} requests: ${summary(statuses)}`);
+    expect(failures).toEqual([]);
+  });
+
+  it.each(roles)("%s: WebSocket upgrades with odd headers, then odd frames, answer below 500 and never close with 1011", async (role) => {
+    const t = targets.find((x) => x.role === role) as EdgeTarget;
+    announce(`edge upgrades ${role}`, UPGRADE_RUNS);
+    const failures: string[] = [];
+    const statuses = new Map<number | string, number>();
+    let frames = 0;
+    await fc.assert(
+      fc.asyncProperty(upgradeCase, async (c) => {
+        const ctx = ctxFor(t);
+        const u = encodeUpgrade(c, ctx);
+        const sent = c.frames.map((f) => f(ctx));
+        const a = await rawUpgrade(t.port, u.bytes, sent);
+        tally(statuses, a.statuses[0] ?? "closed");
+        const problems: string[] = [];
+        if (a.statuses.length === 0) problems.push(a.timedOut ? "no answer in 10 s" : "closed without an answer");
+        if (a.statuses.some((st) => st >= 500 || st < 100)) problems.push(`answered ${a.statuses.join(",")}`);
+        if (a.statuses[0] === 101) {
+          frames += sent.length;
+          const got = serverFrames(a.after);
+          if (got.closeCode === 1011) problems.push("closed with 1011");
+          for (const text of got.texts) {
+            if (text.includes("server error")) problems.push(`legacy notice ${text.slice(0, 200)}`);
+            if (/"httpStatus":5\d\d/.test(text)) problems.push(`tRPC answer ${text.slice(0, 200)}`);
+          }
+        } else if (!saysWhy(a, false)) {
+          problems.push("a 4xx without a message");
+        }
+        if (problems.length && failures.length < 20) {
+          failures.push(`${problems.join("; ")}: ${u.label} + ${sent.length} frames\n    -> ${a.raw.slice(0, 300).replace(/\r\n/g, " | ")}`);
+        }
+        return true;
+      }),
+      { numRuns: UPGRADE_RUNS, seed: FUZZ_SEED },
+    );
+    console.log(`[fuzz] edge upgrades ${role}: ${UPGRADE_RUNS} upgrades, ${frames} frames after a 101: ${summary(statuses)}`);
+    expect(failures).toEqual([]);
   });
 });
 
