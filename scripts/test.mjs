@@ -43,6 +43,8 @@ const SPLIT_TESTS = [
   "room-access.test.ts",
   "ownership.test.ts",
   "rooms-per-user.test.ts",
+  // Bad input at every role's edge (gateway, auth, a chat replica): no 5xx, crash or error log.
+  "fuzz-edge.test.ts",
 ];
 const WEB_E2E = "apps/web/e2e";
 

@@ -5,6 +5,7 @@ import { createLegacySocketServer, createRestHandler, LEGACY_CLOSE, sendEnvelope
 import { AppError, type User } from "@anonchat/shared";
 import type { ServerConfig } from "./config";
 import type { ConnectionRegistry } from "./connections";
+import { errorBody } from "./edge-input";
 import { readBody, sendJson } from "./http-util";
 import { jwksOf } from "./keys";
 import type { Logger } from "./logger";
@@ -163,7 +164,8 @@ export function gatewayHandler(config: ServerConfig, services: Services, log: Lo
   const chatGroup = new UpstreamGroup("chat", config.chatUrls.map((u) => new URL(u)), secret);
   // Old clients expect the text frame "error.token" on a bad token, so the gateway answers the
   // upgrade itself in that case.
-  const refusals = new WebSocketServer({ noServer: true });
+  // It reads nothing from the client, so a frame of any size past the limit is refused.
+  const refusals = new WebSocketServer({ noServer: true, maxPayload: config.maxWsPayloadBytes });
 
   /**
    * A bad token is refused here, except on calls that take none (register, login, refresh,
@@ -200,7 +202,8 @@ export function gatewayHandler(config: ServerConfig, services: Services, log: Lo
       try {
         body = await readBody(req, config.maxBodyBytes);
       } catch {
-        sendEnvelope(res, 413, "error", `body must be at most ${config.maxBodyBytes} bytes`, null);
+        // In the shape the path's clients read (a tRPC error on /trpc), as the edge's early 413 is.
+        sendJson(res, 413, errorBody(path, 413, `body must be at most ${config.maxBodyBytes} bytes`));
         return true;
       }
       await (service === "auth" ? authGroup : chatGroup).forward(req, res, meta, body);
@@ -213,6 +216,9 @@ export function gatewayHandler(config: ServerConfig, services: Services, log: Lo
           services.tokens.verify(token);
         } catch {
           refusals.handleUpgrade(req, socket, head, (ws) => {
+            // A malformed frame from the client (ws raises it as an error) must not crash the
+            // gateway: without a listener it is an uncaught exception.
+            ws.on("error", () => ws.terminate());
             ws.send("error.token");
             ws.close(LEGACY_CLOSE.unauthorized, "invalid token");
           });

@@ -18,6 +18,7 @@ import { SecurityLog } from "./security-log";
 import { serviceSecretCheck } from "./service-secret";
 import { createServices, type Services } from "./services";
 import { createStaticHandler } from "./static";
+import { edgeRefusal, errorBody, hostProblem, parserRefusal, SERVED_METHODS, TRPC_METHODS } from "./edge-input";
 
 export interface RunningServer {
   url: string;
@@ -40,9 +41,12 @@ function trpcCalls(path: string): number {
 }
 const NO_LIMIT: RateDecision = { allowed: true, limit: 0, remaining: 0, reset: 0, retryAfter: 0, headers: {} };
 
-/** Refuses an upgrade with a plain HTTP answer, before any WebSocket exists. */
-function refuseUpgrade(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}) {
-  const body = JSON.stringify({ status: "error", message: text, data: null });
+/**
+ * Answers on a bare socket with a plain HTTP response and closes it: a refused upgrade (before
+ * any WebSocket exists), a CONNECT, a request Node's parser refused.
+ */
+function answerOnSocket(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}, json?: unknown) {
+  const body = JSON.stringify(json ?? { status: "error", message: text, data: null });
   const head = Object.entries({
     ...headers,
     "Content-Type": "application/json; charset=utf-8",
@@ -128,9 +132,15 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     return { requestId, clientIp: clientIp(req, trustFor(req)) };
   }
 
-  const server = http.createServer(async (req, res) => {
+  /** Responses under way per socket: a parse error must not write into the middle of one. */
+  const answering = new WeakMap<Duplex, Set<http.ServerResponse>>();
+  // Host is checked by edgeRefusal, which says what is wrong (Node's own refusal has no body).
+  const server = http.createServer({ requireHostHeader: false }, async (req, res) => {
     const started = performance.now();
     const meta = requestMeta(req);
+    const underWay = answering.get(req.socket) ?? new Set();
+    answering.set(req.socket, underWay.add(res));
+    res.once("close", () => underWay.delete(res));
     // Routing uses the whole path (a tRPC batch names every procedure in it); logs a short one.
     const path = routePath(req.url);
     const shownPath = loggablePath(req.url);
@@ -175,6 +185,10 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         const error = { message, code: -32029, data: { code: "TOO_MANY_REQUESTS", httpStatus: 429, retryAfter: rate.retryAfter } };
         return sendJson(res, 429, { error }, rate.headers);
       }
+      const refusal = edgeRefusal(req, path, config.maxBodyBytes);
+      if (refusal) {
+        return sendJson(res, refusal.status, errorBody(path, refusal.status, refusal.message), { ...rate.headers, ...refusal.headers });
+      }
       if (req.method === "OPTIONS") {
         res.writeHead(204, rate.headers);
         return void res.end();
@@ -203,6 +217,37 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   // the server is closing at that moment (an ECONNRESET, or a 502 from a proxy).
   server.keepAliveTimeout = config.httpKeepAliveTimeout * 1000;
 
+  // What Node's parser refuses (an unknown method, a bad header, a timeout) gets the same JSON
+  // answer as every other refusal, instead of a bare status line.
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // A request whose body turns out malformed (a bad chunk) is under way already: answer it
+    // unless its response has begun, as Node itself would.
+    const begun = [...(answering.get(socket) ?? [])].some((r) => r.headersSent);
+    if (err.code === "ECONNRESET" || !socket.writable || begun) return void socket.destroy();
+    const r = parserRefusal(err);
+    log.info("request refused by the HTTP parser", { code: err.code, status: r.status, ip: (socket as import("node:net").Socket).remoteAddress });
+    answerOnSocket(socket, r.status, r.message, r.headers);
+  });
+
+  // Node answers an Expect other than 100-continue with a bare 417 and no body: say why, in the
+  // shape the path's clients read (RFC 9110 §10.1.1 allows 417 for an expectation not met).
+  server.on("checkExpectation", (req: IncomingMessage, res: http.ServerResponse) => {
+    const path = routePath(req.url);
+    const message = "only the expectation 100-continue is supported";
+    log.info("request", { method: req.method, path: loggablePath(req.url), status: 417, ip: requestMeta(req).clientIp });
+    sendJson(res, 417, errorBody(path, 417, message), { Connection: "close" });
+  });
+
+  // Without a listener Node drops a CONNECT without a word. This server is no proxy.
+  server.on("connect", (req: IncomingMessage, socket: Duplex) => {
+    socket.on("error", () => socket.destroy());
+    const path = routePath(req.url);
+    const message = "method CONNECT is not supported: this server is not a proxy";
+    const allow = (isTrpcPath(path) ? TRPC_METHODS : SERVED_METHODS).join(", ");
+    log.info("request", { method: "CONNECT", path: loggablePath(req.url), status: 405, ip: requestMeta(req).clientIp });
+    answerOnSocket(socket, 405, message, { Allow: allow }, errorBody(path, 405, message));
+  });
+
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());
     const meta = requestMeta(req);
@@ -212,7 +257,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     /** Answers the upgrade with an HTTP error, and says so in the security log. */
     const refuse = (status: number, text: string, headers?: Record<string, string>) => {
       security.upgradeRefused({ status, reason: text, ip: meta.clientIp, path: shownPath, requestId: meta.requestId });
-      refuseUpgrade(socket, status, text, headers);
+      answerOnSocket(socket, status, text, headers);
     };
     void (async () => {
       if (shuttingDown) return refuse(503, "shutting down");
@@ -222,6 +267,9 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         metrics.rateLimited.inc({ scope: "upgrade" });
         return refuse(429, "too many requests", rate.headers);
       }
+      // tRPC builds the socket's URL from Host: an unparsable one would throw after the 101.
+      const badHost = hostProblem(req);
+      if (badHost) return refuse(400, badHost, rate.headers);
       if (!handler.upgrade(req, socket, head, meta, path)) refuse(404, "not found");
     })().catch((err) => {
       log.error("upgrade failed", { requestId: meta.requestId, err });

@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
+import { sendJson } from "./http-util";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -25,7 +26,12 @@ export function createStaticHandler(webDir: string | undefined) {
   const root = webDir ? path.resolve(webDir) : undefined;
   return async function serveStatic(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): Promise<boolean> {
     if (!root || (req.method !== "GET" && req.method !== "HEAD")) return false;
-    const urlPath = decodeURIComponent((req.url ?? "/").split("?")[0] ?? "/");
+    const urlPath = decodedPath((req.url ?? "/").split("?")[0] ?? "/");
+    if (urlPath === undefined) {
+      // The client's mistake: a clear 400, not a 500 and a stack trace in the error log per request.
+      sendJson(res, 400, { status: "error", message: "malformed percent-escape in the path", data: null }, headers);
+      return true;
+    }
     let file = path.resolve(root, "." + path.posix.normalize(urlPath));
     if (!file.startsWith(root)) return false;
     let info = await stat(file).catch(() => undefined);
@@ -51,4 +57,13 @@ export function createStaticHandler(webDir: string | undefined) {
     createReadStream(file).pipe(res);
     return true;
   };
+}
+
+/** The path with its percent-escapes decoded, or undefined when one is malformed (%ZZ, a cut UTF-8 sequence). */
+function decodedPath(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
 }
