@@ -15,6 +15,8 @@ export interface AbuseShape {
   /** tRPC sockets, each with `subsPerSocket` subscriptions replaying the big room from seq 0, renewed when done. */
   replaySockets: number;
   subsPerSocket: number;
+  /** The rest of the user's abusers start once the replays were answered and deliver, or after this long at most. */
+  replayHeadStartMs: number;
   /** tRPC sockets each keeping `inFlightPerSocket` room.list calls outstanding. */
   inFlightSockets: number;
   inFlightPerSocket: number;
@@ -88,26 +90,46 @@ export class Abuse {
   }
 
   /**
-   * Starts every abuser; the sockets past the user's connection cap a little later, so that they
-   * are the ones the cap closes. The legacy sockets open at once but flood last: the flood stalls
-   * the server (see RELIABILITY.md, "Concurrency and fairness"), so it waits until every other
-   * abuser has been refused at its cap at least once (or `legacyAfterMs` passed), which keeps
-   * those refusals certain to be counted.
+   * Starts every abuser. The replaying subscriptions go first, and the rest of the user's abusers
+   * (batches, calls in flight, extra sockets, the legacy sockets) once those subscriptions were
+   * answered and replay events flow (or `replayHeadStartMs` passed, a bound for a server that
+   * never answers): the user's request budget is shared, and the batches spend it in a few
+   * milliseconds, so started at once they would decide by the machine's pace whether any replay
+   * ever runs. The anonymous client starts at once (its budget is its own). The sockets past the
+   * user's connection cap open a little after the others, so that they are the ones the cap
+   * closes. The legacy sockets open with the others but flood last: the flood stalls the server
+   * (see RELIABILITY.md, "Concurrency and fairness"), so it waits until every other abuser has
+   * been refused at its cap at least once (or `legacyAfterMs` passed), which keeps those refusals
+   * certain to be counted. Resolves once every abuser runs.
    */
-  start(): void {
+  async start(): Promise<void> {
     const s = this.spec.shape;
     this.started = performance.now();
+    const c = (k: string) => this.counts[k] ?? 0;
+    for (let i = 0; i < s.anonHttpLoops; i++) this.loops.push(this.anonRegisterLoop(), this.anonLoginLoop());
+    for (let i = 0; i < s.anonSockets; i++) this.garbageSocket();
     for (let i = 0; i < s.replaySockets; i++) this.replaySocket();
+    const asked = s.replaySockets * s.subsPerSocket;
+    const headStartEnds = performance.now() + s.replayHeadStartMs;
+    while (
+      !this.stopped &&
+      asked > 0 &&
+      !(c("replay.events") > 0 && c("replay.started") + c("replay.refused_429") + c("replay.errors") >= asked) &&
+      performance.now() < headStartEnds
+    ) {
+      await sleep(20);
+    }
+    if (this.stopped) return;
+    this.counts["replay.head_start_ms"] = Math.round(performance.now() - this.started);
     for (let i = 0; i < s.inFlightSockets; i++) this.inFlightSocket();
     for (let i = 0; i < s.legacySockets; i++) this.legacySocket();
     for (let i = 0; i < s.batchLoops; i++) this.loops.push(this.batchLoop());
-    for (let i = 0; i < s.anonHttpLoops; i++) this.loops.push(this.anonRegisterLoop(), this.anonLoginLoop());
-    for (let i = 0; i < s.anonSockets; i++) this.garbageSocket();
     const extra = setTimeout(() => {
       for (let i = 0; i < s.extraSockets; i++) this.extraSocket();
     }, 300);
+    const legacyFrom = performance.now();
     const legacy = setInterval(() => {
-      if (!this.refusedEverywhere() && performance.now() - this.started < s.legacyAfterMs) return;
+      if (!this.refusedEverywhere() && performance.now() - legacyFrom < s.legacyAfterMs) return;
       clearInterval(legacy);
       this.counts["legacy.flood_at_ms"] = Math.round(performance.now() - this.started);
       this.flooding = true;

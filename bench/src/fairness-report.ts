@@ -117,7 +117,7 @@ export function fairnessSection(results: FairnessResult[] | undefined): string {
       `**Victim** (bench/src/victim.ts, its own process): one request at a time, \`auth.me\`, \`room.send\` over HTTP and \`GET /healthz\`, a round every ${s?.paceMs} ms, ${s?.samples} rounds a phase ` +
       `(a phase ends after ${(s?.maxPhaseMs ?? 0) / 1000} s whatever the count), one address per operation and phase; a live subscription of theirs checks that every message arrives once, in order. ` +
       "First idle, then under abuse (after " + `${s?.warmupMs} ms of it). ` +
-      `**Abuse** (bench/src/abuse.ts, its own process), all at once and going on after every refusal: the abusive user, spread over ${s?.abuserAddresses} addresses so that its per-user limits are what holds it, ` +
+      `**Abuse** (bench/src/abuse.ts, its own process), going on after every refusal (the replays first, the user's other kinds once they deliver, as its request budget is shared): the abusive user, spread over ${s?.abuserAddresses} addresses so that its per-user limits are what holds it, ` +
       "sends 4 loops of max-size HTTP batches (32 calls: room.list and room.history of the big room), holds 4 sockets × 32 subscriptions replaying the big room from seq 0 (renewed when done or refused), " +
       "2 sockets keeping 48 room.list calls in flight, 14 more sockets past MAX_CONNECTIONS_PER_USER (reopened when closed), and 4 legacy sockets that send frames as fast as TCP takes them " +
       "(these start once every other kind has been refused at its cap); the anonymous client registers, sends batches of 32 failed logins and /api/v1 logins, and throws garbage frames at 2 anonymous tRPC sockets. " +

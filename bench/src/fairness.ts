@@ -38,6 +38,7 @@ export const DEFAULT_SHAPE: AbuseShape = {
   batchCalls: 32,
   replaySockets: 4,
   subsPerSocket: 32,
+  replayHeadStartMs: 30_000,
   inFlightSockets: 2,
   inFlightPerSocket: 48,
   legacySockets: 4,

@@ -677,7 +677,7 @@ async function handle(req: GenRequest): Promise<unknown> {
     case "abuseStart":
       if (abuse) throw new Error("the abuse is already running");
       abuse = new Abuse(req.spec);
-      abuse.start();
+      await abuse.start();
       return { started: true };
     case "abuseStop": {
       if (!abuse) throw new Error("no abuse running");
