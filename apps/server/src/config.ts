@@ -91,6 +91,9 @@ const envSchema = z.object({
   AUTH_URL: urlList,
   CHAT_URLS: urlList,
   JWT_PUBLIC_KEY: z.string().optional(),
+  JWKS_REFRESH_SECONDS: int(300, 1, 86_400),
+  JWKS_MIN_REFRESH_SECONDS: int(30, 1, 3600),
+  AUTH_TIMEOUT: int(5, 1, 120),
   RATE_LIMIT_STORE: z.enum(["memory", "postgres"]).optional(),
   // Checked in loadConfig (the value must never appear in a message).
   SERVICE_SECRET: z.string().optional(),
@@ -108,6 +111,7 @@ const envSchema = z.object({
     .string()
     .optional()
     .refine((v) => v === undefined || v.trim() === "" || v.includes("PRIVATE KEY"), "must be a PEM private key"),
+  JWT_EXTRA_PUBLIC_KEYS: z.string().optional(),
   JWT_ISSUER: str("anonchat"),
   JWT_AUDIENCE: str("anonchat"),
   ACCESS_TOKEN_TTL: int(900, 2, 86_400),
@@ -173,12 +177,22 @@ export type Role = "all" | "gateway" | "auth" | "chat";
 export interface ServerConfig {
   /** Which services this process runs: all three (the default) or one of the split roles. */
   role: Role;
-  /** Where the auth role answers (gateway and chat roles). */
-  authUrl: string | undefined;
+  /**
+   * Where the auth role answers (gateway and chat roles): one URL (several instances behind one
+   * name) or several, tried in turn when one cannot be reached.
+   */
+  authUrls: string[];
   /** The chat replicas (gateway role). */
   chatUrls: string[];
-  /** PEM public key for verifying access tokens; else fetched from AUTH_URL's JWKS. */
+  /** PEM public key(s) accepted beside the JWKS fetched from AUTH_URL (gateway and chat roles). */
   jwtPublicKey: string | undefined;
+  /** PEM public key(s) the issuer publishes beside its signing key: the previous or the next key of a rotation. */
+  jwtExtraPublicKeys: string | undefined;
+  /** How often the JWKS is fetched again, and the least time between two fetches (unknown kids). */
+  jwksRefreshSeconds: number;
+  jwksMinRefreshSeconds: number;
+  /** How long one JWKS fetch or internal look-up at auth may take before the next URL is tried. */
+  authTimeoutSeconds: number;
   /** What the split roles present to each other (SERVICE_SECRET[_FILE]); undefined for ROLE=all. */
   serviceSecret: string | undefined;
   /** Where rate-limit counters live: shared in PostgreSQL for replicas, or in this process. */
@@ -300,8 +314,8 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
   }
   const e = parsed.data;
   const problems: string[] = [];
-  if ((e.ROLE === "gateway" || e.ROLE === "chat") && e.AUTH_URL.length !== 1) {
-    problems.push(`AUTH_URL: the ${e.ROLE} role needs the auth service's URL`);
+  if ((e.ROLE === "gateway" || e.ROLE === "chat") && e.AUTH_URL.length === 0) {
+    problems.push(`AUTH_URL: the ${e.ROLE} role needs the auth service's URL (or several, comma-separated)`);
   }
   if (e.ROLE === "gateway" && e.CHAT_URLS.length === 0) problems.push("CHAT_URLS: the gateway role needs the chat replicas' URLs");
   if ((e.ROLE === "auth" || e.ROLE === "chat") && !e.DATABASE_URL) {
@@ -313,9 +327,13 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return {
     role: e.ROLE,
-    authUrl: e.AUTH_URL[0],
+    authUrls: e.AUTH_URL,
     chatUrls: e.CHAT_URLS,
     jwtPublicKey: e.JWT_PUBLIC_KEY?.trim() || undefined,
+    jwtExtraPublicKeys: e.JWT_EXTRA_PUBLIC_KEYS?.trim() || undefined,
+    jwksRefreshSeconds: e.JWKS_REFRESH_SECONDS,
+    jwksMinRefreshSeconds: e.JWKS_MIN_REFRESH_SECONDS,
+    authTimeoutSeconds: e.AUTH_TIMEOUT,
     serviceSecret,
     rateLimitStore,
     port: e.PORT,

@@ -160,7 +160,7 @@ export function serviceHandler(
  */
 export function gatewayHandler(config: ServerConfig, services: Services, log: Logger): RoleHandler {
   const secret = config.serviceSecret as string;
-  const authGroup = new UpstreamGroup("auth", [new URL(config.authUrl as string)], secret);
+  const authGroup = new UpstreamGroup("auth", config.authUrls.map((u) => new URL(u)), secret);
   const chatGroup = new UpstreamGroup("chat", config.chatUrls.map((u) => new URL(u)), secret);
   // Old clients expect the text frame "error.token" on a bad token, so the gateway answers the
   // upgrade itself in that case.
@@ -172,12 +172,13 @@ export function gatewayHandler(config: ServerConfig, services: Services, log: Lo
    * logout, status): there the all-in-one server ignores a stale header too, and a client that
    * refreshes with an expired token still in its headers must keep working the same way.
    */
-  function tokenRefused(req: IncomingMessage, path: string): boolean {
+  async function tokenRefused(req: IncomingMessage, path: string): Promise<boolean> {
     if (takesNoToken(path)) return false;
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
     if (!m) return false;
     try {
-      services.tokens.verify(m[1] as string);
+      // A kid auth started signing with since the last fetch waits for one fetch of the key set.
+      await services.tokens.verifyFresh(m[1] as string);
       return false;
     } catch {
       return true;
@@ -189,7 +190,7 @@ export function gatewayHandler(config: ServerConfig, services: Services, log: Lo
       const service = serviceFor(path);
       if (!service) return false;
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-      if (tokenRefused(req, path)) {
+      if (await tokenRefused(req, path)) {
         const message = "invalid or expired token";
         if (isTrpc(path)) {
           sendJson(res, 401, { error: { message, code: -32001, data: { code: "UNAUTHORIZED", httpStatus: 401 } } });
@@ -213,6 +214,8 @@ export function gatewayHandler(config: ServerConfig, services: Services, log: Lo
       if (path === "/api/v1/rooms/ws") {
         const token = new URL(req.url ?? "/", "http://gateway").searchParams.get("token") ?? "";
         try {
+          // Synchronous (the upgrade is answered in this turn): a kid not held yet is refused,
+          // and the key set looks again in the background.
           services.tokens.verify(token);
         } catch {
           refusals.handleUpgrade(req, socket, head, (ws) => {

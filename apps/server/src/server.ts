@@ -199,7 +199,8 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         return void res.end(metrics.render());
       }
       if (path === "/readyz") {
-        const ready = !shuttingDown && (services.database ? await services.database.ping() : true);
+        // A verifier that holds no token key yet (auth not reached since start) is not ready.
+        const ready = !shuttingDown && services.keys.keySet.ready() && (services.database ? await services.database.ping() : true);
         return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" }, rate.headers);
       }
       if (await handler.http(req, res, meta, path, rate.headers)) return;

@@ -16,7 +16,7 @@ import {
 } from "@anonchat/core";
 import { createPgNotifier, migrateToLatest, openDatabase, type DatabaseHandle } from "@anonchat/db";
 import type { ServerConfig } from "./config";
-import { loadSigningKeys, verifyOnlyKeys, type TokenKeys } from "./keys";
+import { loadSigningKeys, publicKeysFromPem, RemoteKeySet, type TokenKeys } from "./keys";
 import type { Logger } from "./logger";
 import type { Metrics } from "./metrics";
 import type { SecurityLog } from "./security-log";
@@ -45,27 +45,6 @@ export interface Services {
   close(): Promise<void>;
 }
 
-/** The auth role's public key, published at /.well-known/jwks.json; retried while auth starts. */
-async function fetchPublicKeys(authUrl: string, log: Logger): Promise<TokenKeys> {
-  const url = `${authUrl.replace(/\/+$/, "")}/.well-known/jwks.json`;
-  const deadline = Date.now() + 120_000;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-      if (res.ok) {
-        const body = (await res.json()) as { keys?: unknown[] };
-        const jwk = body.keys?.[0];
-        if (jwk && typeof jwk === "object") return verifyOnlyKeys(jwk as import("node:crypto").JsonWebKey);
-      }
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`could not fetch the token public key from ${url}`);
-    if (attempt === 1 || attempt % 10 === 0) log.info("waiting for the auth service's public key", { url });
-    await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)));
-  }
-}
-
 export async function createServices(config: ServerConfig, log: Logger, metrics: Metrics, security: SecurityLog): Promise<Services> {
   const { role } = config;
   const needsDatabase = role !== "gateway" || config.rateLimitStore === "postgres";
@@ -83,16 +62,27 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
     if (applied.length) log.info("migrations applied", { applied });
   }
 
-  const keys =
-    role === "all" || role === "auth"
-      ? await loadSigningKeys(config.jwtPrivateKey, config.dataDir)
-      : config.jwtPublicKey
-        ? verifyOnlyKeys(config.jwtPublicKey)
-        : await fetchPublicKeys(config.authUrl as string, log);
+  // The issuer holds its keys; every other role fetches them from auth in the background and
+  // starts without waiting (it is not ready, and refuses tokens, until it holds a key).
+  let keys: TokenKeys;
+  if (role === "all" || role === "auth") {
+    keys = await loadSigningKeys(config.jwtPrivateKey, config.jwtExtraPublicKeys, config.dataDir);
+  } else {
+    const remote = new RemoteKeySet({
+      urls: config.authUrls,
+      fixed: config.jwtPublicKey ? publicKeysFromPem(config.jwtPublicKey, "JWT_PUBLIC_KEY") : new Map(),
+      refreshMs: config.jwksRefreshSeconds * 1000,
+      minRefreshMs: config.jwksMinRefreshSeconds * 1000,
+      timeoutMs: config.authTimeoutSeconds * 1000,
+      log,
+    });
+    remote.start();
+    keys = { privateKey: undefined, keyId: undefined, keySet: remote };
+  }
   const authConfig: AuthConfig = {
     signingKey: keys.privateKey,
-    verifyKey: keys.publicKey,
     keyId: keys.keyId,
+    verifyKeys: keys.keySet,
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     accessTokenTtlSeconds: config.accessTokenTtl,
@@ -142,7 +132,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
       onSessionEvent: (e) => security.session(e),
     });
   } else if (role === "chat") {
-    auth = createRemoteAuth(config.authUrl as string, tokens, config.serviceSecret as string, log);
+    auth = createRemoteAuth(config.authUrls, tokens, config.serviceSecret as string, config.authTimeoutSeconds * 1000, log);
   }
 
   let hub: RoomHub | undefined;
@@ -203,6 +193,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
     rooms,
     limiter,
     async close() {
+      keys.keySet.close();
       await presenceTracker?.close();
       hub?.close();
       await bus.close();

@@ -36,10 +36,11 @@ export interface TrpcServices {
   security: SecurityLog;
 }
 
-function verify(tokens: AccessTokens, token: unknown): AccessClaims | null {
+/** A token signed by a key not fetched yet waits for one fetch of the key set (within its floor). */
+async function verify(tokens: AccessTokens, token: unknown): Promise<AccessClaims | null> {
   if (typeof token !== "string" || token === "") return null;
   try {
-    return tokens.verify(token);
+    return await tokens.verifyFresh(token);
   } catch {
     return null;
   }
@@ -77,9 +78,9 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
       maxBodySize: config.maxBodyBytes,
       // The edge refuses longer batches with a clearer message; this is the backstop.
       maxBatchSize: config.maxBatchCalls,
-      createContext: (): Context => {
+      createContext: async (): Promise<Context> => {
         const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
-        return { ...base(meta), auth: verify(services.tokens, m?.[1]), connection: null, policy: services.budgets.http(meta) };
+        return { ...base(meta), auth: await verify(services.tokens, m?.[1]), connection: null, policy: services.budgets.http(meta) };
       },
       responseMeta: ({ errors }) => {
         const retry = errors.find((e) => e.code === "TOO_MANY_REQUESTS" || e.code === "SERVICE_UNAVAILABLE");
@@ -113,7 +114,7 @@ export function createTrpcTransport(config: ServerConfig, services: TrpcServices
       const meta = metaOf.get(req) ?? { requestId: "ws", clientIp: "unknown" };
       const budget = budgetOf.get(ws) ?? newSocketBudget(() => ws.terminate());
       const token = info.connectionParams?.token;
-      const claims = verify(services.tokens, token);
+      const claims = await verify(services.tokens, token);
       const auth = claims ? await admitSession(ws, meta, claims) : null;
       // A token that fails verification (expired, forged): close now, so a client following the
       // recipe reconnects at once with a fresh one. With no token at all, public calls may go on

@@ -1,5 +1,19 @@
 import type { KeyObject } from "node:crypto";
 
+/** Public keys by key id (kid), as a verifier holds them. */
+export interface VerificationKeys {
+  /** The RS256 public key held under this kid, or undefined. */
+  key(kid: string): KeyObject | undefined;
+  /** Whether any key is held yet (a verifier that has not reached the auth role holds none). */
+  ready(): boolean;
+  /**
+   * Looks again after a token named an unknown kid: resolves once the set was fetched again, or
+   * at once when the last fetch was too recent (a floor on how often, so a flood of made-up kids
+   * cannot make this process hammer auth). Absent where the set is fixed.
+   */
+  refresh?(): Promise<void>;
+}
+
 /** Everything core needs, read once from the environment by the server app. */
 export interface AuthConfig {
   /**
@@ -7,9 +21,15 @@ export interface AuthConfig {
    * process verifies with the public key alone.
    */
   signingKey: KeyObject | undefined;
-  verifyKey: KeyObject;
-  /** Key id placed in the token header and required on verify. */
-  keyId: string;
+  /** The one key tokens are verified with, under keyId, when verifyKeys is not given. */
+  verifyKey?: KeyObject;
+  /** Key id placed in the header of the tokens this process signs. */
+  keyId?: string;
+  /**
+   * The keys tokens are verified with, chosen by the token's kid (several during a key rotation;
+   * fetched from the auth role's JWKS on the other roles). Takes precedence over verifyKey.
+   */
+  verifyKeys?: VerificationKeys;
   issuer: string;
   audience: string;
   accessTokenTtlSeconds: number;

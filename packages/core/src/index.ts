@@ -1,4 +1,4 @@
-export type { AuthConfig, ChatConfig } from "./config";
+export type { AuthConfig, ChatConfig, VerificationKeys } from "./config";
 export { AuthService } from "./auth/auth.service";
 export type { AuthApi } from "./auth/auth-api";
 export type { SessionEvent } from "./auth/session-events";

@@ -115,7 +115,7 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
     let claims: AccessClaims;
     try {
       const token = query.get("token") ?? "";
-      claims = deps.auth.verifyAccessToken(token);
+      claims = await deps.auth.verifyAccessTokenFresh(token);
       if (!(await deps.auth.isSessionActive(claims.sessionId))) throw new AppError("UNAUTHORIZED", MESSAGES.sessionRevoked);
     } catch {
       ws.send("error.token");

@@ -48,11 +48,11 @@ async function parseBody<S extends z.ZodType>(req: IncomingMessage, schema: S, m
   return parsed.data;
 }
 
-function bearer(req: IncomingMessage, auth: AuthApi) {
+async function bearer(req: IncomingMessage, auth: AuthApi) {
   const header = req.headers.authorization ?? "";
   const m = /^Bearer\s+(\S+)$/i.exec(header);
   if (!m?.[1]) throw new AppError("UNAUTHORIZED", "missing bearer token");
-  return auth.verifyAccessToken(m[1]);
+  return auth.verifyAccessTokenFresh(m[1]);
 }
 
 /** The /api/v1 adapter: parse with the shared schema, call one service, map the result. */
@@ -61,7 +61,7 @@ export function createRestHandler(deps: RestDeps) {
   const roomRoutes = (rooms: RoomService): Record<string, Partial<Record<string, Handler>>> => ({
     "/api/v1/rooms/create": {
       POST: async (req) => {
-        const claims = bearer(req, auth);
+        const claims = await bearer(req, auth);
         const body = await parseBody(req, legacyCreateRoomBody, maxBodyBytes);
         const room = await rooms.create(claims.userId, { name: body.name, maxMembers: body.max_user });
         return { status: 201, message: "room created", data: { room_id: room.id } };
@@ -69,7 +69,7 @@ export function createRestHandler(deps: RestDeps) {
     },
     "/api/v1/rooms/remove": {
       DELETE: async (req) => {
-        const claims = bearer(req, auth);
+        const claims = await bearer(req, auth);
         const body = await parseBody(req, legacyRoomIdBody, maxBodyBytes);
         await rooms.remove(claims.userId, body.room_id);
         return { status: 200, message: "room removed" };
@@ -90,7 +90,7 @@ export function createRestHandler(deps: RestDeps) {
     return {
       [`/api/v1/rooms/${action}`]: {
         POST: async (req) => {
-          const claims = bearer(req, auth);
+          const claims = await bearer(req, auth);
           const body = await parseBody(req, legacyMemberBody, maxBodyBytes);
           await run({ id: claims.userId, login: claims.login }, { roomId: body.room_id, userId: body.user_id });
           return { status: 200, message };
@@ -132,7 +132,7 @@ export function createRestHandler(deps: RestDeps) {
     },
     "/api/v1/auth/validate": {
       GET: async (req) => {
-        const claims = bearer(req, auth);
+        const claims = await bearer(req, auth);
         return { status: 200, message: "token is valid", data: await auth.me(claims.userId) };
       },
     },

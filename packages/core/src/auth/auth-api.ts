@@ -13,6 +13,9 @@ export interface AuthApi {
   refresh(refreshToken: string): Promise<Session>;
   logout(refreshToken: string): Promise<{ ok: true }>;
   me(userId: number): Promise<User>;
+  /** Verifies with the keys held now (synchronous). */
   verifyAccessToken(token: string): AccessClaims;
+  /** The same, but a kid not held yet waits for one fetch of the key set (see AccessTokens.verifyFresh). */
+  verifyAccessTokenFresh(token: string): Promise<AccessClaims>;
   isSessionActive(sessionId: string): Promise<boolean>;
 }

@@ -124,6 +124,10 @@ export class AuthService implements AuthApi {
     return this.deps.tokens.verify(token);
   }
 
+  verifyAccessTokenFresh(token: string): Promise<AccessClaims> {
+    return this.deps.tokens.verifyFresh(token);
+  }
+
   isSessionActive(sessionId: string): Promise<boolean> {
     return sessions.isSessionActive(this.deps.db, sessionId);
   }
