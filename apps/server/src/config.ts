@@ -90,6 +90,12 @@ const envSchema = z.object({
   ROLE: z.enum(["all", "gateway", "auth", "chat"]).optional().default("all"),
   AUTH_URL: urlList,
   CHAT_URLS: urlList,
+  UPSTREAM_RESOLVE_SECONDS: int(10, 1, 86_400),
+  UPSTREAM_HEALTH_INTERVAL_SECONDS: int(5, 1, 3600),
+  UPSTREAM_HEALTH_TIMEOUT_MS: int(2000, 50, 60_000),
+  UPSTREAM_EJECT_SECONDS: int(10, 1, 3600),
+  UPSTREAM_CONNECT_TIMEOUT_MS: int(2000, 50, 60_000),
+  UPSTREAM_TIMEOUT_MS: int(15_000, 100, 600_000),
   JWT_PUBLIC_KEY: z.string().optional(),
   JWKS_REFRESH_SECONDS: int(300, 1, 86_400),
   JWKS_MIN_REFRESH_SECONDS: int(30, 1, 3600),
@@ -174,6 +180,20 @@ export const SETTING_NAMES: readonly string[] = Object.keys(envSchema.shape);
 
 export type Role = "all" | "gateway" | "auth" | "chat";
 
+export interface UpstreamSettings {
+  /** Seconds between DNS look-ups of upstream host names (each address is one upstream). */
+  resolveSeconds: number;
+  /** Seconds between GET /readyz checks of each upstream, and how long one may take. */
+  healthIntervalSeconds: number;
+  healthTimeoutMs: number;
+  /** Seconds an upstream stays out of rotation after a connect error or a timeout. */
+  ejectSeconds: number;
+  /** Milliseconds to establish a connection to an upstream. */
+  connectTimeoutMs: number;
+  /** Milliseconds an upstream may take to start its answer (and between two chunks of it). */
+  timeoutMs: number;
+}
+
 export interface ServerConfig {
   /** Which services this process runs: all three (the default) or one of the split roles. */
   role: Role;
@@ -184,6 +204,8 @@ export interface ServerConfig {
   authUrls: string[];
   /** The chat replicas (gateway role). */
   chatUrls: string[];
+  /** How the gateway finds, checks and times its upstreams (see gateway/upstreams.ts). */
+  upstream: UpstreamSettings;
   /** PEM public key(s) accepted beside the JWKS fetched from AUTH_URL (gateway and chat roles). */
   jwtPublicKey: string | undefined;
   /** PEM public key(s) the issuer publishes beside its signing key: the previous or the next key of a rotation. */
@@ -329,6 +351,14 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     role: e.ROLE,
     authUrls: e.AUTH_URL,
     chatUrls: e.CHAT_URLS,
+    upstream: {
+      resolveSeconds: e.UPSTREAM_RESOLVE_SECONDS,
+      healthIntervalSeconds: e.UPSTREAM_HEALTH_INTERVAL_SECONDS,
+      healthTimeoutMs: e.UPSTREAM_HEALTH_TIMEOUT_MS,
+      ejectSeconds: e.UPSTREAM_EJECT_SECONDS,
+      connectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,
+      timeoutMs: e.UPSTREAM_TIMEOUT_MS,
+    },
     jwtPublicKey: e.JWT_PUBLIC_KEY?.trim() || undefined,
     jwtExtraPublicKeys: e.JWT_EXTRA_PUBLIC_KEYS?.trim() || undefined,
     jwksRefreshSeconds: e.JWKS_REFRESH_SECONDS,

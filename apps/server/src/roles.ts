@@ -33,6 +33,10 @@ export interface RoleHandler {
   closeSockets(): void;
   /** Open WebSockets by protocol, for metrics. */
   socketCounts(): Record<string, number>;
+  /** Whether what this role needs besides the database is there (the gateway: its upstreams). */
+  ready?(): boolean;
+  /** Shutdown, after in-flight requests have finished: what the role still holds. */
+  close?(): Promise<void>;
 }
 
 const isTrpc = (path: string) => path === "/trpc" || path.startsWith("/trpc/");
@@ -156,12 +160,16 @@ export function serviceHandler(
 /**
  * The gateway role: the only public entry. It refuses bad tokens before any service sees them,
  * sends auth calls to the auth service and everything else, WebSockets included, to a chat
- * replica (the next one when a replica refuses the connection).
+ * replica (found by DNS or listed, health-checked, skipped when it cannot be reached in time).
  */
 export function gatewayHandler(config: ServerConfig, services: Services, log: Logger): RoleHandler {
   const secret = config.serviceSecret as string;
-  const authGroup = new UpstreamGroup("auth", config.authUrls.map((u) => new URL(u)), secret);
-  const chatGroup = new UpstreamGroup("chat", config.chatUrls.map((u) => new URL(u)), secret);
+  const authGroup = new UpstreamGroup("auth", config.authUrls.map((u) => new URL(u)), secret, config.upstream, log);
+  const chatGroup = new UpstreamGroup("chat", config.chatUrls.map((u) => new URL(u)), secret, config.upstream, log);
+  // Look-ups and first health checks run in the background; /readyz answers 503 until they pass.
+  for (const group of [authGroup, chatGroup]) {
+    group.start().catch((err) => log.error("upstream discovery failed", { upstream: group.name, err }));
+  }
   // Old clients expect the text frame "error.token" on a bad token, so the gateway answers the
   // upgrade itself in that case.
   // It reads nothing from the client, so a frame of any size past the limit is refused.
@@ -231,16 +239,21 @@ export function gatewayHandler(config: ServerConfig, services: Services, log: Lo
         return false;
       }
       log.debug("forwarding upgrade", { requestId: meta.requestId, path });
-      chatGroup.upgrade(req, socket, head, meta);
+      chatGroup.upgrade(req, socket, head, meta, isTrpc(path) ? "trpc" : "legacy");
       return true;
     },
     drain() {
-      // Piped sockets end when the chat replicas or clients close them.
+      // Piped sockets get what a replica sends when it shuts down, so clients reconnect.
+      chatGroup.drain();
     },
     closeSockets() {
-      authGroup.close();
-      chatGroup.close();
+      chatGroup.closeSockets();
       for (const ws of refusals.clients) ws.terminate();
+    },
+    // Ready when each service has a replica that answers its own /readyz.
+    ready: () => authGroup.pool.healthyCount() > 0 && chatGroup.pool.healthyCount() > 0,
+    async close() {
+      await Promise.all([authGroup.close(), chatGroup.close()]);
     },
     socketCounts: () => ({ proxied: chatGroup.openTunnels() }),
   };

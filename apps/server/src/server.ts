@@ -162,7 +162,12 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         ip: meta.clientIp,
       });
     });
+    // A client of a process that is shutting down goes elsewhere for its next request.
+    if (shuttingDown) res.setHeader("Connection", "close");
     try {
+      // Liveness only: answered before the rate limit, so neither the database nor the limiter's
+      // store can make an orchestrator restart a process that runs.
+      if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
       // Every call of a tRPC batch is a request of the per-IP budget, as it would be alone.
       const calls = trpcCalls(path);
       if (calls > config.maxBatchCalls) {
@@ -193,14 +198,18 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         res.writeHead(204, rate.headers);
         return void res.end();
       }
-      if (path === "/healthz") return sendJson(res, 200, { status: "ok" }, rate.headers);
       if (path === "/metrics" && config.metrics) {
         res.writeHead(200, { ...rate.headers, "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
         return void res.end(metrics.render());
       }
       if (path === "/readyz") {
-        // A verifier that holds no token key yet (auth not reached since start) is not ready.
-        const ready = !shuttingDown && services.keys.keySet.ready() && (services.database ? await services.database.ping() : true);
+        // Not ready: shutting down, a verifier that holds no token key yet (auth not reached since
+        // start), a gateway without a healthy upstream, or the database not answering.
+        const ready =
+          !shuttingDown &&
+          services.keys.keySet.ready() &&
+          (handler.ready?.() ?? true) &&
+          (services.database ? await services.database.ping() : true);
         return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" }, rate.headers);
       }
       if (await handler.http(req, res, meta, path, rate.headers)) return;
@@ -306,6 +315,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     const deadline = new Promise<void>((r) => setTimeout(r, config.shutdownTimeout * 1000).unref());
     await Promise.race([stopAccepting, deadline]);
     server.closeAllConnections();
+    await handler.close?.();
     registry.close();
     await services.close();
     log.info("stopped");
