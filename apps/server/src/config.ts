@@ -26,6 +26,10 @@ const str = (def: string) =>
     .optional()
     .transform((v) => (v === undefined || v.trim() === "" ? def : v.trim()));
 
+/** One of the values, or undefined when unset or empty (compose passes `${X:-}` as ""). */
+const optEnum = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : typeof v === "string" ? v.trim() : v), z.enum(values).optional());
+
 const list = z
   .string()
   .optional()
@@ -91,9 +95,9 @@ const envSchema = z.object({
   AUTH_URL: urlList,
   CHAT_URLS: urlList,
   JWT_PUBLIC_KEY: z.string().optional(),
-  RATE_LIMIT_STORE: z.enum(["memory", "postgres", "redis"]).optional(),
+  RATE_LIMIT_STORE: optEnum(["memory", "postgres", "redis"]),
   REQUEST_LIMIT_STORE: z.enum(["memory", "shared"]).optional().default("memory"),
-  BUS: z.enum(["postgres", "redis"]).optional(),
+  BUS: optEnum(["postgres", "redis"]),
   REDIS_URL: z
     .string()
     .optional()
