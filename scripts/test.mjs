@@ -13,12 +13,19 @@
 //
 // Extra arguments go to vitest: `npm test -- apps/server/test/smoke.test.ts`, `npm test -- -t login`
 // (write options that take a value as --opt=value unless vitest knows them as -t/--project/...).
-// Environment: TEST_ONLY=pglite|postgres|split runs one side; SKIP_TYPECHECK=1 skips step 2 (local use).
+//   6. split-redis: the split deployment again, on the Redis bus and rate-limit store (a throwaway
+//      redis-server from scripts/redis-server.mjs), with SPLIT_REDIS_TESTS (a core subset, so CI
+//      time stays reasonable: the full list runs on the PostgreSQL bus in step 5, and what differs
+//      between the buses is the fan-out between replicas, which this subset exercises). Skipped
+//      with a warning without redis-server, a failure when CI=true.
+// Environment: TEST_ONLY=pglite|postgres|split|split-redis runs one side; SKIP_TYPECHECK=1 skips
+// step 2 (local use).
 
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { findPgBinDir, startCluster } from "./pg-cluster.mjs";
+import { findRedisServer, startRedis } from "./redis-server.mjs";
 import { ROOT, ensureInstalled, log, run, signalChildren, watchParent } from "./start.mjs";
 
 const IS_CI = /^(1|true|yes)$/i.test(process.env.CI ?? "");
@@ -45,6 +52,20 @@ const SPLIT_TESTS = [
   "rooms-per-user.test.ts",
   // Bad input at every role's edge (gateway, auth, a chat replica): no 5xx, crash or error log.
   "fuzz-edge.test.ts",
+];
+/**
+ * The split tests that run a second time on the Redis bus: the client-facing core (every message
+ * on every replica in order, resume, presence and moderation across replicas) plus the files that
+ * start their own split (a replica killed with SIGKILL; presence and typing across replicas).
+ */
+const SPLIT_REDIS_TESTS = [
+  "smoke.test.ts",
+  "messages.test.ts",
+  "subscription.test.ts",
+  "presence.test.ts",
+  "moderation.test.ts",
+  "split.test.ts",
+  "presence-replicas.test.ts",
 ];
 const WEB_E2E = "apps/web/e2e";
 
@@ -145,6 +166,7 @@ async function main() {
   const results = []; // { name, passed, failed, skipped, ran, notes[], ms }
   let interrupted = null;
   let cluster = null;
+  let redis = null;
   const tmp = mkdtempSync(path.join(os.tmpdir(), "anonchat-test-reports-"));
 
   const onSignal = (sig) => {
@@ -157,6 +179,7 @@ async function main() {
   watchParent(onSignal);
   process.on("exit", () => {
     cluster?.stopSync();
+    redis?.stopSync();
     rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -185,8 +208,8 @@ async function main() {
   /** A step that failed outside vitest (install, typecheck, cluster): one failure. */
   const stepFailed = (name, note, ms = 0) => results.push({ name, passed: 0, failed: 1, skipped: 0, notes: [note], ms });
 
-  if (ONLY && ONLY !== "pglite" && ONLY !== "postgres" && ONLY !== "split") {
-    log(`TEST_ONLY must be pglite, postgres or split, not ${JSON.stringify(ONLY)}`);
+  if (ONLY && !["pglite", "postgres", "split", "split-redis"].includes(ONLY)) {
+    log(`TEST_ONLY must be pglite, postgres, split or split-redis, not ${JSON.stringify(ONLY)}`);
     return 2;
   }
 
@@ -242,7 +265,7 @@ async function main() {
   };
 
   // 3. PGlite: everything (the browser tests in apps/web/e2e need apps/web/dist: build it first)
-  if (ONLY !== "postgres" && ONLY !== "split") {
+  if (ONLY !== "postgres" && ONLY !== "split" && ONLY !== "split-redis") {
     if (hasWebBuild() && matchTests(WEB_E2E, filters).length > 0) {
       const t = Date.now();
       log("pnpm --filter @anonchat/web build (for the browser tests)");
@@ -283,7 +306,7 @@ async function main() {
       }
       if (cluster) {
         try {
-          if (!interrupted && ONLY !== "split") {
+          if (!interrupted && ONLY !== "split" && ONLY !== "split-redis") {
             await vitest("postgres", files, {
               TEST_DATABASE_URL: cluster.url,
               TEST_PG_CLUSTER: JSON.stringify(cluster.describe()),
@@ -292,12 +315,45 @@ async function main() {
           // 5. The same client-facing tests through the split deployment's gateway (gateway,
           //    auth and two chat replicas as processes on this cluster).
           const splitFiles = files.filter((f) => SPLIT_TESTS.includes(path.basename(f)));
-          if (!interrupted && splitFiles.length > 0) {
+          if (!interrupted && splitFiles.length > 0 && ONLY !== "split-redis") {
             await vitest("split", splitFiles, {
               TEST_DATABASE_URL: cluster.url,
               TEST_PG_CLUSTER: JSON.stringify(cluster.describe()),
               TEST_TOPOLOGY: "split",
             });
+          }
+          // 6. A core subset through the split deployment on the Redis bus and store.
+          const redisFiles = files.filter((f) => SPLIT_REDIS_TESTS.includes(path.basename(f)));
+          if (!interrupted && redisFiles.length > 0 && (ONLY === "" || ONLY === "split-redis")) {
+            if (!findRedisServer()) {
+              if (IS_CI || ONLY === "split-redis") {
+                log("redis-server not installed; .ci/run installs it");
+                stepFailed("split-redis", "redis-server not installed; .ci/run installs it");
+              } else {
+                process.stderr.write("\n!! redis-server is not installed: the split tests did not run on the Redis bus (CI runs them).\n\n");
+              }
+            } else {
+              const t = Date.now();
+              try {
+                redis = await startRedis();
+                log(`split-redis: redis-server on port ${redis.port} in ${fmtSecs(Date.now() - t)}`);
+              } catch (e) {
+                stepFailed("split-redis", `could not start redis-server: ${e instanceof Error ? e.message : String(e)}`, Date.now() - t);
+              }
+              if (redis) {
+                try {
+                  await vitest("split-redis", redisFiles, {
+                    TEST_DATABASE_URL: cluster.url,
+                    TEST_PG_CLUSTER: JSON.stringify(cluster.describe()),
+                    TEST_TOPOLOGY: "split",
+                    TEST_REDIS_URL: redis.url,
+                  });
+                } finally {
+                  await redis.stop();
+                  redis = null;
+                }
+              }
+            }
           }
         } finally {
           await cluster.stop();

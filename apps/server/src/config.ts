@@ -26,6 +26,10 @@ const str = (def: string) =>
     .optional()
     .transform((v) => (v === undefined || v.trim() === "" ? def : v.trim()));
 
+/** One of the values, or undefined when unset or empty (compose passes `${X:-}` as ""). */
+const optEnum = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : typeof v === "string" ? v.trim() : v), z.enum(values).optional());
+
 const list = z
   .string()
   .optional()
@@ -100,7 +104,16 @@ const envSchema = z.object({
   JWKS_REFRESH_SECONDS: int(300, 1, 86_400),
   JWKS_MIN_REFRESH_SECONDS: int(30, 1, 3600),
   AUTH_TIMEOUT: int(5, 1, 120),
-  RATE_LIMIT_STORE: z.enum(["memory", "postgres"]).optional(),
+  RATE_LIMIT_STORE: optEnum(["memory", "postgres", "redis"]),
+  REQUEST_LIMIT_STORE: z.enum(["memory", "shared"]).optional().default("memory"),
+  BUS: optEnum(["postgres", "redis"]),
+  REDIS_URL: z
+    .string()
+    .optional()
+    .transform((v) => (v && v.trim() !== "" ? v.trim() : undefined))
+    .refine((v) => v === undefined || /^rediss?:\/\//.test(v), "must be a redis:// or rediss:// URL"),
+  BUS_PAYLOAD_MAX_BYTES: int(8192, 0, 1_048_576),
+  BUS_CATCH_UP_MS: int(2000, 0, 3_600_000),
   // Checked in loadConfig (the value must never appear in a message).
   SERVICE_SECRET: z.string().optional(),
   SERVICE_SECRET_FILE: z.string().optional(),
@@ -217,8 +230,20 @@ export interface ServerConfig {
   authTimeoutSeconds: number;
   /** What the split roles present to each other (SERVICE_SECRET[_FILE]); undefined for ROLE=all. */
   serviceSecret: string | undefined;
-  /** Where rate-limit counters live: shared in PostgreSQL for replicas, or in this process. */
-  rateLimitStore: "memory" | "postgres";
+  /**
+   * Where the limits that must hold across processes keep their counters (failed logins, sends,
+   * typing): PostgreSQL or Redis for replicas, or this process.
+   */
+  rateLimitStore: "memory" | "postgres" | "redis";
+  /** The per-IP and per-user request budgets: this process's memory, or rateLimitStore. */
+  requestLimitStore: "memory" | "shared";
+  /** How replicas tell each other what was stored: PostgreSQL NOTIFY or Redis pub/sub (undefined: one process). */
+  bus: "postgres" | "redis" | undefined;
+  redisUrl: string | undefined;
+  /** A message crosses the Redis bus with its content up to this many bytes of JSON (ids beyond). */
+  busPayloadMaxBytes: number;
+  /** How often a Redis-bus replica checks its rooms' last seqs for a lost notice (0: never). */
+  busCatchUpMs: number;
   port: number;
   host: string;
   dataDir: string;
@@ -343,8 +368,13 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
   if ((e.ROLE === "auth" || e.ROLE === "chat") && !e.DATABASE_URL) {
     problems.push(`DATABASE_URL: the ${e.ROLE} role shares PostgreSQL with the other processes`);
   }
-  const rateLimitStore = e.RATE_LIMIT_STORE ?? (e.ROLE !== "all" && e.DATABASE_URL ? "postgres" : "memory");
+  const bus = e.BUS ?? (e.DATABASE_URL ? "postgres" : undefined);
+  if (bus === "postgres" && !e.DATABASE_URL) problems.push("BUS: postgres needs DATABASE_URL");
+  if (bus === "redis" && !e.REDIS_URL) problems.push("BUS: redis needs REDIS_URL");
+  const rateLimitStore =
+    e.RATE_LIMIT_STORE ?? (e.ROLE === "all" ? "memory" : e.REDIS_URL ? "redis" : e.DATABASE_URL ? "postgres" : "memory");
   if (rateLimitStore === "postgres" && !e.DATABASE_URL) problems.push("RATE_LIMIT_STORE: postgres needs DATABASE_URL");
+  if (rateLimitStore === "redis" && !e.REDIS_URL) problems.push("RATE_LIMIT_STORE: redis needs REDIS_URL");
   const serviceSecret = loadServiceSecret(e, problems);
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return {
@@ -366,6 +396,11 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     authTimeoutSeconds: e.AUTH_TIMEOUT,
     serviceSecret,
     rateLimitStore,
+    requestLimitStore: e.REQUEST_LIMIT_STORE,
+    bus,
+    redisUrl: e.REDIS_URL,
+    busPayloadMaxBytes: e.BUS_PAYLOAD_MAX_BYTES,
+    busCatchUpMs: e.BUS_CATCH_UP_MS,
     port: e.PORT,
     host: e.HOST,
     dataDir: e.DATA_DIR,

@@ -70,12 +70,12 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const services = await createServices(config, log, metrics, security);
   const registry = new ConnectionRegistry(services.bus);
   // One per-IP limiter for requests at the edge and for calls over sockets: the same budget.
-  const ipLimiter = services.limiter({ keyPrefix: "ip", points: config.rateLimit.points, duration: config.rateLimit.window });
+  const ipLimiter = services.requestLimiter({ keyPrefix: "ip", points: config.rateLimit.points, duration: config.rateLimit.window });
   const budgets = new CallBudgets(
     config,
     {
       ip: ipLimiter,
-      user: services.limiter({ keyPrefix: "user", points: config.userRateLimit.points, duration: config.userRateLimit.window }),
+      user: services.requestLimiter({ keyPrefix: "user", points: config.userRateLimit.points, duration: config.userRateLimit.window }),
     },
     (scope, party, userId) => {
       metrics.budgetRefusals.inc({ budget: scope });

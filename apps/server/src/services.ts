@@ -1,4 +1,5 @@
-import { RateLimiterMemory, RateLimiterPostgres, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { Redis } from "ioredis";
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import {
   AccessTokens,
   AuthService,
@@ -7,6 +8,7 @@ import {
   PasswordHasher,
   PgBus,
   PresenceTracker,
+  RedisBus,
   RoomHub,
   RoomService,
   type AuthApi,
@@ -40,14 +42,17 @@ export interface Services {
   hub: RoomHub | undefined;
   auth: AuthApi | undefined;
   rooms: RoomService | undefined;
-  /** A rate limiter whose counters live where config says (PostgreSQL for replicas). */
+  /** A rate limiter for a limit that must hold across processes (RATE_LIMIT_STORE). */
   limiter(opts: LimiterOptions): RateLimiterAbstract;
+  /** A per-IP or per-user request budget (REQUEST_LIMIT_STORE: this process's memory by default). */
+  requestLimiter(opts: LimiterOptions): RateLimiterAbstract;
   close(): Promise<void>;
 }
 
 export async function createServices(config: ServerConfig, log: Logger, metrics: Metrics, security: SecurityLog): Promise<Services> {
   const { role } = config;
-  const needsDatabase = role !== "gateway" || config.rateLimitStore === "postgres";
+  // The gateway holds only request budgets: it needs PostgreSQL only when they are shared there.
+  const needsDatabase = role !== "gateway" || (config.requestLimitStore === "shared" && config.rateLimitStore === "postgres");
   const database = needsDatabase
     ? await openDatabase({
         url: config.databaseUrl,
@@ -96,15 +101,43 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
   };
   const tokens = new AccessTokens(authConfig);
 
-  const limiter = (opts: LimiterOptions): RateLimiterAbstract =>
-    config.rateLimitStore === "postgres" && database?.pool
-      ? new RateLimiterPostgres({ ...opts, storeClient: database.pool, tableName: "rate_limits", tableCreated: true })
-      : new RateLimiterMemory(opts);
+  // Shared counters: a store outage falls back to this process's memory (insuranceLimiter), so
+  // a limit is briefly per process instead of every request failing.
+  let limiterRedis: Redis | undefined;
+  if (config.rateLimitStore === "redis") {
+    limiterRedis = new Redis(config.redisUrl as string, {
+      // rate-limiter-flexible's advice: fail a call at once while Redis is away (the insurance
+      // limiter answers), instead of queueing it until a reconnect.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(times * 100, 2000),
+    });
+    limiterRedis.on("error", (err: Error) => log.warn("rate-limit store (Redis) error", { err: err.message }));
+  }
+  const limiter = (opts: LimiterOptions): RateLimiterAbstract => {
+    const insuranceLimiter = new RateLimiterMemory(opts);
+    if (config.rateLimitStore === "redis" && limiterRedis) {
+      return new RateLimiterRedis({ ...opts, keyPrefix: `anonchat:rl:${opts.keyPrefix}`, storeClient: limiterRedis, insuranceLimiter });
+    }
+    if (config.rateLimitStore === "postgres" && database?.pool) {
+      return new RateLimiterPostgres({ ...opts, storeClient: database.pool, tableName: "rate_limits", tableCreated: true, insuranceLimiter });
+    }
+    return insuranceLimiter;
+  };
+  const requestLimiter = (opts: LimiterOptions): RateLimiterAbstract =>
+    config.requestLimitStore === "shared" ? limiter(opts) : new RateLimiterMemory(opts);
 
   // One process on PGlite needs nothing more than an in-process bus; on PostgreSQL several
-  // processes may serve one room, so events also travel by LISTEN/NOTIFY.
+  // processes may serve one room, so events also travel by LISTEN/NOTIFY, or by Redis pub/sub.
   let pgBus: PgBus | undefined;
-  if (database?.pool && config.databaseUrl && role !== "gateway") {
+  let redisBus: RedisBus | undefined;
+  if (config.bus === "redis" && role !== "gateway") {
+    redisBus = new RedisBus({
+      url: config.redisUrl as string,
+      payloadMaxBytes: config.busPayloadMaxBytes,
+      onError: (err) => log.warn("event bus (Redis) error", { err: err.message }),
+    });
+  } else if (config.bus === "postgres" && database?.pool && config.databaseUrl && role !== "gateway") {
     pgBus = new PgBus(
       createPgNotifier({
         url: config.databaseUrl,
@@ -114,7 +147,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
       }),
     );
   }
-  const bus: EventBus = pgBus ?? new InProcessBus();
+  const bus: EventBus = pgBus ?? redisBus ?? new InProcessBus();
 
   let auth: AuthApi | undefined;
   if (database && (role === "all" || role === "auth")) {
@@ -142,6 +175,8 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
     hub = new RoomHub(database.db, bus, {
       onError: (err) => log.warn("room feed error", { err }),
       presenceTtlSeconds: config.presenceTtlSeconds,
+      // Redis pub/sub may drop a notice while connected (NOTIFY does not): check periodically.
+      catchUpIntervalMs: redisBus ? config.busCatchUpMs : 0,
       hooks: {
         onDeliver: (message, subscribers) => {
           metrics.messagesOut.inc({}, subscribers);
@@ -150,9 +185,9 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
         onReplayPage: (source) => metrics.replayPages.inc({ source }),
       },
     });
-    // Events that carry the message object were stored by this process.
+    // Events that carry the message object and did not come from another process were stored here.
     bus.subscribe((e) => {
-      if (e.type === "message" && e.event?.kind === "message" && e.event.message.kind === "text") metrics.messagesIn.inc();
+      if (e.type === "message" && !e.remote && e.event?.kind === "message" && e.event.message.kind === "text") metrics.messagesIn.inc();
     });
     presenceTracker = new PresenceTracker(database.db, bus, {
       ttlSeconds: config.presenceTtlSeconds,
@@ -182,6 +217,11 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
     if (h) pgBus.onResync(() => h.resync());
     await pgBus.start();
   }
+  if (redisBus) {
+    const h = hub;
+    if (h) redisBus.onResync(() => h.resync());
+    await redisBus.start();
+  }
 
   return {
     database,
@@ -192,11 +232,13 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
     auth,
     rooms,
     limiter,
+    requestLimiter,
     async close() {
       keys.keySet.close();
       await presenceTracker?.close();
       hub?.close();
       await bus.close();
+      limiterRedis?.disconnect();
       await database?.close();
     },
   };

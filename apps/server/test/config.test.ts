@@ -131,3 +131,42 @@ describe("PUBLIC_ORIGIN and CORS_ORIGINS", () => {
     expect([defaults.publicOrigins, defaults.corsOrigins]).toEqual([[], []]);
   });
 });
+
+// Issue 13: the bus between replicas and where the rate-limit counters live.
+describe("BUS, REDIS_URL and the rate-limit stores", () => {
+  const secret = { SERVICE_SECRET: "0123456789abcdef0123456789abcdef0123456789abcdef" };
+  const chat = { ...secret, ROLE: "chat", DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db", AUTH_URL: "http://127.0.0.1:8081" };
+  const refused = (env: Record<string, string>): string => {
+    try {
+      loadConfig(env);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error("the configuration was accepted");
+  };
+
+  it("defaults: NOTIFY on PostgreSQL, in-process without it; request budgets in memory; shared limits in PostgreSQL for replicas", () => {
+    const c = loadConfig(chat);
+    expect([c.bus, c.rateLimitStore, c.requestLimitStore, c.busPayloadMaxBytes]).toEqual(["postgres", "postgres", "memory", 8192]);
+    const all = loadConfig({});
+    expect([all.bus, all.rateLimitStore]).toEqual([undefined, "memory"]);
+    // Compose passes unset variables as "": that is the default, not an error.
+    expect(loadConfig({ ...chat, BUS: "", RATE_LIMIT_STORE: " " }).bus).toBe("postgres");
+  });
+
+  it("with REDIS_URL the split roles share their limits in Redis; BUS=redis takes the Redis bus", () => {
+    const c = loadConfig({ ...chat, BUS: "redis", REDIS_URL: "redis://:pw@127.0.0.1:6379/0" });
+    expect([c.bus, c.rateLimitStore, c.redisUrl]).toEqual(["redis", "redis", "redis://:pw@127.0.0.1:6379/0"]);
+  });
+
+  it("refuses a Redis setting without REDIS_URL, a bad URL or value, naming the variable and never the URL", () => {
+    expect(refused({ ...chat, BUS: "redis" })).toContain("BUS: redis needs REDIS_URL");
+    expect(refused({ ...chat, RATE_LIMIT_STORE: "redis" })).toContain("RATE_LIMIT_STORE: redis needs REDIS_URL");
+    expect(refused({ ...chat, BUS: "kafka" })).toContain("BUS");
+    const bad = refused({ ...chat, REDIS_URL: "http://:secretpw@redis:6379" });
+    expect(bad).toContain("REDIS_URL");
+    expect(bad).not.toContain("secretpw");
+    expect(refused({ ...chat, BUS_PAYLOAD_MAX_BYTES: "-1" })).toContain("BUS_PAYLOAD_MAX_BYTES");
+  });
+});

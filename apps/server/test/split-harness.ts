@@ -7,8 +7,15 @@ import { freePort, spawnServerProcess, type ServerProcess } from "./helpers/wire
 
 /**
  * The split deployment as real processes, the way docker-compose.yml runs it: one auth, N chat
- * replicas and a gateway, all on one PostgreSQL. Tests talk only to the gateway.
+ * replicas and a gateway, all on one PostgreSQL. Tests talk only to the gateway. With
+ * TEST_REDIS_URL set (scripts/test.mjs's split-redis phase), the replicas use the Redis bus and
+ * the Redis rate-limit store instead of PostgreSQL's.
  */
+
+/** The environment that puts a deployment on the Redis bus and store at url. */
+export function redisEnv(url: string): Record<string, string> {
+  return { BUS: "redis", REDIS_URL: url, RATE_LIMIT_STORE: "redis" };
+}
 
 export interface SplitDeployment {
   url: string;
@@ -44,6 +51,7 @@ export async function startSplit(opts: { env?: Record<string, string>; chatRepli
     LOGIN_FAILS_PER_IP: "1000000",
     SEND_LIMIT: "1000000",
     SERVICE_SECRET: serviceSecret,
+    ...(process.env.TEST_REDIS_URL ? redisEnv(process.env.TEST_REDIS_URL) : {}),
     ...opts.env,
   };
   const authUrl = `http://127.0.0.1:${authPort}`;

@@ -16,4 +16,5 @@ export { RoomHub, type HubHooks, type HubOptions } from "./events/room-hub";
 export { consumeOrThrow, retryAfterSeconds, type Limiter } from "./util/limits";
 export { newRoomId, randomBase62 } from "./util/ids";
 export { PgBus } from "./events/pg-bus";
+export { RedisBus, type RedisBusOptions } from "./events/redis-bus";
 export { isConnectionError, type StoredEvent } from "@anonchat/db";

@@ -253,6 +253,13 @@ export async function deleteRoom(db: Db, roomId: string): Promise<{ lastSeq: num
   return row && { lastSeq: row.last_seq };
 }
 
+/** The last seq of each of these rooms that still exists (one query, by primary key). */
+export async function getRoomsLastSeq(db: Db, roomIds: readonly string[]): Promise<Map<string, number>> {
+  if (roomIds.length === 0) return new Map();
+  const rows = await db.selectFrom("rooms").select(["id", "last_seq"]).where("id", "in", roomIds).execute();
+  return new Map(rows.map((r) => [r.id, r.last_seq]));
+}
+
 export async function getRoomLastSeq(db: Db, roomId: string): Promise<number | undefined> {
   const row = await db.selectFrom("rooms").select("last_seq").where("id", "=", roomId).executeTakeFirst();
   return row?.last_seq;

@@ -1,15 +1,16 @@
 import type { AppendNotice, StoredEvent } from "@anonchat/db";
 
 /**
- * What one process tells the others after a commit. Payloads stay small (ids), so they fit a
- * PostgreSQL NOTIFY; the in-process bus may attach the stored event to save a read.
+ * What one process tells the others after a commit. On PostgreSQL NOTIFY payloads stay small
+ * (ids); the in-process bus attaches the stored event to save a read, and the Redis bus does too
+ * up to BUS_PAYLOAD_MAX_BYTES (remote is then set: the event was stored by another process).
  *
  * "message" says the room's stream reached seq (a message, membership event, edit or deletion);
  * "member_joined" tells the joiner's room lists; "presence" says a member's online state may have
  * changed (receivers read it); "typing" and "read" are ephemeral and carry what they say.
  */
 export type BusEvent =
-  | { type: "message"; roomId: string; seq: number; event?: StoredEvent }
+  | { type: "message"; roomId: string; seq: number; event?: StoredEvent; remote?: boolean }
   | { type: "room_removed"; roomId: string; lastSeq: number }
   | { type: "member_joined"; roomId: string; userId: number }
   | { type: "presence"; roomId: string; userId: number }
@@ -25,10 +26,14 @@ export interface EventBus {
   publishMany(events: BusEvent[]): Promise<void>;
   /**
    * Where a writing transaction sends its own notification, so that it goes out with the commit
-   * at no extra cost (undefined: nothing crosses processes).
+   * at no extra cost (undefined: the bus does not ride on the commit; see announced).
    */
   appendNotice(): AppendNotice | undefined;
-  /** Events whose notification went out with their commit (see appendNotice): local listeners only. */
+  /**
+   * Events just committed by a write that was given appendNotice(). When that was a notice, the
+   * notification went out with the commit and only local listeners get them here; when it was
+   * undefined, the bus sends them on to other processes itself (fire and forget, after commit).
+   */
   announced(events: BusEvent[]): void;
   subscribe(listener: BusListener): () => void;
   close(): Promise<void>;

@@ -47,7 +47,17 @@ export interface HubOptions {
   hooks?: HubHooks;
   /** Presence rows older than this are dead (a process that died). */
   presenceTtlSeconds?: number;
+  /**
+   * Every this many ms, compare each feed's last seq with the database in one query and read
+   * what a lost notice left behind (0: never). For buses that may drop a notice while connected
+   * (Redis pub/sub); without it the last message of a room that then goes quiet would wait for
+   * the next one.
+   */
+  catchUpIntervalMs?: number;
 }
+
+/** Rooms per catch-up query. */
+const CATCH_UP_CHUNK = 500;
 
 /**
  * One feed per room with local subscribers: it learns of new seqs from the bus, reads the new
@@ -281,6 +291,19 @@ class RoomFeed {
     }
   }
 
+  /** The periodic catch-up found the room at lastStored (undefined: the room is gone). */
+  catchUp(lastStored: number | undefined, onGone: (lastSeq: number) => void): void {
+    if (this.lastSeq === undefined || this.closed) return;
+    if (lastStored === undefined) return onGone(this.lastSeq);
+    if (lastStored > this.target) this.target = lastStored;
+    this.pump();
+  }
+
+  /** The seq this feed has handed on (undefined before it knows where it starts). */
+  handedOn(): number | undefined {
+    return this.lastSeq;
+  }
+
   private pump(): void {
     if (this.fetching || this.closed || this.lastSeq === undefined || this.target <= this.lastSeq) return;
     this.fetching = true;
@@ -324,6 +347,8 @@ export class RoomHub {
   private readonly unsubscribe: () => void;
   private readonly feedOpts: ConstructorParameters<typeof RoomFeed>[2];
   private readonly hooks: HubHooks;
+  private readonly catchUpTimer: NodeJS.Timeout | undefined;
+  private catchingUp = false;
 
   constructor(
     private readonly db: Db,
@@ -337,6 +362,38 @@ export class RoomHub {
       presenceTtlSeconds: opts.presenceTtlSeconds ?? 45,
     };
     this.unsubscribe = bus.subscribe((e) => this.onBusEvent(e));
+    const every = opts.catchUpIntervalMs ?? 0;
+    if (every > 0) {
+      this.catchUpTimer = setInterval(() => void this.catchUp(), every);
+      this.catchUpTimer.unref();
+    }
+  }
+
+  /**
+   * Reads the last seq of every room with a feed (one query per CATCH_UP_CHUNK rooms) and has
+   * each feed read what it has not handed on: a lost notice costs a delay, never a message.
+   */
+  async catchUp(): Promise<void> {
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    try {
+      const feeds = [...this.feeds].filter(([, f]) => f.handedOn() !== undefined);
+      for (let i = 0; i < feeds.length; i += CATCH_UP_CHUNK) {
+        const chunk = feeds.slice(i, i + CATCH_UP_CHUNK);
+        const last = await rooms.getRoomsLastSeq(
+          this.db,
+          chunk.map(([id]) => id),
+        );
+        for (const [roomId, feed] of chunk) {
+          if (this.feeds.get(roomId) !== feed) continue;
+          feed.catchUp(last.get(roomId), (lastSeq) => this.removeFeed(roomId, feed, lastSeq));
+        }
+      }
+    } catch (err) {
+      this.feedOpts.onError(err);
+    } finally {
+      this.catchingUp = false;
+    }
   }
 
   attach(roomId: string, sub: HubSubscriber): () => void {
@@ -421,6 +478,7 @@ export class RoomHub {
   }
 
   close(): void {
+    if (this.catchUpTimer) clearInterval(this.catchUpTimer);
     this.unsubscribe();
     for (const f of this.feeds.values()) f.close();
     this.feeds.clear();
