@@ -1,5 +1,6 @@
 /** Targets, checks and the BENCHMARKS.md text from a run's results. */
 import type { Config } from "./config";
+import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, type MachineWindow, type StartVerdict } from "./machine";
 import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report";
 import type { FairnessResult } from "./fairness-scenario";
 import type { Panel, Series } from "./plot";
@@ -16,6 +17,8 @@ export interface Machine {
   kernel: string;
   loadBefore: string;
   loadAfter: string;
+  /** Load and steal sampled before anything of the run started (absent in older results). */
+  start?: StartVerdict;
 }
 
 export interface Results {
@@ -33,6 +36,8 @@ export interface Results {
   send: SendResult[];
   /** Absent from the results of runs before the scenario existed. */
   fairness?: FairnessResult[];
+  /** The machine over each scenario: load average at its start and end, CPU steal in between. */
+  scenarioMachine?: { scenario: string; machine: MachineWindow }[];
 }
 
 export const TARGET_LABEL: Record<TargetKind, string> = {
@@ -501,6 +506,38 @@ function sendSection(res: Results): string {
   return out.join("\n");
 }
 
+/** How busy the machine was at the start and during each scenario: ratios from a busy machine are not comparable. */
+function machineSection(res: Results): string {
+  const v = res.machine.start;
+  const ws = res.scenarioMachine ?? [];
+  if (!v && ws.length === 0) return "";
+  const out: string[] = [];
+  if (v) {
+    out.push(
+      `**The machine at the start**: 1-minute load average ${v.load1?.toFixed(2) ?? "?"} on ${v.cores} cores, CPU steal ${v.stealPct?.toFixed(1) ?? "?"}% over a 2 s sample: ` +
+        (v.busy ? `**busy** (${v.reasons.join("; ")}): these figures are not comparable with a quiet run's.` : "quiet.") +
+        ` A run that starts with the load average above ${BUSY_LOAD_PER_CORE} × the cores, or steal above ${BUSY_STEAL_PCT}%, does not overwrite this file unless given \`--force\`.`,
+    );
+    out.push("");
+  }
+  if (ws.length) {
+    out.push(
+      "Each scenario's load average (1 min) at its start and end, CPU steal (time the hypervisor gave our cores to someone else) and all CPU in use on the machine over it, in % of all cores " +
+        "(the run's own processes included: a scenario that saturates the machine shows ~100%; a steal above a few % means the figures are low):",
+    );
+    out.push("");
+    const f = (x: number | undefined, d = 2) => (x === undefined ? "?" : x.toFixed(d));
+    out.push(
+      table(
+        ["scenario", "duration", "load at start", "load at end", "steal", "machine busy"],
+        ws.map(({ scenario, machine: w }) => [scenario, `${Math.round(w.seconds)} s`, f(w.load1Start), f(w.load1End), `${f(w.stealPct, 1)}%`, `${f(w.busyPct, 0)}%`]),
+      ),
+    );
+    out.push("");
+  }
+  return out.join("\n");
+}
+
 export function benchmarksMarkdown(res: Results, svgPath: string): string {
   const m = res.machine;
   const targets = evaluateTargets(res);
@@ -528,6 +565,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
         : " PostgreSQL was not available: PostgreSQL figures are missing."),
   );
   out.push("");
+  out.push(machineSection(res));
   out.push("## Targets");
   out.push("");
   out.push("Ratios to the bare ws server measured in the same run, and for fairness to the same server idle (the issues' targets). ✅ met, ❌ missed, – not measured.");
@@ -621,6 +659,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
       "pnpm bench --only=fairness --fairParts=false # the fairness figure alone, without the per-kind runs",
       "pnpm bench --profile                         # servers only, under node --cpu-prof: where the time goes, in bench/results/profile.md",
       "pnpm bench --env HASH_CONCURRENCY=2          # extra server environment",
+      "pnpm bench --force                           # write this file even though the machine was busy at the start",
       "```",
       "",
       "Sizes and durations live in `bench/src/config.ts` (FULL and SMOKE); every field can be set with `--name=value` or `BENCH_NAME=value`.",
