@@ -5,8 +5,8 @@
  */
 import type { TargetKind } from "./targets";
 
-export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness";
-export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness"];
+export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness" | "catchup";
+export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness", "catchup"];
 /**
  * What `pnpm bench:smoke` runs (CI, about a minute): the fairness scenario restarts its server and
  * seeds it (~15 s even tiny), and the later scenarios seed, restart or hold thousands of sockets;
@@ -91,6 +91,16 @@ export interface Config {
   fairPartSamples: number;
   fairPartMaxPhaseMs: number;
 
+  /**
+   * Catch-up: messages one subscriber resumes (seeded with SQL into catchupRooms rooms, used in
+   * turn so that the server's replay page cache is cold again); the victim's rounds and pace.
+   */
+  catchupMessages: number;
+  catchupRooms: number;
+  catchupSamples: number;
+  catchupPaceMs: number;
+  catchupMaxPhaseMs: number;
+
   wsSendBufferMax: number;
   subscriberQueueMax: number;
   /** Extra server environment, from --env KEY=VALUE (repeatable). */
@@ -162,6 +172,12 @@ export const FULL: Config = {
   fairParts: true,
   fairPartSamples: 30,
   fairPartMaxPhaseMs: 10_000,
+
+  catchupMessages: 10_000,
+  catchupRooms: 6,
+  catchupSamples: 60,
+  catchupPaceMs: 150,
+  catchupMaxPhaseMs: 30_000,
 
   wsSendBufferMax: 16 * 1024 * 1024,
   subscriberQueueMax: 100_000,

@@ -9,6 +9,7 @@
 import argon2 from "argon2";
 import WebSocket, { type RawData } from "ws";
 import { Abuse } from "./abuse";
+import { Catcher } from "./catchup-client";
 import { Histogram } from "./histogram";
 import { TrpcHttp } from "./http";
 import { cpuPercent, rssBytes, sampleCpu, type CpuGroup } from "./proc";
@@ -665,9 +666,21 @@ async function closeAll(): Promise<{ closed: number }> {
 
 let abuse: Abuse | undefined;
 let victim: Victim | undefined;
+let catcher: Catcher | undefined;
 
 async function handle(req: GenRequest): Promise<unknown> {
   switch (req.cmd) {
+    case "catchupStart":
+      if (catcher) throw new Error("catch-ups are already running");
+      catcher = new Catcher(req.spec);
+      catcher.start();
+      return { started: true };
+    case "catchupStop": {
+      if (!catcher) throw new Error("no catch-ups running");
+      const runs = await catcher.stop();
+      catcher = undefined;
+      return runs;
+    }
     case "abuseStart":
       if (abuse) throw new Error("the abuse is already running");
       abuse = new Abuse(req.spec);

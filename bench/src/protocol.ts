@@ -1,4 +1,5 @@
 import type { AbuseSpec } from "./abuse";
+import type { CatchupSpec } from "./catchup-client";
 import type { HistogramJSON } from "./histogram";
 import type { CpuGroup } from "./proc";
 import type { VictimSpec } from "./victim";
@@ -227,7 +228,20 @@ export interface VictimRunCmd {
   cmd: "victimRun";
 }
 
+/** Starts catch-ups (catchup-client.ts) over the spec's rooms in turn, until catchupStop. */
+export interface CatchupStartCmd {
+  cmd: "catchupStart";
+  spec: CatchupSpec;
+}
+
+/** Stops the catch-ups once the one under way is done; answers with every CatchupRun. */
+export interface CatchupStopCmd {
+  cmd: "catchupStop";
+}
+
 export type GenCommand =
+  | CatchupStartCmd
+  | CatchupStopCmd
   | AbuseStartCmd
   | AbuseStopCmd
   | VictimSubscribeCmd

@@ -1,4 +1,5 @@
 /** Targets, checks and the BENCHMARKS.md text from a run's results. */
+import { catchupProblems, catchupSection, catchupTargets, type CatchupResult } from "./catchup";
 import type { Config } from "./config";
 import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, type MachineWindow, type StartVerdict } from "./machine";
 import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report";
@@ -36,6 +37,7 @@ export interface Results {
   send: SendResult[];
   /** Absent from the results of runs before the scenario existed. */
   fairness?: FairnessResult[];
+  catchup?: CatchupResult[];
   /** The machine over each scenario: load average at its start and end, CPU steal in between. */
   scenarioMachine?: { scenario: string; machine: MachineWindow }[];
 }
@@ -207,6 +209,7 @@ export function evaluateTargets(res: Results): TargetRow[] {
     });
   }
   rows.push(...fairnessTargets(res.fairness ?? []));
+  rows.push(...catchupTargets(res.catchup ?? []));
   return rows;
 }
 
@@ -254,6 +257,7 @@ export function correctnessProblems(res: Results): string[] {
     if (s.ops && s.stored !== undefined && s.stored !== s.ops.total) out.push(`${tag}: ${s.stored} stored but ${s.ops.total} acknowledged`);
   }
   out.push(...fairnessProblems(res.fairness ?? []));
+  for (const c of res.catchup ?? []) out.push(...catchupProblems(c));
   return out;
 }
 
@@ -597,6 +601,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push(authSection(res));
   out.push(sendSection(res));
   out.push(fairnessSection(res.fairness));
+  out.push(catchupSection(res.catchup ?? [], res.config));
   const c = res.config;
   const env = Object.entries({
     RATE_LIMIT_PER_IP: "10000000",

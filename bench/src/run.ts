@@ -13,6 +13,7 @@ import { latencySvg } from "./plot";
 import { loadAverage } from "./proc";
 import { formatProfile, isMainThreadProfile, summarizeProfile } from "./profile";
 import { benchmarksMarkdown, correctnessProblems, evaluateTargets, plotPanels, TARGET_LABEL, type Machine, type Results } from "./report";
+import { catchup } from "./catchup";
 import { fairness } from "./fairness-scenario";
 import { auth, connections, fanoutScenario, runsOf, sendPath, type Ctx } from "./scenarios";
 import { startPostgres, type TargetKind } from "./targets";
@@ -184,6 +185,10 @@ async function main(): Promise<number> {
       for (const kind of cfg.servers) {
         (results.fairness ??= []).push(...(await profiled("fairness", () => one(() => fairness(ctx, kind)), (r) => (r.mix ? [r.mix.window] : []))));
       }
+    } else if (scenario === "catchup") {
+      for (const kind of cfg.servers) {
+        (results.catchup ??= []).push(...(await profiled("catchup", () => one(() => catchup(ctx, kind)), (r) => (r.window ? [r.window] : []))));
+      }
     } else if (scenario === "send") {
       // Both transports: the socket (the recommendation) and HTTP (what the recipe used to do).
       for (const via of cfg.smoke ? [cfg.sendVia] : (["ws", "http"] as const)) {
@@ -241,6 +246,7 @@ async function main(): Promise<number> {
     ...results.auth.filter((a) => a.error).map((a) => `auth/${a.target}: ${a.error}`),
     ...results.send.filter((s) => s.error).map((s) => `send/${s.target}: ${s.error}`),
     ...(results.fairness ?? []).filter((f) => f.error).map((f) => `fairness/${f.target}: ${f.error}`),
+    ...(results.catchup ?? []).filter((c) => c.error).map((c) => `catchup/${c.target}: ${c.error}`),
   ];
   if (problems.length) {
     process.stdout.write(`\n${cfg.smoke ? "FAILED" : "Problems"}:\n${problems.map((p) => `  - ${p}`).join("\n")}\n`);
