@@ -5,8 +5,8 @@
  */
 import type { TargetKind } from "./targets";
 
-export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness" | "catchup";
-export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness", "catchup"];
+export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness" | "catchup" | "storm";
+export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness", "catchup", "storm"];
 /**
  * What `pnpm bench:smoke` runs (CI, about a minute): the fairness scenario restarts its server and
  * seeds it (~15 s even tiny), and the later scenarios seed, restart or hold thousands of sockets;
@@ -92,6 +92,24 @@ export interface Config {
   fairPartMaxPhaseMs: number;
 
   /**
+   * Reconnect storm: subscribed tRPC sockets over rooms and generator processes, member users per
+   * room, messages sent per second (HTTP, retried with the same clientMsgId), how long they flow
+   * before the restart and after the last socket resumed; the clients' reconnect policy ("fixed":
+   * every stormRetryMs ±50%; "wslink": tRPC wsLink's default backoff 0, 2, 4, 8… s), the longest
+   * the storm may take.
+   */
+  stormSubs: number;
+  stormRooms: number;
+  stormUsersPerRoom: number;
+  stormGenerators: number;
+  stormSendRate: number;
+  stormBeforeMs: number;
+  stormAfterMs: number;
+  stormRetry: string;
+  stormRetryMs: number;
+  stormTimeoutMs: number;
+
+  /**
    * Catch-up: messages one subscriber resumes (seeded with SQL into catchupRooms rooms, used in
    * turn so that the server's replay page cache is cold again); the victim's rounds and pace.
    */
@@ -172,6 +190,17 @@ export const FULL: Config = {
   fairParts: true,
   fairPartSamples: 30,
   fairPartMaxPhaseMs: 10_000,
+
+  stormSubs: 5000,
+  stormRooms: 50,
+  stormUsersPerRoom: 10,
+  stormGenerators: 2,
+  stormSendRate: 100,
+  stormBeforeMs: 3000,
+  stormAfterMs: 3000,
+  stormRetry: "fixed",
+  stormRetryMs: 500,
+  stormTimeoutMs: 120_000,
 
   catchupMessages: 10_000,
   catchupRooms: 6,

@@ -1,6 +1,7 @@
 /** Targets, checks and the BENCHMARKS.md text from a run's results. */
 import { catchupProblems, catchupSection, catchupTargets, type CatchupResult } from "./catchup";
 import type { Config } from "./config";
+import { stormProblems, stormSection, stormTargets, type StormResult } from "./storm";
 import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, type MachineWindow, type StartVerdict } from "./machine";
 import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report";
 import type { FairnessResult } from "./fairness-scenario";
@@ -38,6 +39,7 @@ export interface Results {
   /** Absent from the results of runs before the scenario existed. */
   fairness?: FairnessResult[];
   catchup?: CatchupResult[];
+  storm?: StormResult[];
   /** The machine over each scenario: load average at its start and end, CPU steal in between. */
   scenarioMachine?: { scenario: string; machine: MachineWindow }[];
 }
@@ -210,6 +212,7 @@ export function evaluateTargets(res: Results): TargetRow[] {
   }
   rows.push(...fairnessTargets(res.fairness ?? []));
   rows.push(...catchupTargets(res.catchup ?? []));
+  rows.push(...stormTargets(res.storm ?? []));
   return rows;
 }
 
@@ -258,6 +261,7 @@ export function correctnessProblems(res: Results): string[] {
   }
   out.push(...fairnessProblems(res.fairness ?? []));
   for (const c of res.catchup ?? []) out.push(...catchupProblems(c));
+  for (const s of res.storm ?? []) out.push(...stormProblems(s));
   return out;
 }
 
@@ -602,6 +606,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push(sendSection(res));
   out.push(fairnessSection(res.fairness));
   out.push(catchupSection(res.catchup ?? [], res.config));
+  out.push(stormSection(res.storm ?? [], res.config));
   const c = res.config;
   const env = Object.entries({
     RATE_LIMIT_PER_IP: "10000000",
@@ -665,6 +670,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
       "pnpm bench --profile                         # servers only, under node --cpu-prof: where the time goes, in bench/results/profile.md",
       "pnpm bench --env HASH_CONCURRENCY=2          # extra server environment",
       "pnpm bench --force                           # write this file even though the machine was busy at the start",
+      "pnpm bench --only=catchup,storm              # the catch-up and the reconnect storm (~4 and ~5 min on both servers)",
       "```",
       "",
       "Sizes and durations live in `bench/src/config.ts` (FULL and SMOKE); every field can be set with `--name=value` or `BENCH_NAME=value`.",
