@@ -5,8 +5,14 @@
  */
 import type { TargetKind } from "./targets";
 
-export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness";
-export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness"];
+export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness" | "catchup" | "storm";
+export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness", "catchup", "storm"];
+/**
+ * What `pnpm bench:smoke` runs (CI, about a minute): the fairness scenario restarts its server and
+ * seeds it (~15 s even tiny), and the later scenarios seed, restart or hold thousands of sockets;
+ * npm test covers fairness with apps/server/test/fairness.test.ts. `--only=<name>` still runs any.
+ */
+export const SMOKE_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send"];
 
 export interface Config {
   smoke: boolean;
@@ -85,6 +91,34 @@ export interface Config {
   fairPartSamples: number;
   fairPartMaxPhaseMs: number;
 
+  /**
+   * Reconnect storm: subscribed tRPC sockets over rooms and generator processes, member users per
+   * room, messages sent per second (HTTP, retried with the same clientMsgId), how long they flow
+   * before the restart and after the last socket resumed; the clients' reconnect policy ("fixed":
+   * every stormRetryMs ±50%; "wslink": tRPC wsLink's default backoff 0, 2, 4, 8… s), the longest
+   * the storm may take.
+   */
+  stormSubs: number;
+  stormRooms: number;
+  stormUsersPerRoom: number;
+  stormGenerators: number;
+  stormSendRate: number;
+  stormBeforeMs: number;
+  stormAfterMs: number;
+  stormRetry: string;
+  stormRetryMs: number;
+  stormTimeoutMs: number;
+
+  /**
+   * Catch-up: messages one subscriber resumes (seeded with SQL into catchupRooms rooms, used in
+   * turn so that the server's replay page cache is cold again); the victim's rounds and pace.
+   */
+  catchupMessages: number;
+  catchupRooms: number;
+  catchupSamples: number;
+  catchupPaceMs: number;
+  catchupMaxPhaseMs: number;
+
   wsSendBufferMax: number;
   subscriberQueueMax: number;
   /** Extra server environment, from --env KEY=VALUE (repeatable). */
@@ -94,6 +128,8 @@ export interface Config {
   profile: boolean;
   /** Write BENCHMARKS.md, bench/results/latest.json and docs/bench-latency.svg. */
   write: boolean;
+  /** Write them even when the run started on a busy machine (see machine.ts: load average above half the cores, or steal above 5%). */
+  force: boolean;
   /** Measure nothing: rewrite the outputs from a results.json (after changing the report). */
   render: string;
   outDir: string;
@@ -155,12 +191,30 @@ export const FULL: Config = {
   fairPartSamples: 30,
   fairPartMaxPhaseMs: 10_000,
 
+  stormSubs: 5000,
+  stormRooms: 50,
+  stormUsersPerRoom: 10,
+  stormGenerators: 2,
+  stormSendRate: 100,
+  stormBeforeMs: 3000,
+  stormAfterMs: 3000,
+  stormRetry: "fixed",
+  stormRetryMs: 500,
+  stormTimeoutMs: 120_000,
+
+  catchupMessages: 10_000,
+  catchupRooms: 6,
+  catchupSamples: 60,
+  catchupPaceMs: 150,
+  catchupMaxPhaseMs: 30_000,
+
   wsSendBufferMax: 16 * 1024 * 1024,
   subscriberQueueMax: 100_000,
   serverEnv: {},
 
   profile: false,
   write: true,
+  force: false,
   render: "",
   outDir: "",
 };
@@ -168,9 +222,7 @@ export const FULL: Config = {
 export const SMOKE: Config = {
   ...FULL,
   smoke: true,
-  // The fairness scenario restarts its server and seeds it (~15 s even tiny): npm test covers it
-  // with apps/server/test/fairness.test.ts instead. `pnpm bench:smoke --only=fairness` still runs it.
-  scenarios: ALL_SCENARIOS.filter((s) => s !== "fairness"),
+  scenarios: SMOKE_SCENARIOS,
   servers: ["pglite"],
   corkedBaseline: false,
   wideSubs: 20,

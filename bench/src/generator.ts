@@ -9,6 +9,8 @@
 import argon2 from "argon2";
 import WebSocket, { type RawData } from "ws";
 import { Abuse } from "./abuse";
+import { Catcher } from "./catchup-client";
+import { Storm } from "./storm-client";
 import { Histogram } from "./histogram";
 import { TrpcHttp } from "./http";
 import { cpuPercent, rssBytes, sampleCpu, type CpuGroup } from "./proc";
@@ -671,9 +673,47 @@ async function closeAll(): Promise<{ closed: number }> {
 
 let abuse: Abuse | undefined;
 let victim: Victim | undefined;
+let catcher: Catcher | undefined;
+let storm: Storm | undefined;
+
+function theStorm(): Storm {
+  if (!storm) throw new Error("stormStart first");
+  return storm;
+}
 
 async function handle(req: GenRequest): Promise<unknown> {
   switch (req.cmd) {
+    case "stormStart":
+      if (storm) throw new Error("a storm is already set up");
+      storm = new Storm(req.spec);
+      return storm.connect();
+    case "stormPublish":
+      theStorm().startPublishing();
+      return { publishing: true };
+    case "stormMark":
+      theStorm().setMark(req.at);
+      return { marked: true };
+    case "stormStatus":
+      return theStorm().status();
+    case "stormStop": {
+      const s = theStorm();
+      await s.stopPublishing();
+      const final = await s.drain(req.drainMs);
+      s.close();
+      storm = undefined;
+      return final;
+    }
+    case "catchupStart":
+      if (catcher) throw new Error("catch-ups are already running");
+      catcher = new Catcher(req.spec);
+      catcher.start();
+      return { started: true };
+    case "catchupStop": {
+      if (!catcher) throw new Error("no catch-ups running");
+      const runs = await catcher.stop();
+      catcher = undefined;
+      return runs;
+    }
     case "abuseStart":
       if (abuse) throw new Error("the abuse is already running");
       abuse = new Abuse(req.spec);
@@ -714,6 +754,7 @@ async function handle(req: GenRequest): Promise<unknown> {
     case "stats":
       return { ...stats(), duplicatedOutsidePhase };
     case "close":
+      storm?.close();
       return closeAll();
   }
 }

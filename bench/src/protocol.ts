@@ -1,4 +1,6 @@
 import type { AbuseSpec } from "./abuse";
+import type { CatchupSpec } from "./catchup-client";
+import type { StormSpec } from "./storm-client";
 import type { HistogramJSON } from "./histogram";
 import type { CpuGroup } from "./proc";
 import type { VictimSpec } from "./victim";
@@ -228,7 +230,46 @@ export interface VictimRunCmd {
   cmd: "victimRun";
 }
 
+/** Starts catch-ups (catchup-client.ts) over the spec's rooms in turn, until catchupStop. */
+export interface CatchupStartCmd {
+  cmd: "catchupStart";
+  spec: CatchupSpec;
+}
+
+/** Stops the catch-ups once the one under way is done; answers with every CatchupRun. */
+export interface CatchupStopCmd {
+  cmd: "catchupStop";
+}
+
+/** The reconnect storm (storm-client.ts): connect the subscribers; answers { established, failed }. */
+export interface StormStartCmd {
+  cmd: "stormStart";
+  spec: StormSpec;
+}
+/** publish: start sending; mark: time resumes from `at` (epoch ms); status: a StormStatus; stop: stop sending, drain, close (a StormFinal). */
+export interface StormPublishCmd {
+  cmd: "stormPublish";
+}
+export interface StormMarkCmd {
+  cmd: "stormMark";
+  at: number;
+}
+export interface StormStatusCmd {
+  cmd: "stormStatus";
+}
+export interface StormStopCmd {
+  cmd: "stormStop";
+  drainMs: number;
+}
+
 export type GenCommand =
+  | StormStartCmd
+  | StormPublishCmd
+  | StormMarkCmd
+  | StormStatusCmd
+  | StormStopCmd
+  | CatchupStartCmd
+  | CatchupStopCmd
   | AbuseStartCmd
   | AbuseStopCmd
   | VictimSubscribeCmd

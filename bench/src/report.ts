@@ -1,5 +1,8 @@
 /** Targets, checks and the BENCHMARKS.md text from a run's results. */
+import { catchupProblems, catchupSection, catchupTargets, type CatchupResult } from "./catchup";
 import type { Config } from "./config";
+import { stormProblems, stormSection, stormTargets, type StormResult } from "./storm";
+import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, type MachineWindow, type StartVerdict } from "./machine";
 import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report";
 import type { FairnessResult } from "./fairness-scenario";
 import type { Panel, Series } from "./plot";
@@ -16,6 +19,8 @@ export interface Machine {
   kernel: string;
   loadBefore: string;
   loadAfter: string;
+  /** Load and steal sampled before anything of the run started (absent in older results). */
+  start?: StartVerdict;
 }
 
 export interface Results {
@@ -33,6 +38,10 @@ export interface Results {
   send: SendResult[];
   /** Absent from the results of runs before the scenario existed. */
   fairness?: FairnessResult[];
+  catchup?: CatchupResult[];
+  storm?: StormResult[];
+  /** The machine over each scenario: load average at its start and end, CPU steal in between. */
+  scenarioMachine?: { scenario: string; machine: MachineWindow }[];
 }
 
 export const TARGET_LABEL: Record<TargetKind, string> = {
@@ -217,6 +226,8 @@ export function evaluateTargets(res: Results): TargetRow[] {
     });
   }
   rows.push(...fairnessTargets(res.fairness ?? []));
+  rows.push(...catchupTargets(res.catchup ?? []));
+  rows.push(...stormTargets(res.storm ?? []));
   return rows;
 }
 
@@ -266,6 +277,8 @@ export function correctnessProblems(res: Results): string[] {
     if (s.ops && s.stored !== undefined && s.stored !== s.ops.total) out.push(`${tag}: ${s.stored} stored but ${s.ops.total} acknowledged`);
   }
   out.push(...fairnessProblems(res.fairness ?? []));
+  for (const c of res.catchup ?? []) out.push(...catchupProblems(c));
+  for (const s of res.storm ?? []) out.push(...stormProblems(s));
   return out;
 }
 
@@ -521,6 +534,38 @@ function sendSection(res: Results): string {
   return out.join("\n");
 }
 
+/** How busy the machine was at the start and during each scenario: ratios from a busy machine are not comparable. */
+function machineSection(res: Results): string {
+  const v = res.machine.start;
+  const ws = res.scenarioMachine ?? [];
+  if (!v && ws.length === 0) return "";
+  const out: string[] = [];
+  if (v) {
+    out.push(
+      `**The machine at the start**: 1-minute load average ${v.load1?.toFixed(2) ?? "?"} on ${v.cores} cores, CPU steal ${v.stealPct?.toFixed(1) ?? "?"}% over a 2 s sample: ` +
+        (v.busy ? `**busy** (${v.reasons.join("; ")}): these figures are not comparable with a quiet run's.` : "quiet.") +
+        ` A run that starts with the load average above ${BUSY_LOAD_PER_CORE} × the cores, or steal above ${BUSY_STEAL_PCT}%, does not overwrite this file unless given \`--force\`.`,
+    );
+    out.push("");
+  }
+  if (ws.length) {
+    out.push(
+      "Each scenario's load average (1 min) at its start and end, CPU steal (time the hypervisor gave our cores to someone else) and all CPU in use on the machine over it, in % of all cores " +
+        "(the run's own processes included: a scenario that saturates the machine shows ~100%; a steal above a few % means the figures are low):",
+    );
+    out.push("");
+    const f = (x: number | undefined, d = 2) => (x === undefined ? "?" : x.toFixed(d));
+    out.push(
+      table(
+        ["scenario", "duration", "load at start", "load at end", "steal", "machine busy"],
+        ws.map(({ scenario, machine: w }) => [scenario, `${Math.round(w.seconds)} s`, f(w.load1Start), f(w.load1End), `${f(w.stealPct, 1)}%`, `${f(w.busyPct, 0)}%`]),
+      ),
+    );
+    out.push("");
+  }
+  return out.join("\n");
+}
+
 export function benchmarksMarkdown(res: Results, svgPath: string): string {
   const m = res.machine;
   const targets = evaluateTargets(res);
@@ -548,6 +593,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
         : " PostgreSQL was not available: PostgreSQL figures are missing."),
   );
   out.push("");
+  out.push(machineSection(res));
   out.push("## Targets");
   out.push("");
   out.push("Ratios to the bare ws server measured in the same run, and for fairness to the same server idle (the issues' targets). ✅ met, ❌ missed, – not measured.");
@@ -579,6 +625,8 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push(authSection(res));
   out.push(sendSection(res));
   out.push(fairnessSection(res.fairness));
+  out.push(catchupSection(res.catchup ?? [], res.config));
+  out.push(stormSection(res.storm ?? [], res.config));
   const c = res.config;
   const env = Object.entries({
     RATE_LIMIT_PER_IP: "10000000",
@@ -641,6 +689,8 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
       "pnpm bench --only=fairness --fairParts=false # the fairness figure alone, without the per-kind runs",
       "pnpm bench --profile                         # servers only, under node --cpu-prof: where the time goes, in bench/results/profile.md",
       "pnpm bench --env HASH_CONCURRENCY=2          # extra server environment",
+      "pnpm bench --force                           # write this file even though the machine was busy at the start",
+      "pnpm bench --only=catchup,storm              # the catch-up and the reconnect storm (~4 and ~5 min on both servers)",
       "```",
       "",
       "Sizes and durations live in `bench/src/config.ts` (FULL and SMOKE); every field can be set with `--name=value` or `BENCH_NAME=value`.",

@@ -13,9 +13,12 @@ import { latencySvg } from "./plot";
 import { loadAverage } from "./proc";
 import { formatProfile, isMainThreadProfile, summarizeProfile } from "./profile";
 import { benchmarksMarkdown, correctnessProblems, evaluateTargets, plotPanels, TARGET_LABEL, type Machine, type Results } from "./report";
+import { catchup } from "./catchup";
+import { reconnectStorm } from "./storm";
 import { fairness } from "./fairness-scenario";
 import { auth, connections, fanoutScenario, runsOf, sendPath, type Ctx } from "./scenarios";
 import { startPostgres, type TargetKind } from "./targets";
+import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, formatMachine, MachineMeter, startVerdict } from "./machine";
 import { BENCH_DIR, log, now, ROOT } from "./util";
 
 function git(args: string[]): string {
@@ -86,6 +89,13 @@ async function main(): Promise<number> {
   log(`${cfg.smoke ? "smoke" : "full"} run: scenarios ${cfg.scenarios.join(", ")}; servers ${cfg.servers.join(", ")}; logs in ${runDir}`);
 
   const m = machine();
+  // Judged before anything of ours runs: later samples would count the run's own load.
+  const verdict = await startVerdict();
+  m.start = verdict;
+  log(
+    `machine at the start: load ${verdict.load1?.toFixed(2) ?? "?"} on ${verdict.cores} cores, steal ${verdict.stealPct?.toFixed(1) ?? "?"}%` +
+      (verdict.busy ? ` — BUSY (${verdict.reasons.join("; ")})` : " — quiet"),
+  );
   let pg: Ctx["pg"];
   if (cfg.servers.includes("postgres")) {
     pg = await startPostgres();
@@ -111,6 +121,7 @@ async function main(): Promise<number> {
     auth: [],
     send: [],
     fairness: [],
+    scenarioMachine: [],
   };
   const profiles: { title: string; file: string; windows: [number, number][] }[] = [];
   /** Attributes each server main-thread profile written during fn to its result, by pid. */
@@ -141,43 +152,70 @@ async function main(): Promise<number> {
   try {
     for (const scenario of cfg.scenarios) {
       log(`scenario ${scenario}`);
-      if (scenario === "wide" || scenario === "many") {
-        const kinds = withBaseline(!onlyServers);
-        const corked: TargetKind[] = scenario === "wide" && cfg.corkedBaseline && !onlyServers ? ["baseline-cork"] : [];
-        results.fanout.push(
-          ...(await profiled(scenario, () => fanoutScenario(ctx, scenario, [...kinds, ...corked], corked), (r) => runsOf(r).map((x) => x.window))),
-        );
-      } else if (scenario === "conns") {
-        for (const kind of withBaseline(!onlyServers)) {
-          results.connections.push(...(await profiled("conns", () => one(() => connections(ctx, kind)), (r) => [r.window])));
-        }
-      } else if (scenario === "auth") {
-        for (const kind of cfg.servers) {
-          results.auth.push(
-            ...(await profiled("auth", () => one(() => auth(ctx, kind)), (r) => [...r.loginWindows, ...[r.refresh, r.me].flatMap((x) => (x ? [x.window] : []))])),
-          );
-        }
-      } else if (scenario === "fairness") {
-        for (const kind of cfg.servers) {
-          (results.fairness ??= []).push(...(await profiled("fairness", () => one(() => fairness(ctx, kind)), (r) => (r.mix ? [r.mix.window] : []))));
-        }
-      } else {
-        // Both transports: the socket (the recommendation) and HTTP (what the recipe used to do).
-        for (const via of cfg.smoke ? [cfg.sendVia] : (["ws", "http"] as const)) {
-          for (const kind of cfg.servers) {
-            results.send.push(...(await profiled("send", () => one(() => sendPath(ctx, kind, via)), (r) => (r.ops ? [r.ops.window] : []))));
-          }
-        }
+      const meter = new MachineMeter();
+      try {
+        await runScenario(scenario);
+      } finally {
+        const w = meter.stop();
+        (results.scenarioMachine ??= []).push({ scenario, machine: w });
+        log(`scenario ${scenario}: ${w.seconds.toFixed(0)} s, ${formatMachine(w)}`);
       }
     }
   } finally {
     await pg?.stop();
   }
 
+  async function runScenario(scenario: Config["scenarios"][number]): Promise<void> {
+    if (scenario === "wide" || scenario === "many") {
+      const kinds = withBaseline(!onlyServers);
+      const corked: TargetKind[] = scenario === "wide" && cfg.corkedBaseline && !onlyServers ? ["baseline-cork"] : [];
+      results.fanout.push(
+        ...(await profiled(scenario, () => fanoutScenario(ctx, scenario, [...kinds, ...corked], corked), (r) => runsOf(r).map((x) => x.window))),
+      );
+    } else if (scenario === "conns") {
+      for (const kind of withBaseline(!onlyServers)) {
+        results.connections.push(...(await profiled("conns", () => one(() => connections(ctx, kind)), (r) => [r.window])));
+      }
+    } else if (scenario === "auth") {
+      for (const kind of cfg.servers) {
+        results.auth.push(
+          ...(await profiled("auth", () => one(() => auth(ctx, kind)), (r) => [...r.loginWindows, ...[r.refresh, r.me].flatMap((x) => (x ? [x.window] : []))])),
+        );
+      }
+    } else if (scenario === "fairness") {
+      for (const kind of cfg.servers) {
+        (results.fairness ??= []).push(...(await profiled("fairness", () => one(() => fairness(ctx, kind)), (r) => (r.mix ? [r.mix.window] : []))));
+      }
+    } else if (scenario === "catchup") {
+      for (const kind of cfg.servers) {
+        (results.catchup ??= []).push(...(await profiled("catchup", () => one(() => catchup(ctx, kind)), (r) => (r.window ? [r.window] : []))));
+      }
+    } else if (scenario === "storm") {
+      for (const kind of cfg.servers) {
+        (results.storm ??= []).push(...(await profiled("storm", () => one(() => reconnectStorm(ctx, kind)), (r) => (r.window ? [r.window] : []))));
+      }
+    } else if (scenario === "send") {
+      // Both transports: the socket (the recommendation) and HTTP (what the recipe used to do).
+      for (const via of cfg.smoke ? [cfg.sendVia] : (["ws", "http"] as const)) {
+        for (const kind of cfg.servers) {
+          results.send.push(...(await profiled("send", () => one(() => sendPath(ctx, kind, via)), (r) => (r.ops ? [r.ops.window] : []))));
+        }
+      }
+    }
+  }
+
   m.loadAfter = loadAverage();
   results.durationSeconds = (now() - t0) / 1000;
 
-  writeOutputs(results, cfg.write, runDir);
+  // A run that started on a busy machine does not replace the committed figures unless told to.
+  const refused = cfg.write && verdict.busy && !cfg.force;
+  if (refused) {
+    log(
+      `NOT overwriting BENCHMARKS.md: the machine was busy when the run started (${verdict.reasons.join("; ")}; ` +
+        `the rule: load average > ${BUSY_LOAD_PER_CORE} × cores or steal > ${BUSY_STEAL_PCT}%). Pass --force to write it anyway.`,
+    );
+  }
+  writeOutputs(results, cfg.write && !refused, runDir);
 
   const rows = evaluateTargets(results);
   if (rows.length) {
@@ -213,6 +251,8 @@ async function main(): Promise<number> {
     ...results.auth.filter((a) => a.error).map((a) => `auth/${a.target}: ${a.error}`),
     ...results.send.filter((s) => s.error).map((s) => `send/${s.target}: ${s.error}`),
     ...(results.fairness ?? []).filter((f) => f.error).map((f) => `fairness/${f.target}: ${f.error}`),
+    ...(results.catchup ?? []).filter((c) => c.error).map((c) => `catchup/${c.target}: ${c.error}`),
+    ...(results.storm ?? []).filter((s) => s.error).map((s) => `storm/${s.target}: ${s.error}`),
   ];
   if (problems.length) {
     process.stdout.write(`\n${cfg.smoke ? "FAILED" : "Problems"}:\n${problems.map((p) => `  - ${p}`).join("\n")}\n`);

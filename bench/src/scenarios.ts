@@ -24,7 +24,7 @@ export interface Ctx {
 // ---- targets -------------------------------------------------------------------------------------
 
 /** Limits raised so that the load itself, not a per-user or per-IP cap, is what is measured. */
-function loadEnv(cfg: Config): Record<string, string> {
+export function loadEnv(cfg: Config): Record<string, string> {
   return {
     RATE_LIMIT_PER_IP: "10000000",
     RATE_LIMIT_PER_USER: "10000000",
@@ -67,7 +67,7 @@ function isServer(kind: TargetKind): boolean {
 }
 
 /** Warnings and errors the server logged (e.g. slow consumers dropped). */
-function serverLogIssues(target: Target): { warnings: number; errors: number; samples: string[] } {
+export function serverLogIssues(target: Target): { warnings: number; errors: number; samples: string[] } {
   if (!isServer(target.kind)) return { warnings: 0, errors: 0, samples: [] };
   let warnings = 0;
   let errors = 0;
@@ -119,7 +119,7 @@ export interface Layout {
   pubsPerRoom: number;
 }
 
-interface Prepared {
+export interface Prepared {
   subs: SubSpec[];
   pubs: PubSpec[];
   roomIds: string[];
@@ -127,7 +127,7 @@ interface Prepared {
 }
 
 /** Users, rooms and memberships for a layout; for the baseline only room ids. */
-async function prepare(target: Target, layout: Layout): Promise<Prepared> {
+export async function prepare(target: Target, layout: Layout): Promise<Prepared> {
   const subs: SubSpec[] = [];
   const pubs: PubSpec[] = [];
   const roomIds: string[] = [];

@@ -85,8 +85,16 @@ interface PgClusterModule {
 export interface PgHandle {
   url: string;
   settings: Record<string, string>;
+  /**
+   * pg_stat_statements is loaded (shared_preload_libraries, with pg_stat_statements.track=none
+   * for the cluster, so it costs nothing elsewhere) and its view exists in the admin database:
+   * a database created with trackStatements counts its top-level statements.
+   */
+  statements: boolean;
   postmasterPid(): number | undefined;
-  newDatabase(): Promise<string>;
+  newDatabase(opts?: { trackStatements?: boolean }): Promise<string>;
+  /** A query on the admin connection (the cluster's own database): statistics views. */
+  query<R extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
   stop(): Promise<void>;
 }
 
@@ -102,7 +110,13 @@ export async function startPostgres(): Promise<PgHandle | undefined> {
   process.once("exit", () => cluster.stopSync());
   await cluster.stopServer("fast");
   const d = cluster.describe();
-  const options = `${d.options.replace("-c fsync=off", "-c fsync=on")} -c synchronous_commit=on`;
+  // pg_stat_statements counts the reconnect storm's queries; it tracks nothing unless a database
+  // asks for it (ALTER DATABASE … SET pg_stat_statements.track), so other scenarios pay nothing.
+  const libDir = path.join(path.dirname(mod.findPgBinDir() ?? ""), "lib");
+  const statements = existsSync(path.join(libDir, "pg_stat_statements.so"));
+  const options =
+    `${d.options.replace("-c fsync=off", "-c fsync=on")} -c synchronous_commit=on` +
+    (statements ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=none" : "");
   const [cmd, ...pre] = d.pgCtl;
   const r = spawnSync(cmd as string, [...pre, "-D", d.dataDir, "-l", d.logFile, "-w", "-t", "60", "-o", options, "start"], {
     cwd: os.tmpdir(),
@@ -114,15 +128,21 @@ export async function startPostgres(): Promise<PgHandle | undefined> {
   }
   const admin = new pg.Client({ connectionString: cluster.url });
   await admin.connect();
+  if (statements) await admin.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
   const settings: Record<string, string> = {};
   for (const name of ["server_version", "fsync", "synchronous_commit", "wal_sync_method", "max_connections", "shared_buffers"]) {
     const res = await admin.query<Record<string, string>>(`SHOW ${name}`);
     settings[name] = String(res.rows[0]?.[name] ?? "?");
   }
+  settings.pg_stat_statements = statements ? "loaded (track=none except where a scenario asks)" : "not installed";
   let n = 0;
   return {
     url: cluster.url,
     settings,
+    statements,
+    async query<R extends Record<string, unknown>>(text: string, params: unknown[] = []) {
+      return (await admin.query<R>(text, params)).rows;
+    },
     postmasterPid() {
       try {
         return Number(readFileSync(path.join(d.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
@@ -130,9 +150,10 @@ export async function startPostgres(): Promise<PgHandle | undefined> {
         return undefined;
       }
     },
-    async newDatabase() {
+    async newDatabase(opts = {}) {
       const name = `bench_${process.pid}_${++n}`;
       await admin.query(`CREATE DATABASE ${name}`);
+      if (opts.trackStatements && statements) await admin.query(`ALTER DATABASE ${name} SET pg_stat_statements.track = 'top'`);
       const u = new URL(cluster.url);
       u.pathname = `/${name}`;
       return u.toString();
@@ -156,6 +177,10 @@ export interface ServerOptions {
   /** Write a V8 CPU profile (node --cpu-prof) into this folder when the server exits. */
   profileDir?: string;
   runDir: string;
+  /** PostgreSQL: count this database's statements in pg_stat_statements (when loaded). */
+  trackStatements?: boolean;
+  /** Listen on this port (a storm restarts the server where its clients reconnect); otherwise a free one. */
+  port?: number;
 }
 
 let pgliteTemplate: string | undefined;
@@ -178,30 +203,50 @@ async function freshPgliteDir(opts: ServerOptions): Promise<string> {
 }
 
 export interface ServerTarget extends Target {
-  /** Stops this process and starts another on the same data with this environment (e.g. limits back at their defaults after a seeding). */
-  relaunch(env: Record<string, string>): Promise<ServerTarget>;
+  port: number;
+  /** The server's DATA_DIR (PGlite keeps its database in DATA_DIR/pgdata). */
+  dataDir: string;
+  /** The PostgreSQL database (postgres targets). */
+  databaseUrl: string | undefined;
+  /** Stops the process (SIGTERM, as an operator's restart does) and keeps the data. */
+  halt(): Promise<void>;
+  /**
+   * Stops this process (if running) and starts another on the same data with this environment
+   * (e.g. limits back at their defaults after a seeding); samePort: where its clients reconnect.
+   */
+  relaunch(env: Record<string, string>, o?: { samePort?: boolean }): Promise<ServerTarget>;
 }
 
 export async function startServer(opts: ServerOptions): Promise<ServerTarget> {
   const dataDir = opts.kind === "pglite" ? await freshPgliteDir(opts) : mkdtempSync(path.join(os.tmpdir(), "anonchat-bench-"));
-  const databaseUrl = opts.kind === "postgres" ? await (opts.pg as PgHandle).newDatabase() : undefined;
-  const wrap = (t: Target & { stopOnly(): Promise<void> }, o: ServerOptions): ServerTarget => ({
+  const databaseUrl =
+    opts.kind === "postgres" ? await (opts.pg as PgHandle).newDatabase(opts.trackStatements ? { trackStatements: true } : {}) : undefined;
+  const wrap = (t: Target & { port: number; stopOnly(): Promise<void> }, o: ServerOptions): ServerTarget => ({
     ...t,
+    dataDir,
+    databaseUrl,
+    halt: () => t.stopOnly(),
     async stop() {
       await t.stopOnly();
       rmSync(dataDir, { recursive: true, force: true });
     },
-    async relaunch(env) {
+    async relaunch(env, r = {}) {
       await t.stopOnly();
-      const next = { ...o, env };
+      const next: ServerOptions = { ...o, env };
+      if (r.samePort) next.port = t.port;
+      else delete next.port;
       return wrap(await launch(next, dataDir, databaseUrl), next);
     },
   });
   return wrap(await launch(opts, dataDir, databaseUrl), opts);
 }
 
-async function launch(opts: ServerOptions, dataDir: string, databaseUrl: string | undefined): Promise<Target & { stopOnly(): Promise<void> }> {
-  const port = await freePort();
+async function launch(
+  opts: ServerOptions,
+  dataDir: string,
+  databaseUrl: string | undefined,
+): Promise<Target & { port: number; stopOnly(): Promise<void> }> {
+  const port = opts.port ?? (await freePort());
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: process.env.HOME ?? os.tmpdir(),
@@ -244,6 +289,7 @@ async function launch(opts: ServerOptions, dataDir: string, databaseUrl: string 
   const pgHandle = opts.pg;
   return {
     kind: opts.kind,
+    port,
     pid: child.pid as number,
     httpUrl,
     wsUrl: `ws://127.0.0.1:${port}/trpc`,
@@ -259,11 +305,12 @@ async function launch(opts: ServerOptions, dataDir: string, databaseUrl: string 
   };
 }
 
-export async function startBaseline(runDir: string, corked: boolean): Promise<Target> {
+/** The bare ws baseline; on `port` when given (a storm restarts it where its clients reconnect). */
+export async function startBaseline(runDir: string, corked: boolean, fixedPort?: number): Promise<Target> {
   const logFile = path.join(runDir, `baseline${corked ? "-cork" : ""}.log`);
   const child = spawn(process.execPath, ["--import", tsxLoaderFrom(BENCH_DIR), path.join(BENCH_DIR, "src/baseline-server.ts")], {
     cwd: BENCH_DIR,
-    env: { PATH: process.env.PATH ?? "", PORT: "0", BASELINE_CORK: corked ? "1" : "0" },
+    env: { PATH: process.env.PATH ?? "", PORT: String(fixedPort ?? 0), BASELINE_CORK: corked ? "1" : "0" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   track(child);
