@@ -114,6 +114,11 @@ const envSchema = z.object({
     .refine((v) => v === undefined || /^rediss?:\/\//.test(v), "must be a redis:// or rediss:// URL"),
   BUS_PAYLOAD_MAX_BYTES: int(8192, 0, 1_048_576),
   BUS_CATCH_UP_MS: int(2000, 0, 3_600_000),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .optional()
+    .transform((v) => (v && v.trim() !== "" ? v.trim() : "anonchat:"))
+    .refine((v) => /^[A-Za-z0-9:_.-]{1,64}$/.test(v), "must be 1-64 letters, digits or : _ . -"),
   // Checked in loadConfig (the value must never appear in a message).
   SERVICE_SECRET: z.string().optional(),
   SERVICE_SECRET_FILE: z.string().optional(),
@@ -244,6 +249,8 @@ export interface ServerConfig {
   busPayloadMaxBytes: number;
   /** How often a Redis-bus replica checks its rooms' last seqs for a lost notice (0: never). */
   busCatchUpMs: number;
+  /** What every Redis key and channel of this deployment starts with (several deployments may share one Redis). */
+  redisKeyPrefix: string;
   port: number;
   host: string;
   dataDir: string;
@@ -401,6 +408,7 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
     redisUrl: e.REDIS_URL,
     busPayloadMaxBytes: e.BUS_PAYLOAD_MAX_BYTES,
     busCatchUpMs: e.BUS_CATCH_UP_MS,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     port: e.PORT,
     host: e.HOST,
     dataDir: e.DATA_DIR,

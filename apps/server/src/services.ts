@@ -117,7 +117,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
   const limiter = (opts: LimiterOptions): RateLimiterAbstract => {
     const insuranceLimiter = new RateLimiterMemory(opts);
     if (config.rateLimitStore === "redis" && limiterRedis) {
-      return new RateLimiterRedis({ ...opts, keyPrefix: `anonchat:rl:${opts.keyPrefix}`, storeClient: limiterRedis, insuranceLimiter });
+      return new RateLimiterRedis({ ...opts, keyPrefix: `${config.redisKeyPrefix}rl:${opts.keyPrefix}`, storeClient: limiterRedis, insuranceLimiter });
     }
     if (config.rateLimitStore === "postgres" && database?.pool) {
       return new RateLimiterPostgres({ ...opts, storeClient: database.pool, tableName: "rate_limits", tableCreated: true, insuranceLimiter });
@@ -135,6 +135,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
     redisBus = new RedisBus({
       url: config.redisUrl as string,
       payloadMaxBytes: config.busPayloadMaxBytes,
+      channel: `${config.redisKeyPrefix}events`,
       onError: (err) => log.warn("event bus (Redis) error", { err: err.message }),
     });
   } else if (config.bus === "postgres" && database?.pool && config.databaseUrl && role !== "gateway") {

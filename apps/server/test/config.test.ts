@@ -158,6 +158,8 @@ describe("BUS, REDIS_URL and the rate-limit stores", () => {
   it("with REDIS_URL the split roles share their limits in Redis; BUS=redis takes the Redis bus", () => {
     const c = loadConfig({ ...chat, BUS: "redis", REDIS_URL: "redis://:pw@127.0.0.1:6379/0" });
     expect([c.bus, c.rateLimitStore, c.redisUrl]).toEqual(["redis", "redis", "redis://:pw@127.0.0.1:6379/0"]);
+    expect(c.redisKeyPrefix).toBe("anonchat:");
+    expect(loadConfig({ ...chat, BUS: "redis", REDIS_URL: "redis://127.0.0.1:6379", REDIS_KEY_PREFIX: "staging:" }).redisKeyPrefix).toBe("staging:");
   });
 
   it("refuses a Redis setting without REDIS_URL, a bad URL or value, naming the variable and never the URL", () => {
@@ -168,5 +170,6 @@ describe("BUS, REDIS_URL and the rate-limit stores", () => {
     expect(bad).toContain("REDIS_URL");
     expect(bad).not.toContain("secretpw");
     expect(refused({ ...chat, BUS_PAYLOAD_MAX_BYTES: "-1" })).toContain("BUS_PAYLOAD_MAX_BYTES");
+    expect(refused({ ...chat, REDIS_KEY_PREFIX: "two words" })).toContain("REDIS_KEY_PREFIX");
   });
 });

@@ -14,7 +14,10 @@ import { freePort, spawnServerProcess, type ServerProcess } from "./helpers/wire
 
 /** The environment that puts a deployment on the Redis bus and store at url. */
 export function redisEnv(url: string): Record<string, string> {
-  return { BUS: "redis", REDIS_URL: url, RATE_LIMIT_STORE: "redis" };
+  // One Redis serves every deployment of a test run: each gets its own namespace, as separate
+  // deployments sharing a Redis in production would (user ids restart at 1 in each scratch
+  // database, so shared send-limit counters would refuse one test's user for another's sends).
+  return { BUS: "redis", REDIS_URL: url, RATE_LIMIT_STORE: "redis", REDIS_KEY_PREFIX: `test-${randomBytes(6).toString("hex")}:` };
 }
 
 export interface SplitDeployment {
