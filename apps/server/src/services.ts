@@ -209,6 +209,7 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
         maxRoomsPerUser: config.maxRoomsPerUser,
         typingTtlMs: config.typingTtlMs,
       },
+      onPublishError: (err, event) => log.warn("event bus publish failed after commit", { event, err: err.message }),
       sendLimiter: limiter({ keyPrefix: "send", points: config.sendLimit.points, duration: config.sendLimit.window }),
       typingLimiter: limiter({ keyPrefix: "typing", points: config.typingLimit.points, duration: config.typingLimit.window }),
     });

@@ -169,6 +169,28 @@ describe("room.remove", () => {
     await expectTRPCError(a.client.room.remove.mutate({ roomId: room.id }), "NOT_FOUND");
   });
 
+  it("of removes racing, one succeeds and the rest are told the room is gone; a non-owner's racing remove is refused", async () => {
+    const a = await registerUser(srv.url, "rm");
+    const b = await registerUser(srv.url, "rm");
+    const room = await a.client.room.create.mutate({ name: "r", maxMembers: 3 });
+    await b.client.room.join.mutate({ roomId: room.id });
+    const settle = (p: Promise<unknown>) =>
+      p.then(
+        () => "ok",
+        (e: { data?: { code?: string } }) => e.data?.code ?? String(e),
+      );
+    const answers = await Promise.all([
+      ...Array.from({ length: 8 }, () => settle(a.client.room.remove.mutate({ roomId: room.id }))),
+      ...Array.from({ length: 4 }, () => settle(b.client.room.remove.mutate({ roomId: room.id }))),
+    ]);
+    const owners = answers.slice(0, 8).sort();
+    const others = answers.slice(8);
+    expect(owners).toEqual(["NOT_FOUND", "NOT_FOUND", "NOT_FOUND", "NOT_FOUND", "NOT_FOUND", "NOT_FOUND", "NOT_FOUND", "ok"]);
+    // Before the removal it is someone else's room, after it there is none: never "ok".
+    for (const x of others) expect(["FORBIDDEN", "NOT_FOUND"]).toContain(x);
+    await expectTRPCError(a.client.room.get.query({ roomId: room.id }), "NOT_FOUND");
+  });
+
   it("refuses a non-member too", async () => {
     const a = await registerUser(srv.url, "rm");
     const c = await registerUser(srv.url, "rm");

@@ -248,8 +248,12 @@ export async function leaveRoom(
 }
 
 /** Deletes a room (members and messages go with it) and returns its last seq. */
-export async function deleteRoom(db: Db, roomId: string): Promise<{ lastSeq: number } | undefined> {
-  const row = await db.deleteFrom("rooms").where("id", "=", roomId).returning("last_seq").executeTakeFirst();
+/**
+ * Deletes the room if, at that moment, this user owns it: one statement, so a concurrent change
+ * of owner or a concurrent removal is seen (PostgreSQL re-checks the row it waited for).
+ */
+export async function deleteOwnedRoom(db: Db, roomId: string, ownerId: number): Promise<{ lastSeq: number } | undefined> {
+  const row = await db.deleteFrom("rooms").where("id", "=", roomId).where("owner_id", "=", ownerId).returning("last_seq").executeTakeFirst();
   return row && { lastSeq: row.last_seq };
 }
 

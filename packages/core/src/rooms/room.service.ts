@@ -50,6 +50,8 @@ export interface RoomServiceDeps {
   sendLimiter: Limiter;
   /** Typing notices per user (shared by replicas when its store is PostgreSQL). */
   typingLimiter: Limiter;
+  /** Told of a publish that failed after what it announces was stored (the request still succeeds). */
+  onPublishError?: (err: Error, event: string) => void;
 }
 
 export interface Sender {
@@ -150,11 +152,18 @@ export class RoomService {
   }
 
   async remove(userId: number, roomId: string): Promise<{ ok: true }> {
-    const room = await rooms.findRoom(this.deps.db, roomId);
-    if (!room) throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
-    if (room.ownerId !== userId) throw new AppError("FORBIDDEN", MESSAGES.notOwner);
-    const removed = await rooms.deleteRoom(this.deps.db, roomId);
-    if (removed) await this.deps.bus.publish({ type: "room_removed", roomId, lastSeq: removed.lastSeq });
+    // The owner check is the delete's own condition: checked apart, an owner who handed the room
+    // on a moment ago could still remove it, and of two removes racing both would be "ok".
+    const removed = await rooms.deleteOwnedRoom(this.deps.db, roomId, userId);
+    if (!removed) {
+      // Not deleted: tell why from what is there now (gone, or someone else's).
+      const room = await rooms.findRoom(this.deps.db, roomId);
+      if (!room) throw new AppError("NOT_FOUND", MESSAGES.roomNotFound);
+      throw new AppError("FORBIDDEN", MESSAGES.notOwner);
+    }
+    // After commit: the removal stands whether or not the notice goes out (a feed that misses it
+    // finds the room gone at its next read).
+    await this.deps.bus.publish({ type: "room_removed", roomId, lastSeq: removed.lastSeq }).catch((err) => this.publishFailed(err, "room_removed"));
     return { ok: true };
   }
 
@@ -232,7 +241,7 @@ export class RoomService {
       throw new AppError("FORBIDDEN", MESSAGES.notMember);
     }
     // The user's other devices update their room lists.
-    if (r.moved) await this.deps.bus.publish({ type: "read", userId, ...r.marker }).catch(() => undefined);
+    if (r.moved) await this.deps.bus.publish({ type: "read", userId, ...r.marker }).catch((err) => this.publishFailed(err, "read"));
     return r.marker;
   }
 
@@ -243,7 +252,9 @@ export class RoomService {
     // A limit, not a silent drop: a per-process throttle would let replicas disagree (a start
     // on one replica dropped right after a stop on another), and a client deserves to know.
     await consumeOrThrow(this.deps.typingLimiter, String(user.id), "too many typing notices");
-    await this.deps.bus.publish({ type: "typing", roomId: input.roomId, userId: user.id, login: user.login, typing: input.typing });
+    // A typing notice is a hint that expires by itself: a bus that cannot take it now costs the
+    // others the hint, not the caller an error.
+    await this.deps.bus.publish({ type: "typing", roomId: input.roomId, userId: user.id, login: user.login, typing: input.typing }).catch((err) => this.publishFailed(err, "typing"));
     return { ok: true };
   }
 
@@ -325,7 +336,11 @@ export class RoomService {
   /** After commit; a failed publish must not fail what is stored (feeds resync from the database). */
   private async publish(roomId: string, stored: StoredEvent[], more: BusEvent[] = []): Promise<void> {
     const events: BusEvent[] = stored.map((event) => ({ type: "message", roomId, seq: event.seq, event }));
-    await this.deps.bus.publishMany([...events, ...more]).catch(() => undefined);
+    await this.deps.bus.publishMany([...events, ...more]).catch((err) => this.publishFailed(err, "events"));
+  }
+
+  private publishFailed(err: unknown, event: string): void {
+    this.deps.onPublishError?.(err instanceof Error ? err : new Error(String(err)), event);
   }
 
   private async requireMember(userId: number, roomId: string) {
