@@ -1,5 +1,11 @@
 import { defineConfig } from "vitest/config";
 
+// Through the split deployment (scripts/test.mjs's split phases) a test server is four processes
+// (auth, two chat replicas, the gateway), each loading and migrating before it is ready: on a
+// busy 2-core machine that alone has taken 50-100 s. These are bounds for a hang, not paces.
+const split = process.env.TEST_TOPOLOGY === "split";
+const bound = split ? 240_000 : 60_000;
+
 // One run covers unit tests next to the code, the integration tests of apps/server and the browser
 // tests of apps/web (which need apps/web/dist built first).
 export default defineConfig({
@@ -10,8 +16,8 @@ export default defineConfig({
       "apps/web/src/**/*.test.ts",
       "apps/web/e2e/**/*.test.ts",
     ],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    testTimeout: bound,
+    hookTimeout: bound,
     pool: "forks",
     maxWorkers: 2,
     fileParallelism: true,
