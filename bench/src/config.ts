@@ -5,12 +5,13 @@
  */
 import type { TargetKind } from "./targets";
 
-export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness" | "catchup" | "storm";
-export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness", "catchup", "storm"];
+export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness" | "catchup" | "storm" | "split";
+export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness", "catchup", "storm", "split"];
 /**
  * What `pnpm bench:smoke` runs (CI, about a minute): the fairness scenario restarts its server and
  * seeds it (~15 s even tiny), and the later scenarios seed, restart or hold thousands of sockets;
- * npm test covers fairness with apps/server/test/fairness.test.ts. `--only=<name>` still runs any.
+ * npm test covers fairness with apps/server/test/fairness.test.ts; split starts six deployments
+ * (about two minutes). `--only=<name>` still runs any.
  */
 export const SMOKE_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send"];
 
@@ -119,6 +120,22 @@ export interface Config {
   catchupPaceMs: number;
   catchupMaxPhaseMs: number;
 
+  /**
+   * Split deployment (bench/src/split.ts): chat replica counts and buses (postgres, redis) to run;
+   * rooms, subscribers per room (spread evenly over the replicas, so every row delivers the same
+   * number of copies per message: keep it a multiple of every replica count), publishers per room,
+   * the closed loop's undelivered messages per room, how long each row is measured, and how
+   * long the deployment's idle CPU is sampled first (every socket open, nothing sent).
+   */
+  splitReplicas: number[];
+  splitBuses: string[];
+  splitRooms: number;
+  splitSubsPerRoom: number;
+  splitPubsPerRoom: number;
+  splitWindow: number;
+  splitMs: number;
+  splitIdleMs: number;
+
   wsSendBufferMax: number;
   subscriberQueueMax: number;
   /** Extra server environment, from --env KEY=VALUE (repeatable). */
@@ -207,6 +224,15 @@ export const FULL: Config = {
   catchupSamples: 60,
   catchupPaceMs: 150,
   catchupMaxPhaseMs: 30_000,
+
+  splitReplicas: [1, 2, 3],
+  splitBuses: ["postgres", "redis"],
+  splitRooms: 8,
+  splitSubsPerRoom: 6,
+  splitPubsPerRoom: 2,
+  splitWindow: 4,
+  splitMs: 6000,
+  splitIdleMs: 3000,
 
   wsSendBufferMax: 16 * 1024 * 1024,
   subscriberQueueMax: 100_000,

@@ -43,6 +43,8 @@ interface Sub {
   open: boolean;
   started: boolean;
   onStarted: ((err?: Error) => void) | undefined;
+  /** The server process it reached (split scenario: the chat replica), when known. */
+  group?: number;
 }
 
 interface PhaseCounters {
@@ -57,6 +59,8 @@ interface Pending {
   remaining: number;
   /** Scheduled send time. */
   t: number;
+  /** The publisher's server process (split scenario), when known. */
+  group: number | undefined;
 }
 
 const roomIndex = new Map<string, number>();
@@ -74,6 +78,8 @@ let windowStart = Infinity;
 let windowEnd = -Infinity;
 let windowDelivered = 0;
 let latency = new Histogram();
+/** Deliveries from a publisher on one server process to a subscriber on another (both tagged). */
+let crossLatency = new Histogram();
 
 /** Called when a send is fully delivered (all local subscribers of its room have it). */
 let onComplete: (room: number) => void = () => {};
@@ -129,8 +135,11 @@ function onSubFrame(sub: Sub, data: RawData) {
   const recv = now();
   if (c) c.received++;
   if (recv >= windowStart && recv < windowEnd) windowDelivered++;
-  if (t >= windowStart && t < windowEnd) latency.add(recv - t);
   const p = pending.get(g);
+  if (t >= windowStart && t < windowEnd) {
+    latency.add(recv - t);
+    if (p?.group !== undefined && sub.group !== undefined && p.group !== sub.group) crossLatency.add(recv - t);
+  }
   if (p) {
     if (--p.remaining === 0) {
       pending.delete(g);
@@ -301,6 +310,7 @@ class RpcSocket {
 interface Pub {
   room: number;
   roomId: string;
+  group?: number;
   send(text: string, clientMsgId: string): Promise<void>;
 }
 
@@ -351,6 +361,7 @@ async function run(cmd: RunCmd): Promise<RunResult> {
   const c = counters(cmd.phase);
   const ack = new Histogram();
   latency = new Histogram();
+  crossLatency = new Histogram();
   windowDelivered = 0;
   const roomOutstanding = new Map<number, number>();
   const roomCursor = new Map<number, number>();
@@ -382,7 +393,7 @@ async function run(cmd: RunCmd): Promise<RunResult> {
     const g = ++messageNo;
     const room = pub.room;
     const local = subsInRoom[room] ?? 0;
-    if (local > 0) pending.set(g, { room, remaining: local, t: intended });
+    if (local > 0) pending.set(g, { room, remaining: local, t: intended, group: pub.group });
     roomOutstanding.set(room, (roomOutstanding.get(room) ?? 0) + 1);
     sent++;
     inFlight++;
@@ -500,6 +511,7 @@ async function run(cmd: RunCmd): Promise<RunResult> {
     duplicated: c.duplicated,
     unexpected: c.unexpected,
     latency: latency.toJSON(),
+    crossLatency: crossLatency.toJSON(),
     ack: ack.toJSON(),
     cpu: cpuA && cpuB ? cpuPercent(cpuA, cpuB, seconds) : {},
     closedSockets: closedSockets - closedBefore,
@@ -739,6 +751,22 @@ async function handle(req: GenRequest): Promise<unknown> {
       return connect(req);
     case "publishers":
       return setPublishers(req);
+    case "dropLast": {
+      // Closes the subscriber opened last, as if it had never been opened (not a lost socket).
+      const last = subs.pop();
+      if (!last) throw new Error("no subscriber to drop");
+      last.open = false;
+      subsInRoom[last.room] = (subsInRoom[last.room] ?? 1) - 1;
+      last.ws.close();
+      return { dropped: true };
+    }
+    case "tag": {
+      // The socket opened last (connect or publishers with one socket) reached this server process.
+      const last = req.what === "sub" ? subs[subs.length - 1] : pubs[pubs.length - 1];
+      if (!last) throw new Error(`no ${req.what} to tag`);
+      last.group = req.group;
+      return { tagged: true };
+    }
     case "run":
       return run(req);
     case "publishOnce":

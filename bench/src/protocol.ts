@@ -104,6 +104,8 @@ export interface RunResult {
   unexpected: number;
   /** Latency (receive − intended send time) of messages sent in the measurement window. */
   latency: HistogramJSON;
+  /** The same, only deliveries whose publisher and subscriber sockets were tagged with different server processes. */
+  crossLatency: HistogramJSON;
   /** Acknowledgement latency of sends in the window. */
   ack: HistogramJSON;
   cpu: Record<string, number>;
@@ -204,6 +206,18 @@ export interface StatsResult {
   rss: number;
 }
 
+/** Tags the subscriber or publisher socket opened last with the server process it reached (split scenario). */
+export interface TagCmd {
+  cmd: "tag";
+  what: "sub" | "pub";
+  group: number;
+}
+
+/** Closes the subscriber socket opened last and forgets it (split scenario: it reached a replica that had its share). */
+export interface DropLastCmd {
+  cmd: "dropLast";
+}
+
 export interface CloseCmd {
   cmd: "close";
 }
@@ -283,6 +297,8 @@ export type GenCommand =
   | AuthLoopCmd
   | Argon2Cmd
   | StatsCmd
+  | TagCmd
+  | DropLastCmd
   | CloseCmd;
 
 export type GenRequest = GenCommand & { reqId: number };

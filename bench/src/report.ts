@@ -1,6 +1,7 @@
 /** Targets, checks and the BENCHMARKS.md text from a run's results. */
 import { catchupProblems, catchupSection, catchupTargets, type CatchupResult } from "./catchup";
 import type { Config } from "./config";
+import { splitProblems, splitSection, type SplitResult } from "./split";
 import { stormProblems, stormSection, stormTargets, type StormResult } from "./storm";
 import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, type MachineWindow, type StartVerdict } from "./machine";
 import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report";
@@ -40,6 +41,7 @@ export interface Results {
   fairness?: FairnessResult[];
   catchup?: CatchupResult[];
   storm?: StormResult[];
+  split?: SplitResult[];
   /** The machine over each scenario: load average at its start and end, CPU steal in between. */
   scenarioMachine?: { scenario: string; machine: MachineWindow }[];
 }
@@ -279,6 +281,7 @@ export function correctnessProblems(res: Results): string[] {
   out.push(...fairnessProblems(res.fairness ?? []));
   for (const c of res.catchup ?? []) out.push(...catchupProblems(c));
   for (const s of res.storm ?? []) out.push(...stormProblems(s));
+  for (const s of res.split ?? []) out.push(...splitProblems(s));
   return out;
 }
 
@@ -627,6 +630,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push(fairnessSection(res.fairness));
   out.push(catchupSection(res.catchup ?? [], res.config));
   out.push(stormSection(res.storm ?? [], res.config));
+  out.push(splitSection(res.split ?? [], res.config, res.machine.cores));
   const c = res.config;
   const env = Object.entries({
     RATE_LIMIT_PER_IP: "10000000",
@@ -691,6 +695,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
       "pnpm bench --env HASH_CONCURRENCY=2          # extra server environment",
       "pnpm bench --force                           # write this file even though the machine was busy at the start",
       "pnpm bench --only=catchup,storm              # the catch-up and the reconnect storm (~4 and ~5 min on both servers)",
+      "pnpm bench --only=split --servers=postgres   # gateway + auth + 1–3 chat replicas × BUS postgres/redis (~4 min; needs postgresql and redis-server)",
       "```",
       "",
       "Sizes and durations live in `bench/src/config.ts` (FULL and SMOKE); every field can be set with `--name=value` or `BENCH_NAME=value`.",

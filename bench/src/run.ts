@@ -15,6 +15,7 @@ import { formatProfile, isMainThreadProfile, summarizeProfile } from "./profile"
 import { benchmarksMarkdown, correctnessProblems, evaluateTargets, plotPanels, TARGET_LABEL, type Machine, type Results } from "./report";
 import { catchup } from "./catchup";
 import { reconnectStorm } from "./storm";
+import { splitScenario } from "./split";
 import { fairness } from "./fairness-scenario";
 import { auth, connections, fanoutScenario, runsOf, sendPath, type Ctx } from "./scenarios";
 import { startPostgres, type TargetKind } from "./targets";
@@ -194,6 +195,8 @@ async function main(): Promise<number> {
       for (const kind of cfg.servers) {
         (results.storm ??= []).push(...(await profiled("storm", () => one(() => reconnectStorm(ctx, kind)), (r) => (r.window ? [r.window] : []))));
       }
+    } else if (scenario === "split") {
+      (results.split ??= []).push(...(await splitScenario(ctx)));
     } else if (scenario === "send") {
       // Both transports: the socket (the recommendation) and HTTP (what the recipe used to do).
       for (const via of cfg.smoke ? [cfg.sendVia] : (["ws", "http"] as const)) {
@@ -253,6 +256,7 @@ async function main(): Promise<number> {
     ...(results.fairness ?? []).filter((f) => f.error).map((f) => `fairness/${f.target}: ${f.error}`),
     ...(results.catchup ?? []).filter((c) => c.error).map((c) => `catchup/${c.target}: ${c.error}`),
     ...(results.storm ?? []).filter((s) => s.error).map((s) => `storm/${s.target}: ${s.error}`),
+    ...(results.split ?? []).filter((s) => s.error).map((s) => `split/${s.replicas}×chat/${s.bus}: ${s.error}`),
   ];
   if (problems.length) {
     process.stdout.write(`\n${cfg.smoke ? "FAILED" : "Problems"}:\n${problems.map((p) => `  - ${p}`).join("\n")}\n`);

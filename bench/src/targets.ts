@@ -192,7 +192,7 @@ let pgliteTemplate: string | undefined;
 async function freshPgliteDir(opts: ServerOptions): Promise<string> {
   if (!pgliteTemplate) {
     const dir = mkdtempSync(path.join(os.tmpdir(), "anonchat-bench-template-"));
-    const t = await launch({ ...opts, env: { LOG_LEVEL: "warn" }, profileDir: undefined }, dir, undefined);
+    const t = await launchServer({ ...opts, env: { LOG_LEVEL: "warn" }, profileDir: undefined }, dir, undefined);
     await t.stopOnly();
     pgliteTemplate = dir;
     process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
@@ -235,13 +235,14 @@ export async function startServer(opts: ServerOptions): Promise<ServerTarget> {
       const next: ServerOptions = { ...o, env };
       if (r.samePort) next.port = t.port;
       else delete next.port;
-      return wrap(await launch(next, dataDir, databaseUrl), next);
+      return wrap(await launchServer(next, dataDir, databaseUrl), next);
     },
   });
-  return wrap(await launch(opts, dataDir, databaseUrl), opts);
+  return wrap(await launchServer(opts, dataDir, databaseUrl), opts);
 }
 
-async function launch(
+/** One server process (any ROLE, from opts.env) on dataDir and databaseUrl; the split scenario starts several on one database. */
+export async function launchServer(
   opts: ServerOptions,
   dataDir: string,
   databaseUrl: string | undefined,
