@@ -87,14 +87,14 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       ? gatewayHandler(config, services, log)
       : serviceHandler(config, services, registry, log, { budgets, security });
   const procedures = new Set(Object.keys(appRouter._def.procedures));
-  metrics.gauge("anonchat_websockets", "Open WebSockets by protocol.", () =>
+  metrics.gauge("anonchat_websockets", "Open WebSockets by protocol.", ["protocol"], () =>
     Object.entries(handler.socketCounts()).map(([protocol, n]) => [{ protocol }, n]),
   );
-  metrics.gauge("anonchat_authenticated_sockets", "Open sockets with a verified user.", () => [[{}, registry.size()]]);
-  metrics.gauge("anonchat_subscriptions", "Live room subscriptions in this process.", () => [
+  metrics.gauge("anonchat_authenticated_sockets", "Open sockets with a verified user.", [], () => [[{}, registry.size()]]);
+  metrics.gauge("anonchat_subscriptions", "Live room subscriptions in this process.", [], () => [
     [{}, services.hub?.subscriberCount() ?? 0],
   ]);
-  metrics.gauge("anonchat_db_pool_connections", "PostgreSQL pool connections by state.", () => {
+  metrics.gauge("anonchat_db_pool_connections", "PostgreSQL pool connections by state.", ["state"], () => {
     const pool = services.database?.pool;
     if (!pool) return [];
     return [
@@ -199,8 +199,9 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         return void res.end();
       }
       if (path === "/metrics" && config.metrics) {
-        res.writeHead(200, { ...rate.headers, "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-        return void res.end(metrics.render());
+        const text = await metrics.render();
+        res.writeHead(200, { ...rate.headers, "Content-Type": metrics.contentType });
+        return void res.end(text);
       }
       if (path === "/readyz") {
         // Not ready: shutting down, a verifier that holds no token key yet (auth not reached since
