@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { trustProxyProblem } from "./gateway/client-ip";
 
 /**
  * The environment, read once and validated here; everything else receives ServerConfig.
@@ -177,7 +178,10 @@ const envSchema = z.object({
   WS_AUTH_TIMEOUT: int(10, 1, 300),
   PUBLIC_ORIGIN: originList,
   CORS_ORIGINS: originList,
-  TRUST_PROXY: list,
+  TRUST_PROXY: list.superRefine((v, ctx) => {
+    const problem = trustProxyProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
   LEGACY_MESSAGE_ENCODING: z.enum(["base64", "bytes"]).optional().default("base64"),
   SHUTDOWN_TIMEOUT: int(5, 1, 120),
   HTTP_KEEP_ALIVE_TIMEOUT: int(65, 1, 3600),
