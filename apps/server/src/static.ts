@@ -38,7 +38,7 @@ export function createStaticHandler(webDir: string | undefined) {
         extensions: ["html"],
       })
     : undefined;
-  return function serveStatic(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): Promise<boolean> {
+  const serveStatic = function serveStatic(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): Promise<boolean> {
     if (!serve || (req.method !== "GET" && req.method !== "HEAD")) return Promise.resolve(false);
     const urlPath = decodedPath((req.url ?? "/").split("?")[0] ?? "/");
     if (urlPath === undefined) {
@@ -66,7 +66,20 @@ export function createStaticHandler(webDir: string | undefined) {
     }
     return Promise.resolve(false);
   };
+  return Object.assign(serveStatic, {
+    /**
+     * Whether a request is the web client's to answer (a file, a client route, or its 404): GET or
+     * HEAD outside the API's paths, with a WEB_DIR. These are answered from the index built at
+     * start, without the per-IP request budget.
+     */
+    serves(method: string | undefined, urlPath: string): boolean {
+      return serve !== undefined && (method === "GET" || method === "HEAD") && !API_PATH.test(urlPath);
+    },
+  });
 }
+
+/** Paths the static files never answer: the API, the service-to-service routes, metrics, health. */
+const API_PATH = /^\/(trpc|api|internal|\.well-known)(\/|$)|^\/(metrics|healthz|readyz)$/;
 
 /** The path with its percent-escapes decoded, or undefined when one is malformed (%ZZ, a cut UTF-8 sequence). */
 function decodedPath(raw: string): string | undefined {

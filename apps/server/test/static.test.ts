@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { brotliCompressSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/index";
 import { startTestServer, type TestServer } from "./harness";
 
 const INDEX = "<!doctype html><title>AnonChat</title>";
@@ -79,5 +80,56 @@ describe("static files (the web client)", () => {
     expect(res.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
     const ranged = await fetch(`${srv.url}/assets/style-99.css`, { headers: { Range: "bytes=5-2" } });
     expect([ranged.status, await ranged.text()]).toEqual([200, "body{}"]);
+  });
+});
+
+describe("the per-IP budget (RATE_LIMIT_PER_IP=5) does not count static files or health polls", () => {
+  let srv: TestServer;
+  let webDir: string;
+  beforeAll(async () => {
+    webDir = await mkdtemp(path.join(os.tmpdir(), "anonchat-web-"));
+    await mkdir(path.join(webDir, "assets"));
+    await writeFile(path.join(webDir, "index.html"), INDEX);
+    await writeFile(path.join(webDir, "assets", "app-1234.js"), APP);
+    srv = await startTestServer({ env: { WEB_DIR: webDir, RATE_LIMIT_PER_IP: "5" } });
+  });
+  afterAll(async () => {
+    await srv?.stop();
+    await rm(webDir, { recursive: true, force: true });
+  });
+
+  it("the default budget is 600 requests a minute", () => {
+    const d = loadConfig({});
+    expect([d.rateLimit.points, d.rateLimit.window]).toEqual([600, 60]);
+  });
+
+  it("a static file, a client route, a missing file, /healthz and /readyz, 50 times each: never 429; the API still is past 5", async () => {
+    const statuses = new Map<string, number[]>();
+    for (const p of ["/assets/app-1234.js", "/r/AbCdEfGhIjKlMnOp", "/", "/assets/gone.js", "/healthz", "/readyz"]) {
+      const got: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        const res = await fetch(`${srv.url}${p}`, { method: i % 2 ? "HEAD" : "GET" });
+        await res.arrayBuffer();
+        got.push(res.status);
+      }
+      statuses.set(p, [...new Set(got)]);
+    }
+    expect(Object.fromEntries(statuses)).toEqual({
+      "/assets/app-1234.js": [200],
+      "/r/AbCdEfGhIjKlMnOp": [200],
+      "/": [200],
+      "/assets/gone.js": [404],
+      "/healthz": [200],
+      "/readyz": [200],
+    });
+    const api: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${srv.url}/api/v1/status`);
+      await res.arrayBuffer();
+      api.push(res.status);
+    }
+    expect(api).toEqual([200, 200, 200, 200, 200, 429]);
+    // A POST to a page path is not the web client's: it is counted (and refused now).
+    expect((await fetch(`${srv.url}/r/AbCdEfGhIjKlMnOp`, { method: "POST" })).status).toBe(429);
   });
 });
