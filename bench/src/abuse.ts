@@ -142,7 +142,9 @@ export class Abuse {
   private refusedEverywhere(): boolean {
     const s = this.spec.shape;
     const c = (k: string) => this.counts[k] ?? 0;
-    const anon = c("anon.register.status.429") + c("anon.login_batch.status.429") + c("anon.login_v1.status.429");
+    // A batch's calls refused one by one (failed logins past LOGIN_FAILS_PER_IP) are refusals too:
+    // the per-IP request budget (600 a minute) no longer refuses the whole batch first.
+    const anon = c("anon.register.status.429") + c("anon.login_batch.status.429") + c("anon.login_batch.calls.429") + c("anon.login_v1.status.429");
     return (
       (s.batchLoops === 0 || c("batch.status.429") + c("batch.calls.429") > 0) &&
       (s.replaySockets === 0 || c("replay.refused_429") > 0) &&

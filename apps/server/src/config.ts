@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { trustProxyProblem } from "./gateway/client-ip";
 
 /**
  * The environment, read once and validated here; everything else receives ServerConfig.
@@ -149,7 +150,7 @@ const envSchema = z.object({
   HASH_QUEUE_MAX: int(200, 0, 100_000),
   HASH_CONCURRENCY_PER_IP: int(1, 1, 64),
   HASH_QUEUE_PER_IP: int(16, 0, 100_000),
-  RATE_LIMIT_PER_IP: int(100, 1, 10_000_000),
+  RATE_LIMIT_PER_IP: int(600, 1, 10_000_000),
   RATE_LIMIT_WINDOW: int(60, 1, 86_400),
   RATE_LIMIT_PER_USER: int(600, 1, 10_000_000),
   RATE_LIMIT_USER_WINDOW: int(60, 1, 86_400),
@@ -182,7 +183,10 @@ const envSchema = z.object({
   WS_AUTH_TIMEOUT: int(10, 1, 300),
   PUBLIC_ORIGIN: originList,
   CORS_ORIGINS: originList,
-  TRUST_PROXY: list,
+  TRUST_PROXY: list.superRefine((v, ctx) => {
+    const problem = trustProxyProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
   LEGACY_MESSAGE_ENCODING: z.enum(["base64", "bytes"]).optional().default("base64"),
   SHUTDOWN_TIMEOUT: int(5, 1, 120),
   HTTP_KEEP_ALIVE_TIMEOUT: int(65, 1, 3600),

@@ -1,21 +1,28 @@
-import { ConfigError, loadConfig } from "./config";
+import { ConfigError, loadConfig, type ServerConfig } from "./config";
 import { createLogger } from "./logger";
 import { startServer } from "./server";
+import { logStartupFailure } from "./startup-failure";
 
 /** The process entry: env once, start, and a graceful exit 0 on SIGTERM/SIGINT. */
 async function main() {
-  let config;
+  let config: ServerConfig;
   try {
     config = loadConfig(process.env);
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`${e.message}\n`);
+      logStartupFailure(createLogger("info"), e);
       process.exit(2);
     }
     throw e;
   }
   const log = createLogger(config.logLevel);
-  const server = await startServer(config, log);
+  let server;
+  try {
+    server = await startServer(config, log);
+  } catch (err) {
+    logStartupFailure(log, err);
+    process.exit(1);
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -40,6 +47,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  process.stderr.write(`failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  logStartupFailure(createLogger("info"), err);
   process.exit(1);
 });

@@ -1,113 +1,110 @@
+import client from "prom-client";
+
 /**
- * Prometheus text exposition (version 0.0.4) for the few metric kinds we need. Label values are
- * bounded by the callers (route names, never raw paths), so series cannot grow without limit.
+ * Prometheus metrics through prom-client: this server's own series (names unchanged) in a registry
+ * per server, and the library's default process metrics (CPU, memory, heap, event-loop lag, GC,
+ * handles) in one registry per process, collected once however many servers a process runs.
+ * Label values are bounded by the callers (route names, never raw paths), so series cannot grow
+ * without limit.
  */
 
 type Labels = Record<string, string>;
-const key = (labels: Labels) =>
-  Object.keys(labels)
-    .sort()
-    .map((k) => `${k}="${String(labels[k]).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`)
-    .join(",");
 
-interface Metric {
-  render(): string[];
-}
+/** Labels in name order, so a series is written the same way whatever order a caller used. */
+const sorted = (labels: Labels): Labels => Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
-export class Counter implements Metric {
-  private readonly values = new Map<string, number>();
-  constructor(
-    readonly name: string,
-    private readonly help: string,
-  ) {}
+export class Counter {
+  private readonly c: client.Counter<string>;
+  constructor(registry: client.Registry, name: string, help: string, labelNames: readonly string[] = []) {
+    this.c = new client.Counter({ name, help, labelNames: [...labelNames].sort(), registers: [registry] });
+  }
   inc(labels: Labels = {}, by = 1): void {
-    const k = key(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
-  }
-  render(): string[] {
-    const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    if (this.values.size === 0) out.push(`${this.name} 0`);
-    for (const [k, v] of this.values) out.push(`${this.name}${k ? `{${k}}` : ""} ${v}`);
-    return out;
+    this.c.inc(sorted(labels), by);
   }
 }
 
-export class Gauge implements Metric {
-  constructor(
-    readonly name: string,
-    private readonly help: string,
-    private readonly read: () => Array<[Labels, number]>,
-  ) {}
-  render(): string[] {
-    const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
-    for (const [labels, v] of this.read()) {
-      const k = key(labels);
-      out.push(`${this.name}${k ? `{${k}}` : ""} ${v}`);
-    }
-    return out;
+export class Histogram {
+  private readonly h: client.Histogram<string>;
+  constructor(registry: client.Registry, name: string, help: string, buckets: readonly number[], labelNames: readonly string[] = []) {
+    this.h = new client.Histogram({ name, help, buckets: [...buckets], labelNames: [...labelNames].sort(), registers: [registry] });
   }
-}
-
-export class Histogram implements Metric {
-  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
-  constructor(
-    readonly name: string,
-    private readonly help: string,
-    private readonly buckets: readonly number[],
-  ) {}
   observe(labels: Labels, value: number): void {
-    const k = key(labels);
-    let s = this.series.get(k);
-    if (!s) this.series.set(k, (s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
-    for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] as number)) (s.counts[i] as number)++;
-    s.sum += value;
-    s.count++;
-  }
-  render(): string[] {
-    const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const [k, s] of this.series) {
-      const sep = k ? `${k},` : "";
-      this.buckets.forEach((b, i) => out.push(`${this.name}_bucket{${sep}le="${b}"} ${s.counts[i]}`));
-      out.push(`${this.name}_bucket{${sep}le="+Inf"} ${s.count}`);
-      out.push(`${this.name}_sum${k ? `{${k}}` : ""} ${s.sum}`);
-      out.push(`${this.name}_count${k ? `{${k}}` : ""} ${s.count}`);
-    }
-    return out;
+    this.h.observe(sorted(labels), value);
   }
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+let processRegistry: client.Registry | undefined;
+/** The process's default metrics: one collector per process (each adds an event-loop monitor and a GC observer). */
+function processMetrics(): client.Registry {
+  if (!processRegistry) {
+    processRegistry = new client.Registry();
+    client.collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
 export class Metrics {
-  private readonly all: Metric[] = [];
-  readonly httpRequests = this.add(new Counter("anonchat_http_requests_total", "HTTP requests by route, method and status."));
-  readonly httpDuration = this.add(
-    new Histogram("anonchat_http_request_duration_seconds", "HTTP request latency by route.", LATENCY_BUCKETS),
+  private readonly registry = new client.Registry();
+  /** The exposition's Content-Type (text format 0.0.4). */
+  readonly contentType: string = this.registry.contentType;
+  readonly httpRequests = new Counter(this.registry, "anonchat_http_requests_total", "HTTP requests by route, method and status.", [
+    "route",
+    "method",
+    "status",
+  ]);
+  readonly httpDuration = new Histogram(
+    this.registry,
+    "anonchat_http_request_duration_seconds",
+    "HTTP request latency by route.",
+    LATENCY_BUCKETS,
+    ["route"],
   );
-  readonly rateLimited = this.add(new Counter("anonchat_rate_limit_refusals_total", "Requests refused by a rate limit, by scope."));
-  readonly budgetRefusals = this.add(
-    new Counter("anonchat_call_budget_refusals_total", "tRPC calls (HTTP or socket) refused by a per-call budget or cap, by budget."),
+  readonly rateLimited = new Counter(this.registry, "anonchat_rate_limit_refusals_total", "Requests refused by a rate limit, by scope.", ["scope"]);
+  readonly budgetRefusals = new Counter(
+    this.registry,
+    "anonchat_call_budget_refusals_total",
+    "tRPC calls (HTTP or socket) refused by a per-call budget or cap, by budget.",
+    ["budget"],
   );
-  readonly messagesIn = this.add(new Counter("anonchat_messages_in_total", "Messages stored by this process."));
-  readonly messagesOut = this.add(new Counter("anonchat_messages_out_total", "Messages handed to live subscribers."));
-  readonly replayPages = this.add(
-    new Counter("anonchat_replay_pages_total", "Replay pages served to resuming subscribers, by source (database read, or shared with another replay)."),
+  readonly messagesIn = new Counter(this.registry, "anonchat_messages_in_total", "Messages stored by this process.");
+  readonly messagesOut = new Counter(this.registry, "anonchat_messages_out_total", "Messages handed to live subscribers.");
+  readonly replayPages = new Counter(
+    this.registry,
+    "anonchat_replay_pages_total",
+    "Replay pages served to resuming subscribers, by source (database read, or shared with another replay).",
+    ["source"],
   );
-  readonly deliveryLatency = this.add(
-    new Histogram("anonchat_delivery_latency_seconds", "From a message's commit to its hand-over to local subscribers.", LATENCY_BUCKETS),
+  readonly deliveryLatency = new Histogram(
+    this.registry,
+    "anonchat_delivery_latency_seconds",
+    "From a message's commit to its hand-over to local subscribers.",
+    LATENCY_BUCKETS,
   );
 
-  add<M extends Metric>(m: M): M {
-    this.all.push(m);
-    return m;
+  constructor() {
+    processMetrics();
   }
 
-  gauge(name: string, help: string, read: () => Array<[Labels, number]>): void {
-    this.add(new Gauge(name, help, read));
+  /** A gauge read when metrics are scraped; its readings use exactly `labelNames`. */
+  gauge(name: string, help: string, labelNames: readonly string[], read: () => Array<[Labels, number]>): void {
+    new client.Gauge({
+      name,
+      help,
+      labelNames: [...labelNames].sort(),
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [labels, v] of read()) this.set(sorted(labels), v);
+      },
+    });
   }
 
-  render(): string {
-    return this.all.flatMap((m) => m.render()).join("\n") + "\n";
+  /** The exposition: this server's series, then the process's. */
+  async render(): Promise<string> {
+    const own = await this.registry.metrics();
+    return own + "\n" + (await processMetrics().metrics());
   }
 }
 

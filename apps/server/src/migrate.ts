@@ -1,5 +1,7 @@
 import { migrateToLatest, openDatabase } from "@anonchat/db";
-import { ConfigError, loadConfig } from "./config";
+import { loadConfig } from "./config";
+import { createLogger } from "./logger";
+import { logStartupFailure } from "./startup-failure";
 
 /** One-shot: apply pending migrations to DATABASE_URL (or the embedded database) and exit. */
 async function main() {
@@ -7,13 +9,13 @@ async function main() {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   try {
     const applied = await migrateToLatest(database.db);
-    process.stdout.write(`${JSON.stringify({ msg: "migrations applied", applied })}\n`);
+    createLogger("info").info("migrations applied", { applied });
   } finally {
     await database.close();
   }
 }
 
 main().catch((err) => {
-  process.stderr.write(`migration failed: ${err instanceof ConfigError || err instanceof Error ? err.message : String(err)}\n`);
+  logStartupFailure(createLogger("info"), err);
   process.exit(1);
 });

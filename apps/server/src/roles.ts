@@ -6,7 +6,7 @@ import { AppError, type User } from "@anonchat/shared";
 import type { ServerConfig } from "./config";
 import type { ConnectionRegistry } from "./connections";
 import { errorBody } from "./edge-input";
-import { readBody, sendJson } from "./http-util";
+import { BodyError, readBody, sendJson } from "./http-util";
 import { jwksOf } from "./keys";
 import type { Logger } from "./logger";
 import { serviceFor, UpstreamGroup } from "./gateway/proxy";
@@ -210,9 +210,11 @@ export function gatewayHandler(config: ServerConfig, services: Services, log: Lo
       let body: Buffer;
       try {
         body = await readBody(req, config.maxBodyBytes);
-      } catch {
+      } catch (e) {
         // In the shape the path's clients read (a tRPC error on /trpc), as the edge's early 413 is.
-        sendJson(res, 413, errorBody(path, 413, `body must be at most ${config.maxBodyBytes} bytes`));
+        const status = e instanceof BodyError ? e.status : 400;
+        const message = e instanceof BodyError ? e.message : "the request body could not be read";
+        sendJson(res, status, errorBody(path, status, message));
         return true;
       }
       await (service === "auth" ? authGroup : chatGroup).forward(req, res, meta, body);

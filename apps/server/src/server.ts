@@ -87,14 +87,14 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       ? gatewayHandler(config, services, log)
       : serviceHandler(config, services, registry, log, { budgets, security });
   const procedures = new Set(Object.keys(appRouter._def.procedures));
-  metrics.gauge("anonchat_websockets", "Open WebSockets by protocol.", () =>
+  metrics.gauge("anonchat_websockets", "Open WebSockets by protocol.", ["protocol"], () =>
     Object.entries(handler.socketCounts()).map(([protocol, n]) => [{ protocol }, n]),
   );
-  metrics.gauge("anonchat_authenticated_sockets", "Open sockets with a verified user.", () => [[{}, registry.size()]]);
-  metrics.gauge("anonchat_subscriptions", "Live room subscriptions in this process.", () => [
+  metrics.gauge("anonchat_authenticated_sockets", "Open sockets with a verified user.", [], () => [[{}, registry.size()]]);
+  metrics.gauge("anonchat_subscriptions", "Live room subscriptions in this process.", [], () => [
     [{}, services.hub?.subscriberCount() ?? 0],
   ]);
-  metrics.gauge("anonchat_db_pool_connections", "PostgreSQL pool connections by state.", () => {
+  metrics.gauge("anonchat_db_pool_connections", "PostgreSQL pool connections by state.", ["state"], () => {
     const pool = services.database?.pool;
     if (!pool) return [];
     return [
@@ -107,6 +107,10 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const atEdge = config.role === "all" || config.role === "gateway";
   const ipLimit = atEdge ? new IpRateLimit(config.rateLimit.points, config.rateLimit.window, ipLimiter) : undefined;
   const serveStatic = createStaticHandler(atEdge ? config.webDir : undefined);
+  // /readyz is outside the request budget: however often it is polled, one ping at a time.
+  let pinging: Promise<boolean> | undefined;
+  const pingDatabase = (): Promise<boolean> =>
+    (pinging ??= (services.database?.ping() ?? Promise.resolve(true)).finally(() => (pinging = undefined)));
   let shuttingDown = false;
   // Filled in once we listen: the default public origins name the port actually bound (PORT=0).
   let admitted: ReadonlySet<string> = new Set();
@@ -166,15 +170,18 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     if (shuttingDown) res.setHeader("Connection", "close");
     try {
       // Liveness only: answered before the rate limit, so neither the database nor the limiter's
-      // store can make an orchestrator restart a process that runs.
-      if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
+      // store can make an orchestrator restart a process that runs (a bad Host is still a 400).
+      if (path === "/healthz" && !hostProblem(req)) return sendJson(res, 200, { status: "ok" });
       // Every call of a tRPC batch is a request of the per-IP budget, as it would be alone.
       const calls = trpcCalls(path);
       if (calls > config.maxBatchCalls) {
         const message = `too many calls in one batch (at most ${config.maxBatchCalls})`;
         return sendJson(res, 400, { error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: 400 } } });
       }
-      const rate = ipLimit ? await ipLimit.check(meta.clientIp, Math.max(1, calls)) : NO_LIMIT;
+      // Readiness polls and the web client's files do not spend the per-IP budget: a page load
+      // fetches several files, and an orchestrator or a NAT's many users would use it up.
+      const budgeted = path !== "/readyz" && !serveStatic.serves(req.method, path);
+      const rate = ipLimit && budgeted ? await ipLimit.check(meta.clientIp, Math.max(1, calls)) : NO_LIMIT;
       if (!originAllowed(req, admitted)) {
         return sendJson(res, 403, { status: "error", message: "origin not allowed", data: null }, rate.headers);
       }
@@ -199,8 +206,9 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         return void res.end();
       }
       if (path === "/metrics" && config.metrics) {
-        res.writeHead(200, { ...rate.headers, "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-        return void res.end(metrics.render());
+        const text = await metrics.render();
+        res.writeHead(200, { ...rate.headers, "Content-Type": metrics.contentType });
+        return void res.end(text);
       }
       if (path === "/readyz") {
         // Not ready: shutting down, a verifier that holds no token key yet (auth not reached since
@@ -209,7 +217,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
           !shuttingDown &&
           services.keys.keySet.ready() &&
           (handler.ready?.() ?? true) &&
-          (services.database ? await services.database.ping() : true);
+          (services.database ? await pingDatabase() : true);
         return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" }, rate.headers);
       }
       if (await handler.http(req, res, meta, path, rate.headers)) return;

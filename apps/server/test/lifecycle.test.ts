@@ -81,6 +81,15 @@ function spawnServer(env: Record<string, string>): Proc {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
+/** The process's log: one JSON object per line (a line that is not JSON fails the test). */
+function jsonLines(out: string): Array<Record<string, unknown>> {
+  return out
+    .trim()
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 function within<T>(p: Promise<T>, ms: number, label: string): Promise<T> {
   return Promise.race([p, sleep(ms).then((): T => Promise.reject(new Error(`${label}: not within ${ms} ms`)) as never)]);
 }
@@ -193,6 +202,30 @@ describe("lifecycle", () => {
     const exit = await within(proc.exited, 30_000, "exit on bad config");
     expect(exit.code).not.toBe(0);
     expect(exit.code).not.toBeNull();
-    expect(proc.stderr()).toMatch(/PORT/);
+    // One JSON log line that names the setting.
+    const lines = jsonLines(proc.stdout());
+    expect(lines).toEqual([expect.objectContaining({ level: "error", msg: "invalid configuration", error: expect.stringMatching(/PORT/) })]);
+  });
+
+  it("an unreachable DATABASE_URL exits non-zero with a JSON line naming host, port and code, not the password", async () => {
+    const port = await freePort(); // nothing listens there
+    const proc = spawnServer({
+      PORT: "0",
+      HOST: "127.0.0.1",
+      DATA_DIR: await tempDir(),
+      DATABASE_URL: `postgres://anon:hunter2-secret@127.0.0.1:${port}/chat`,
+    });
+    const exit = await within(proc.exited, 30_000, "exit on an unreachable database");
+    expect(exit.code).toBe(1);
+    expect(proc.stdout() + proc.stderr()).not.toContain("hunter2-secret");
+    const failure = jsonLines(proc.stdout()).find((l) => l.level === "error");
+    expect(failure).toMatchObject({
+      msg: "could not connect to the database",
+      host: "127.0.0.1",
+      port,
+      code: "ECONNREFUSED",
+      error: expect.stringContaining(`could not connect to the database at 127.0.0.1:${port} (ECONNREFUSED)`),
+    });
+    expect(proc.stdout()).not.toMatch(/migration/);
   });
 });

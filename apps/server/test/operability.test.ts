@@ -48,12 +48,40 @@ describe("operability: metrics and the OpenAPI document", () => {
     expect(sample(text, "anonchat_http_requests_total", '{method="POST",route="/trpc/room.send",status="200"}')).toBe(3);
     expect(text).toContain('route="/trpc/(unknown)"');
     expect(text).not.toContain("no.such");
-    expect(text).toMatch(/anonchat_http_request_duration_seconds_bucket\{route="\/trpc\/room\.send",le="\+Inf"\} 3/);
+    // prom-client writes a bucket's le first (label order carries no meaning in the format).
+    expect(text).toMatch(/anonchat_http_request_duration_seconds_bucket\{le="\+Inf",route="\/trpc\/room\.send"\} 3/);
 
     for (let i = 0; i < 3; i++) await a.client.room.send.mutate({ roomId: room.id, text: `n${i}` }).catch(() => undefined);
     expect(sample(await metrics(), "anonchat_rate_limit_refusals_total", '{scope="/trpc/room.send"}')).toBe(1);
     sub.unsubscribe();
     live.close();
+  });
+
+  it("exposes the process's CPU, memory, event-loop lag and GC beside the server's own series, each once", async () => {
+    const text = await metrics();
+    for (const [name, type] of [
+      ["process_cpu_seconds_total", "counter"],
+      ["process_cpu_user_seconds_total", "counter"],
+      ["process_resident_memory_bytes", "gauge"],
+      ["nodejs_heap_size_used_bytes", "gauge"],
+      ["nodejs_eventloop_lag_seconds", "gauge"],
+      ["nodejs_eventloop_lag_p99_seconds", "gauge"],
+      ["nodejs_active_handles_total", "gauge"],
+    ] as const) {
+      expect(text.split("\n").filter((l) => l === `# TYPE ${name} ${type}`)).toHaveLength(1);
+      expect(sample(text, name)).toBeGreaterThanOrEqual(0);
+    }
+    expect(text).toContain("# TYPE nodejs_gc_duration_seconds histogram");
+    expect(text).toContain("# TYPE anonchat_http_requests_total counter");
+    // A second server in the same process keeps its own series and the one set of process metrics.
+    const other = await startTestServer({});
+    try {
+      const otherText = await (await fetch(`${other.url}/metrics`)).text();
+      expect(sample(otherText, "anonchat_messages_in_total")).toBe(0);
+      expect(otherText.split("\n").filter((l) => l.startsWith("# TYPE process_cpu_seconds_total "))).toHaveLength(1);
+    } finally {
+      await other.stop();
+    }
   });
 
   it("serves an OpenAPI 3.1 document of /api/v1 built from the shared schemas", async () => {

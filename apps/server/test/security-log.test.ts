@@ -70,7 +70,7 @@ describe.skipIf(TOPOLOGY === "split")("security events in the log", () => {
     const address = "198.51.100.50";
     const statuses: number[] = [];
     for (let left = PER_IP + 200; left > 0; left -= 20) {
-      const batch = await Promise.all(Array.from({ length: Math.min(20, left) }, () => api(srv.url, "GET", "/readyz", { headers: xff(address) })));
+      const batch = await Promise.all(Array.from({ length: Math.min(20, left) }, () => api(srv.url, "GET", "/no-such-page", { headers: xff(address) })));
       statuses.push(...batch.map((r) => r.status));
     }
     expect(statuses.filter((s) => s === 429)).toHaveLength(200);
@@ -186,7 +186,7 @@ describe.skipIf(TOPOLOGY === "split")("security events in the log", () => {
   it("once the sample window has passed, the next refusal is written with how many were left out", async () => {
     const address = "198.51.100.50";
     await sleep(Math.max(0, sampledAt + 10_500 - Date.now()));
-    expect((await api(srv.url, "GET", "/readyz", { headers: xff(address) })).status).toBe(429);
+    expect((await api(srv.url, "GET", "/no-such-page", { headers: xff(address) })).status).toBe(429);
     const refused = security("rate limit refused", { ip: address, scope: "ip_http" });
     expect(refused).toHaveLength(2);
     expect(refused[1]?.suppressed).toBe(199);

@@ -6,6 +6,48 @@ import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
 import type { Database } from "./schema";
 
+/**
+ * The first connection to DATABASE_URL failed. The message names the host, port and error code,
+ * never the URL itself (which holds the password).
+ */
+export class DatabaseConnectError extends Error {
+  readonly host: string;
+  readonly port: number;
+  readonly code: string;
+  constructor(url: string, cause: unknown) {
+    const { host, port } = databaseAddress(url);
+    const e = cause as { code?: unknown; message?: unknown } | null;
+    const code = typeof e?.code === "string" ? e.code : "unknown";
+    const detail = typeof e?.message === "string" && e.message !== "" ? `: ${e.message}` : "";
+    super(`could not connect to the database at ${host}:${port} (${code})${redactUrl(detail, url)}`);
+    this.name = "DatabaseConnectError";
+    this.host = host;
+    this.port = port;
+    this.code = code;
+  }
+}
+
+/** Host and port of a postgres:// URL (a ?host= socket folder or the libpq defaults when absent). */
+export function databaseAddress(url: string): { host: string; port: number } {
+  try {
+    const u = new URL(url);
+    const host = u.hostname || u.searchParams.get("host") || "localhost";
+    return { host, port: Number(u.port || u.searchParams.get("port") || 5432) };
+  } catch {
+    return { host: "(unparsable DATABASE_URL)", port: 5432 };
+  }
+}
+
+/** Removes the URL's password from text that might quote it. */
+function redactUrl(text: string, url: string): string {
+  try {
+    const password = decodeURIComponent(new URL(url).password);
+    return password ? text.split(password).join("[redacted]") : text;
+  } catch {
+    return text;
+  }
+}
+
 export type DatabaseKind = "pglite" | "postgres";
 
 export interface DatabaseOptions {
@@ -44,6 +86,14 @@ export async function openDatabase(opts: DatabaseOptions): Promise<DatabaseHandl
     pool.on("connect", (client) => {
       client.on("error", (err) => opts.onPoolError?.(err));
     });
+    // Connect once now, so an unreachable or refusing server is reported as what it is (not as
+    // a failed migration) and the process stops before it listens.
+    try {
+      (await pool.connect()).release();
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw new DatabaseConnectError(opts.url, err);
+    }
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return {
       db,

@@ -1,5 +1,5 @@
 export type { Database } from "./schema";
-export { openDatabase, type DatabaseHandle, type DatabaseKind, type DatabaseOptions } from "./connect";
+export { DatabaseConnectError, databaseAddress, openDatabase, type DatabaseHandle, type DatabaseKind, type DatabaseOptions } from "./connect";
 export { migrateToLatest, migrateDownAll } from "./migrate";
 export { isConnectionError, isUniqueViolation } from "./errors";
 export * as users from "./users.repository";

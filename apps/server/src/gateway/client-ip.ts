@@ -1,55 +1,62 @@
 import type { IncomingMessage } from "node:http";
 import net from "node:net";
+import proxyaddr from "proxy-addr";
+
+/**
+ * TRUST_PROXY entries: IPv4 or IPv6 addresses and CIDR blocks (10.0.0.0/8, fd00::/8, or
+ * 10.0.0.0/255.0.0.0), or the words `loopback` (127.0.0.0/8, ::1), `private` (10/8, 172.16/12,
+ * 192.168/16, fc00::/7; proxy-addr's `uniquelocal`, also accepted), `linklocal`
+ * (169.254.0.0/16, fe80::/10). An IPv4 entry matches the IPv4-mapped IPv6 form of its addresses.
+ */
+function toProxyAddr(entry: string): string {
+  return entry === "private" ? "uniquelocal" : entry;
+}
+
+type Trust = (addr: string, i: number) => boolean;
+const compiled = new WeakMap<readonly string[], Trust>();
+
+/** The TRUST_PROXY list as proxy-addr's matcher; throws a TypeError naming a malformed entry. */
+export function compileTrustProxy(trustProxy: readonly string[]): Trust {
+  return proxyaddr.compile(trustProxy.map(toProxyAddr));
+}
+
+/** The first entry of TRUST_PROXY that proxy-addr cannot read, and why; undefined when all are fine. */
+export function trustProxyProblem(trustProxy: readonly string[]): string | undefined {
+  for (const entry of trustProxy) {
+    try {
+      compileTrustProxy([entry]);
+    } catch (e) {
+      return `${JSON.stringify(entry)} is not an address, a CIDR block, loopback, private or linklocal (${e instanceof Error ? e.message : String(e)})`;
+    }
+  }
+  return undefined;
+}
+
+function matcher(trustProxy: readonly string[]): Trust {
+  let t = compiled.get(trustProxy);
+  if (!t) compiled.set(trustProxy, (t = compileTrustProxy(trustProxy)));
+  return t;
+}
 
 const normalize = (ip: string): string => (ip.startsWith("::ffff:") && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip);
 
-function isLoopback(ip: string): boolean {
-  return ip === "::1" || ip.startsWith("127.");
-}
-
-/** RFC 1918 and unique-local addresses: the networks containers and internal services live on. */
-function isPrivate(ip: string): boolean {
-  if (net.isIPv4(ip)) {
-    const [a = 0, b = 0] = ip.split(".").map(Number);
-    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
-  }
-  return /^f[cd][0-9a-f]{2}:/i.test(ip);
-}
-
-function inCidr(ip: string, cidr: string): boolean {
-  const [base, bitsText] = cidr.split("/");
-  const bits = Number(bitsText);
-  if (!base || !net.isIPv4(base) || !net.isIPv4(ip) || !Number.isInteger(bits) || bits < 0 || bits > 32) return false;
-  const toInt = (a: string) => a.split(".").reduce((n, p) => (n << 8) + Number(p), 0) >>> 0;
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  return (toInt(ip) & mask) === (toInt(base) & mask);
-}
-
-/** TRUST_PROXY entries: addresses, IPv4 CIDR blocks, or the words loopback and private. */
+/** Whether `ip` is one of the TRUST_PROXY proxies. */
 export function isTrustedProxy(ip: string, trustProxy: readonly string[]): boolean {
-  return trustProxy.some((t) =>
-    t === "loopback" ? isLoopback(ip) : t === "private" ? isPrivate(ip) : t.includes("/") ? inCidr(ip, t) : t === ip,
-  );
+  return trustProxy.length > 0 && net.isIP(ip) !== 0 && matcher(trustProxy)(ip, 0);
 }
 
 /**
- * The client's address: the socket's peer, unless that peer is a configured trusted proxy, in
- * which case the right-most X-Forwarded-For entry that is not itself a trusted proxy. A client
- * that talks to us directly cannot move its limits by sending the header.
+ * The client's address (proxy-addr): the socket's peer, unless that peer is a configured trusted
+ * proxy, in which case the right-most X-Forwarded-For entry that is not itself a trusted proxy
+ * (the left-most when all are). A client that talks to us directly cannot move its limits by
+ * sending the header. Entries that are not IP addresses are skipped; an IPv4-mapped IPv6 address
+ * is given in its IPv4 form.
  */
 export function clientIp(req: IncomingMessage, trustProxy: readonly string[]): string {
-  const peer = normalize(req.socket.remoteAddress ?? "unknown");
-  const trusted = (ip: string) => isTrustedProxy(ip, trustProxy);
-  if (trustProxy.length === 0 || !trusted(peer)) return peer;
-  const header = req.headers["x-forwarded-for"];
-  const raw = Array.isArray(header) ? header.join(",") : (header ?? "");
-  const hops = raw
-    .split(",")
-    .map((s) => normalize(s.trim()))
-    .filter((s) => net.isIP(s) !== 0);
-  for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = hops[i] as string;
-    if (!trusted(hop)) return hop;
-  }
-  return hops[0] ?? peer;
+  const peer = req.socket.remoteAddress;
+  if (!peer) return "unknown";
+  if (trustProxy.length === 0) return normalize(peer);
+  const trusted = matcher(trustProxy);
+  // proxy-addr would return a malformed entry as the client; skipping it keeps the walk going.
+  return normalize(proxyaddr(req, (addr, i) => net.isIP(addr) === 0 || trusted(addr, i)));
 }
