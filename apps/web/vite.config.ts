@@ -1,5 +1,5 @@
 import react from "@vitejs/plugin-react";
-import { defineConfig } from "vite";
+import { defaultClientConditions, defineConfig } from "vite";
 
 // The dev server forwards the API to a server started with `pnpm dev` (port 8080). The server
 // admits browser origins it knows only (PUBLIC_ORIGIN, by default its own loopback origins), so
@@ -9,6 +9,9 @@ const targetOrigin = new URL(target).origin;
 
 export default defineConfig({
   plugins: [react()],
+  // The workspace packages' sources (they export dist/ by default, for node): the client build needs
+  // no server build first.
+  resolve: { conditions: ["@anonchat/source", ...defaultClientConditions] },
   server: {
     proxy: {
       "/trpc": {

@@ -1,14 +1,14 @@
 /** Targets, checks and the BENCHMARKS.md text from a run's results. */
-import { catchupProblems, catchupSection, catchupTargets, type CatchupResult } from "./catchup";
-import type { Config } from "./config";
-import { stormProblems, stormSection, stormTargets, type StormResult } from "./storm";
-import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, type MachineWindow, type StartVerdict } from "./machine";
-import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report";
-import type { FairnessResult } from "./fairness-scenario";
-import type { Panel, Series } from "./plot";
-import { median, overloaded, runsAt, runsOf, type AuthResult, type ConnectionsResult, type FanoutResult, type RunSummary, type SendResult } from "./scenarios";
-import type { TargetKind } from "./targets";
-import { fmt } from "./util";
+import { catchupProblems, catchupSection, catchupTargets, type CatchupResult } from "./catchup.js";
+import type { Config } from "./config.js";
+import { stormProblems, stormSection, stormTargets, type StormResult } from "./storm.js";
+import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, type MachineWindow, type StartVerdict } from "./machine.js";
+import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report.js";
+import type { FairnessResult } from "./fairness-scenario.js";
+import type { Panel, Series } from "./plot.js";
+import { median, overloaded, runsAt, runsOf, type AuthResult, type ConnectionsResult, type FanoutResult, type RunSummary, type SendResult } from "./scenarios.js";
+import type { TargetKind } from "./targets.js";
+import { fmt } from "./util.js";
 
 export interface Machine {
   cpu: string;
@@ -657,7 +657,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push("");
   out.push(
     [
-      "- **Processes.** The server is started as `npm start` starts it (`node --import tsx apps/server/src/main.ts`, all-in-one) on PGlite in a fresh data folder, " +
+      "- **Processes.** The server runs its TypeScript sources (`node --conditions=@anonchat/source --import tsx apps/server/src/main.ts`, all-in-one) on PGlite in a fresh data folder, " +
         "or on a fresh database of a throwaway PostgreSQL cluster. The load generators are separate Node processes (`bench/src/generator.ts`) on 127.0.0.1; " +
         "the baseline is `bench/src/baseline-server.ts`. Each scenario starts its target afresh.",
       `- **Server configuration.** Limits raised so the load, not a cap, is measured: ${env}. Everything else is the product default (DATABASE_POOL_MAX 10, HASH_CONCURRENCY 4, ws ping 30 s).`,

@@ -1,6 +1,6 @@
-import { ConfigError, loadConfig } from "./config";
-import { createLogger } from "./logger";
-import { startServer } from "./server";
+import { ConfigError, loadConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+import { startServer } from "./server.js";
 
 /** The process entry: env once, start, and a graceful exit 0 on SIGTERM/SIGINT. */
 async function main() {

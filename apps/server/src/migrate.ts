@@ -1,5 +1,5 @@
 import { migrateToLatest, openDatabase } from "@anonchat/db";
-import { ConfigError, loadConfig } from "./config";
+import { ConfigError, loadConfig } from "./config.js";
 
 /** One-shot: apply pending migrations to DATABASE_URL (or the embedded database) and exit. */
 async function main() {

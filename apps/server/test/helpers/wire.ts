@@ -128,6 +128,12 @@ export function freePort(): Promise<number> {
 const REPO = fileURLToPath(new URL("../../../..", import.meta.url));
 const MAIN = path.join(REPO, "apps/server/src/main.ts");
 const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
+/**
+ * node's arguments to run the server's TypeScript sources: tsx's loader, and the condition under
+ * which the workspace packages export their sources (without it node would load their built dist/,
+ * which may be missing or stale).
+ */
+export const SOURCE_NODE_ARGS: readonly string[] = ["--conditions=@anonchat/source", "--import", TSX_LOADER];
 
 export interface ServerProcess {
   url: string;
@@ -144,7 +150,7 @@ export interface ServerProcess {
 
 /** The real entry point (apps/server/src/main.ts) in its own process, on 127.0.0.1:port. */
 export function spawnServerProcess(port: number, env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, MAIN], {
+  const child = spawn(process.execPath, [...SOURCE_NODE_ARGS, MAIN], {
     cwd: REPO,
     env: {
       PATH: process.env.PATH ?? "",
