@@ -134,6 +134,8 @@ const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta
  * which may be missing or stale).
  */
 export const SOURCE_NODE_ARGS: readonly string[] = ["--conditions=@anonchat/source", "--import", TSX_LOADER];
+/** The built entry point (tsc -b tsconfig.build.json), as production runs it: plain node, no condition. */
+export const BUILT_MAIN = path.join(REPO, "apps/server/dist/main.js");
 
 export interface ServerProcess {
   url: string;
@@ -148,9 +150,12 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** The real entry point (apps/server/src/main.ts) in its own process, on 127.0.0.1:port. */
-export function spawnServerProcess(port: number, env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, [...SOURCE_NODE_ARGS, MAIN], {
+/**
+ * The real entry point in its own process, on 127.0.0.1:port: its sources under tsx by default, or
+ * what `argv` names (e.g. [BUILT_MAIN]).
+ */
+export function spawnServerProcess(port: number, env: Record<string, string>, argv: readonly string[] = [...SOURCE_NODE_ARGS, MAIN]): ServerProcess {
+  const child = spawn(process.execPath, argv, {
     cwd: REPO,
     env: {
       PATH: process.env.PATH ?? "",
