@@ -1,18 +1,27 @@
 #!/usr/bin/env node
-// `npm start`: installs what is needed and runs the server on the embedded database (PGlite in
-// ./.data) at http://localhost:8080 (PORT, HOST, DATA_DIR, DATABASE_URL... as in the README).
+// `npm start`: installs and builds what changed, then runs the built server on the embedded
+// database (PGlite in ./.data) at http://localhost:8080 (PORT, HOST, DATA_DIR, DATABASE_URL... as in
+// the README).
 //
 // Needs only Node.js 20+ and npm: pnpm 12 comes from PATH when it is there, else from the npm
-// registry through npx. The server runs as our direct child (node + the tsx loader, no pnpm or tsx
-// CLI in between), so SIGTERM/SIGINT reach it; we exit with its code.
+// registry through npx. Each step is skipped when its inputs are unchanged since it last
+// succeeded (a hash of them, kept in node_modules/.cache/anonchat/):
+//   - pnpm install --frozen-lockfile: the lockfile, pnpm-workspace.yaml and the package.json files;
+//   - tsc -b tsconfig.build.json (the server and its packages to dist/; tsc is incremental too):
+//     their sources, package.json and tsconfig files, the lockfile;
+//   - the web client's vite build (apps/web/dist): its sources, config, the shared package it
+//     bundles, the lockfile.
+// The server runs as our direct child (`node apps/server/dist/main.js`, no pnpm or tsx in between),
+// so SIGTERM/SIGINT reach it; we exit with its code.
 //
 // test.mjs imports the setup helpers below; main() only runs when this file is executed.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const PNPM_VERSION = "12.4.2";
@@ -112,13 +121,142 @@ export function watchParent(onOrphaned) {
   return () => clearInterval(timer);
 }
 
-/** pnpm install --frozen-lockfile; throws when it fails. Returns the environment to use. */
-export async function ensureInstalled() {
+const STAMP_DIR = path.join(ROOT, "node_modules/.cache/anonchat");
+
+/**
+ * A hash of the inputs: files, and every file under folders (node_modules, dist and dot-folders
+ * left out), by path and content. Missing inputs count as missing, so they change it too.
+ */
+export function fingerprint(inputs) {
+  const hash = createHash("sha256");
+  const add = (rel) => {
+    const abs = path.join(ROOT, rel);
+    let st;
+    try {
+      st = statSync(abs);
+    } catch {
+      hash.update(`missing ${rel}\0`);
+      return;
+    }
+    if (st.isDirectory()) {
+      for (const name of readdirSync(abs).sort()) {
+        if (name === "node_modules" || name === "dist" || name.startsWith(".")) continue;
+        add(path.posix.join(rel, name));
+      }
+    } else {
+      hash.update(`file ${rel}\0`);
+      hash.update(readFileSync(abs));
+      hash.update("\0");
+    }
+  };
+  for (const rel of inputs) add(rel);
+  return hash.digest("hex");
+}
+
+function readStamp(name) {
+  try {
+    return readFileSync(path.join(STAMP_DIR, name), "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+function writeStamp(name, value) {
+  mkdirSync(STAMP_DIR, { recursive: true });
+  writeFileSync(path.join(STAMP_DIR, name), `${value}\n`);
+}
+
+/** The workspace's package.json files (the install's inputs besides the lockfile). */
+function packageJsonFiles() {
+  const out = ["package.json"];
+  for (const group of ["apps", "packages", "tooling"]) {
+    const dir = path.join(ROOT, group);
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir).sort()) {
+      if (existsSync(path.join(dir, name, "package.json"))) out.push(`${group}/${name}/package.json`);
+    }
+  }
+  if (existsSync(path.join(ROOT, "bench/package.json"))) out.push("bench/package.json");
+  return out;
+}
+
+/**
+ * pnpm install --frozen-lockfile, unless the lockfile, pnpm-workspace.yaml, .npmrc and the
+ * package.json files are what the last successful install saw (and node_modules is there); throws
+ * when it fails. ANONCHAT_FORCE_INSTALL=1 installs anyway. Returns the environment to use, with
+ * pnpm 12 runnable unless { pnpm: false } and the install was skipped (finding pnpm costs a few
+ * hundred milliseconds that a start with nothing to do can spare).
+ */
+export async function ensureInstalled({ pnpm = true } = {}) {
+  const inputs = fingerprint(["pnpm-lock.yaml", "pnpm-workspace.yaml", ".npmrc", ...packageJsonFiles()]);
+  const installed = existsSync(path.join(ROOT, "node_modules/.modules.yaml"));
+  if (installed && process.env.ANONCHAT_FORCE_INSTALL !== "1" && readStamp("install") === inputs) {
+    log("dependencies unchanged since the last install: skipping pnpm install");
+    return pnpm ? ensurePnpm() : toolEnv();
+  }
   const env = ensurePnpm();
   log("pnpm install --frozen-lockfile");
   const code = await run("pnpm", ["install", "--frozen-lockfile"], { env });
   if (code !== 0) throw new Error(`pnpm install --frozen-lockfile failed (exit ${code})`);
+  writeStamp("install", inputs);
   return env;
+}
+
+/** What the server's build reads: its packages' sources and configs, and the dependencies' types. */
+const SERVER_PACKAGES = ["packages/shared", "packages/db", "packages/core", "packages/api", "packages/rest", "apps/server"];
+const SERVER_BUILD_INPUTS = [
+  "pnpm-lock.yaml",
+  "tsconfig.build.json",
+  "tooling/typescript",
+  ...SERVER_PACKAGES.flatMap((p) => [`${p}/src`, `${p}/package.json`, `${p}/tsconfig.build.json`]),
+];
+export const SERVER_MAIN = path.join(ROOT, "apps/server/dist/main.js");
+
+/**
+ * Compiles the server and its packages to dist/ (tsc -b tsconfig.build.json) unless their inputs
+ * are unchanged since the last successful build and the output is there. Returns tsc's exit code.
+ */
+export async function buildServer(env) {
+  const inputs = fingerprint(SERVER_BUILD_INPUTS);
+  const outputs = SERVER_PACKAGES.every((p) => existsSync(path.join(ROOT, p, "dist/index.js"))) && existsSync(SERVER_MAIN);
+  if (outputs && readStamp("server-build") === inputs) {
+    log("server sources unchanged since the last build: skipping tsc -b");
+    return 0;
+  }
+  log("building the server (tsc -b tsconfig.build.json)");
+  const tsc = path.join(ROOT, "node_modules/typescript/bin/tsc");
+  const code = await run(process.execPath, [tsc, "-b", "tsconfig.build.json"], { env });
+  if (code === 0) writeStamp("server-build", inputs);
+  return code;
+}
+
+/**
+ * Builds the web client (pnpm --filter @anonchat/web build) unless its inputs are unchanged since
+ * the last successful build and apps/web/dist/index.html is there. Returns the exit code.
+ */
+export async function buildWeb(env) {
+  const inputs = fingerprint([
+    "pnpm-lock.yaml",
+    "tooling/typescript",
+    "apps/web/src",
+    "apps/web/public",
+    "apps/web/index.html",
+    "apps/web/package.json",
+    "apps/web/vite.config.ts",
+    "apps/web/tsconfig.json",
+    // Bundled into the client from its sources.
+    "packages/shared/src",
+    "packages/shared/package.json",
+  ]);
+  if (existsSync(path.join(ROOT, "apps/web/dist/index.html")) && readStamp("web-build") === inputs) {
+    log("web client unchanged since the last build: skipping vite build");
+    return 0;
+  }
+  log("building the web client (pnpm --filter @anonchat/web build)");
+  const code = await run("pnpm", ["--filter", "@anonchat/web", "build"], { env: { ...env, ...ensurePnpm() } });
+  if (code === 0) writeStamp("web-build", inputs);
+  else rmSync(path.join(STAMP_DIR, "web-build"), { force: true });
+  return code;
 }
 
 function webPackage() {
@@ -132,15 +270,8 @@ function webPackage() {
   }
 }
 
-/** The tsx ESM loader (it handles the workspace's TypeScript sources) as a file URL for --import. */
-function tsxLoaderUrl() {
-  const pkgDir = path.join(ROOT, "apps/server/node_modules/tsx");
-  const pkg = JSON.parse(readFileSync(path.join(pkgDir, "package.json"), "utf8"));
-  const entry = typeof pkg.exports?.["."] === "string" ? pkg.exports["."] : "./dist/loader.mjs";
-  return pathToFileURL(path.join(pkgDir, entry)).href;
-}
-
 async function main() {
+  const started = Date.now();
   let stopping = false;
   let server;
   // Until the server runs, a signal stops the setup; afterwards it is forwarded to the server.
@@ -157,18 +288,21 @@ async function main() {
 
   let env;
   try {
-    env = await ensureInstalled();
+    env = await ensureInstalled({ pnpm: false });
   } catch (e) {
     if (stopping) return 130;
     throw e;
   }
   if (stopping) return 130;
 
+  const built = await buildServer(env);
+  if (stopping) return 130;
+  if (built !== 0) throw new Error(`building the server failed (tsc -b exit ${built})`);
+
   // The web client is optional for the server: a failed build is reported, the API still starts.
   let webBuilt = false;
   if (webPackage()) {
-    log("building the web client (pnpm --filter @anonchat/web build)");
-    const code = await run("pnpm", ["--filter", "@anonchat/web", "build"], { env });
+    const code = await buildWeb(env);
     if (stopping) return 130;
     webBuilt = code === 0;
     if (!webBuilt) log(`WARNING: building @anonchat/web failed (exit ${code}): starting the server without the web client`);
@@ -176,11 +310,10 @@ async function main() {
   const webDist = path.join(ROOT, "apps/web/dist");
   const serverEnv = { ...process.env };
   if (!serverEnv.WEB_DIR && webBuilt && existsSync(path.join(webDist, "index.html"))) serverEnv.WEB_DIR = webDist;
-  serverEnv.TSX_TSCONFIG_PATH ??= path.join(ROOT, "apps/server/tsconfig.json");
 
   // cwd stays the repository root: DATA_DIR defaults to ./.data relative to it.
-  const main = path.join(ROOT, "apps/server/src/main.ts");
-  server = spawn(process.execPath, ["--import", tsxLoaderUrl(), main], { cwd: ROOT, env: serverEnv, stdio: "inherit" });
+  log(`starting node ${path.relative(ROOT, SERVER_MAIN)} (setup took ${((Date.now() - started) / 1000).toFixed(1)}s)`);
+  server = spawn(process.execPath, [SERVER_MAIN], { cwd: ROOT, env: serverEnv, stdio: "inherit" });
   return new Promise((resolve) => {
     server.on("error", (e) => {
       log(`could not start the server: ${e.message}`);

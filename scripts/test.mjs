@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: the whole test suite, as CI runs it.
 //
-//   1. pnpm install --frozen-lockfile (pnpm 12 from PATH, else through npx; see start.mjs)
+//   1. pnpm install --frozen-lockfile (pnpm 12 from PATH, else through npx; skipped when the
+//      lockfile and package.json files are unchanged since the last install; see start.mjs)
 //   2. pnpm turbo run typecheck          (tests are type-checked; a failure fails the run)
 //   3. vitest on PGlite                  (everything vitest.config.ts includes; TEST_DATABASE_URL unset;
 //                                         apps/web is built first when its browser tests will run)
@@ -26,7 +27,7 @@ import os from "node:os";
 import path from "node:path";
 import { findPgBinDir, startCluster } from "./pg-cluster.mjs";
 import { findRedisServer, startRedis } from "./redis-server.mjs";
-import { ROOT, ensureInstalled, log, run, signalChildren, watchParent } from "./start.mjs";
+import { ROOT, buildWeb, ensureInstalled, log, run, signalChildren, watchParent } from "./start.mjs";
 
 const IS_CI = /^(1|true|yes)$/i.test(process.env.CI ?? "");
 const ONLY = (process.env.TEST_ONLY ?? "").trim().toLowerCase();
@@ -268,8 +269,8 @@ async function main() {
   if (ONLY !== "postgres" && ONLY !== "split" && ONLY !== "split-redis") {
     if (hasWebBuild() && matchTests(WEB_E2E, filters).length > 0) {
       const t = Date.now();
-      log("pnpm --filter @anonchat/web build (for the browser tests)");
-      const code = await run("pnpm", ["--filter", "@anonchat/web", "build"], { env });
+      // Skipped when the client's inputs are unchanged since its last build (see start.mjs).
+      const code = await buildWeb(env);
       if (interrupted) return finish();
       log(`web build: ${code === 0 ? "ok" : `FAILED (exit ${code})`} in ${fmtSecs(Date.now() - t)}`);
       if (code !== 0) stepFailed("web build", `pnpm --filter @anonchat/web build exited ${code}`, Date.now() - t);

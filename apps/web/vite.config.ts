@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import react from "@vitejs/plugin-react";
-import { defineConfig, type Plugin } from "vite";
+import { defaultClientConditions, defineConfig, type Plugin } from "vite";
 
 /**
  * Writes a .br and a .gz beside every text file of the build over 1 KiB, once, at build time: the
@@ -38,6 +38,9 @@ const targetOrigin = new URL(target).origin;
 
 export default defineConfig({
   plugins: [react(), precompress()],
+  // The workspace packages' sources (they export dist/ by default, for node): the client build needs
+  // no server build first.
+  resolve: { conditions: ["@anonchat/source", ...defaultClientConditions] },
   server: {
     proxy: {
       "/trpc": {

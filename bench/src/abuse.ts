@@ -5,8 +5,8 @@
  * and going on after they are refused, as an attacker does. Everything is counted, nothing judged.
  */
 import WebSocket from "ws";
-import { TrpcHttp } from "./http";
-import { sleep } from "./util";
+import { TrpcHttp } from "./http.js";
+import { sleep } from "./util.js";
 
 export interface AbuseShape {
   /** Closed loops of HTTP batches of `batchCalls` calls (room.list and room.history, alternating). */

@@ -5,7 +5,7 @@
  * load-generator process; `Catcher` repeats catch-ups over its rooms in turn until stopped.
  */
 import WebSocket from "ws";
-import { sleep } from "./util";
+import { sleep } from "./util.js";
 
 export interface CatchupRoom {
   roomId: string;

@@ -7,16 +7,16 @@
  * Every catch-up must deliver every missed message exactly once, in order.
  */
 import type { Room, Session } from "@anonchat/shared";
-import type { CatchupRun, CatchupSpec } from "./catchup-client";
-import type { Config } from "./config";
-import { Histogram, summarize, type LatencySummary } from "./histogram";
-import { TrpcHttp } from "./http";
-import { cpuPercent, sampleCpu } from "./proc";
-import type { Ctx } from "./scenarios";
-import { seedHistory } from "./seed-sql";
-import { Generator, startServer, type ServerTarget, type TargetKind } from "./targets";
-import { log, mapLimit, mono, randomId } from "./util";
-import { VICTIM_OPS, type VictimOp, type VictimResult, type VictimSpec } from "./victim";
+import type { CatchupRun, CatchupSpec } from "./catchup-client.js";
+import type { Config } from "./config.js";
+import { Histogram, summarize, type LatencySummary } from "./histogram.js";
+import { TrpcHttp } from "./http.js";
+import { cpuPercent, sampleCpu } from "./proc.js";
+import type { Ctx } from "./scenarios.js";
+import { seedHistory } from "./seed-sql.js";
+import { Generator, startServer, type ServerTarget, type TargetKind } from "./targets.js";
+import { log, mapLimit, mono, randomId } from "./util.js";
+import { VICTIM_OPS, type VictimOp, type VictimResult, type VictimSpec } from "./victim.js";
 
 export interface CatchupOpFigures {
   op: VictimOp;

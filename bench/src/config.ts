@@ -3,7 +3,7 @@
  * be overridden with --name=value (numbers, comma lists) or BENCH_<NAME in capitals>=value,
  * e.g. `pnpm bench --wideSubs=500 --rates=5000,20000` or `BENCH_CONNS=2000 pnpm bench`.
  */
-import type { TargetKind } from "./targets";
+import type { TargetKind } from "./targets.js";
 
 export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness" | "catchup" | "storm" | "split";
 export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness", "catchup", "storm", "split"];

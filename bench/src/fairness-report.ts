@@ -1,8 +1,8 @@
 /** The fairness scenario's targets, checks and BENCHMARKS.md section (see report.ts). */
-import type { FairnessRun, OpRatio } from "./fairness";
-import type { FairnessResult } from "./fairness-scenario";
-import type { TargetKind } from "./targets";
-import { fmt } from "./util";
+import type { FairnessRun, OpRatio } from "./fairness.js";
+import type { FairnessResult } from "./fairness-scenario.js";
+import type { TargetKind } from "./targets.js";
+import { fmt } from "./util.js";
 
 const LABEL: Record<TargetKind, string> = {
   baseline: "bare ws baseline",

@@ -6,12 +6,12 @@
  * of abuse then runs alone on a restarted server (fresh budgets), to show which one costs most.
  */
 import { readFileSync } from "node:fs";
-import type { AbuseShape } from "./abuse";
-import type { Config } from "./config";
-import { DEFAULT_SHAPE, formatCpu, formatRatios, measureFairness, seedFairness, type FairnessRun, type FairnessSizes } from "./fairness";
-import type { Ctx } from "./scenarios";
-import { Generator, startServer, type ServerTarget, type TargetKind } from "./targets";
-import { log } from "./util";
+import type { AbuseShape } from "./abuse.js";
+import type { Config } from "./config.js";
+import { DEFAULT_SHAPE, formatCpu, formatRatios, measureFairness, seedFairness, type FairnessRun, type FairnessSizes } from "./fairness.js";
+import type { Ctx } from "./scenarios.js";
+import { Generator, startServer, type ServerTarget, type TargetKind } from "./targets.js";
+import { log } from "./util.js";
 
 export interface FairnessPartResult {
   name: string;

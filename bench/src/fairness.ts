@@ -6,13 +6,13 @@
  * (the server in the test's process). Abusers and victim run in load-generator processes.
  */
 import type { Message, Room, RoomSummary, Session } from "@anonchat/shared";
-import type { AbuseReport, AbuseShape, AbuseSpec } from "./abuse";
-import { Histogram } from "./histogram";
-import { TrpcHttp } from "./http";
-import { cpuPercent, loadAverage, sampleCpu, type CpuGroup } from "./proc";
-import type { Generator } from "./targets";
-import { mapLimit, mono, randomId, sleep } from "./util";
-import { VICTIM_OPS, type VictimOp, type VictimResult, type VictimSpec } from "./victim";
+import type { AbuseReport, AbuseShape, AbuseSpec } from "./abuse.js";
+import { Histogram } from "./histogram.js";
+import { TrpcHttp } from "./http.js";
+import { cpuPercent, loadAverage, sampleCpu, type CpuGroup } from "./proc.js";
+import type { Generator } from "./targets.js";
+import { mapLimit, mono, randomId, sleep } from "./util.js";
+import { VICTIM_OPS, type VictimOp, type VictimResult, type VictimSpec } from "./victim.js";
 
 export interface FairnessSizes {
   /** Messages in the room the abuser replays from seq 0. */

@@ -8,12 +8,12 @@
  */
 import argon2 from "argon2";
 import WebSocket, { type RawData } from "ws";
-import { Abuse } from "./abuse";
-import { Catcher } from "./catchup-client";
-import { Storm } from "./storm-client";
-import { Histogram } from "./histogram";
-import { TrpcHttp } from "./http";
-import { cpuPercent, rssBytes, sampleCpu, type CpuGroup } from "./proc";
+import { Abuse } from "./abuse.js";
+import { Catcher } from "./catchup-client.js";
+import { Storm } from "./storm-client.js";
+import { Histogram } from "./histogram.js";
+import { TrpcHttp } from "./http.js";
+import { cpuPercent, rssBytes, sampleCpu, type CpuGroup } from "./proc.js";
 import type {
   Argon2Cmd,
   AuthLoopCmd,
@@ -30,9 +30,9 @@ import type {
   RunResult,
   SendLoopCmd,
   StatsResult,
-} from "./protocol";
-import { mono, now, sleep } from "./util";
-import { Victim } from "./victim";
+} from "./protocol.js";
+import { mono, now, sleep } from "./util.js";
+import { Victim } from "./victim.js";
 
 // ---- shared state ------------------------------------------------------------------------------
 

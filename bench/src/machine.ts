@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import os from "node:os";
-import { sleep } from "./util";
+import { sleep } from "./util.js";
 
 /** Jiffies from /proc/stat's first line (all CPUs together). */
 export interface CpuTimes {

@@ -1,9 +1,9 @@
-import type { AbuseSpec } from "./abuse";
-import type { CatchupSpec } from "./catchup-client";
-import type { StormSpec } from "./storm-client";
-import type { HistogramJSON } from "./histogram";
-import type { CpuGroup } from "./proc";
-import type { VictimSpec } from "./victim";
+import type { AbuseSpec } from "./abuse.js";
+import type { CatchupSpec } from "./catchup-client.js";
+import type { StormSpec } from "./storm-client.js";
+import type { HistogramJSON } from "./histogram.js";
+import type { CpuGroup } from "./proc.js";
+import type { VictimSpec } from "./victim.js";
 
 /**
  * The messages between the orchestrator (run.ts) and a load-generator process (generator.ts),

@@ -1,15 +1,15 @@
 /** Targets, checks and the BENCHMARKS.md text from a run's results. */
-import { catchupProblems, catchupSection, catchupTargets, type CatchupResult } from "./catchup";
-import type { Config } from "./config";
-import { splitProblems, splitSection, type SplitResult } from "./split";
-import { stormProblems, stormSection, stormTargets, type StormResult } from "./storm";
-import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, type MachineWindow, type StartVerdict } from "./machine";
-import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report";
-import type { FairnessResult } from "./fairness-scenario";
-import type { Panel, Series } from "./plot";
-import { median, overloaded, runsAt, runsOf, type AuthResult, type ConnectionsResult, type FanoutResult, type RunSummary, type SendResult } from "./scenarios";
-import type { TargetKind } from "./targets";
-import { fmt } from "./util";
+import { catchupProblems, catchupSection, catchupTargets, type CatchupResult } from "./catchup.js";
+import type { Config } from "./config.js";
+import { splitProblems, splitSection, type SplitResult } from "./split.js";
+import { stormProblems, stormSection, stormTargets, type StormResult } from "./storm.js";
+import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, type MachineWindow, type StartVerdict } from "./machine.js";
+import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report.js";
+import type { FairnessResult } from "./fairness-scenario.js";
+import type { Panel, Series } from "./plot.js";
+import { median, overloaded, runsAt, runsOf, type AuthResult, type ConnectionsResult, type FanoutResult, type RunSummary, type SendResult } from "./scenarios.js";
+import type { TargetKind } from "./targets.js";
+import { fmt } from "./util.js";
 
 export interface Machine {
   cpu: string;

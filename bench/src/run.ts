@@ -8,19 +8,19 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseConfig, type Config } from "./config";
-import { latencySvg } from "./plot";
-import { loadAverage } from "./proc";
-import { formatProfile, isMainThreadProfile, summarizeProfile } from "./profile";
-import { benchmarksMarkdown, correctnessProblems, evaluateTargets, plotPanels, TARGET_LABEL, type Machine, type Results } from "./report";
-import { catchup } from "./catchup";
-import { reconnectStorm } from "./storm";
-import { splitScenario } from "./split";
-import { fairness } from "./fairness-scenario";
-import { auth, connections, fanoutScenario, runsOf, sendPath, type Ctx } from "./scenarios";
-import { startPostgres, type TargetKind } from "./targets";
-import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, formatMachine, MachineMeter, startVerdict } from "./machine";
-import { BENCH_DIR, log, now, ROOT } from "./util";
+import { parseConfig, type Config } from "./config.js";
+import { latencySvg } from "./plot.js";
+import { loadAverage } from "./proc.js";
+import { formatProfile, isMainThreadProfile, summarizeProfile } from "./profile.js";
+import { benchmarksMarkdown, correctnessProblems, evaluateTargets, plotPanels, TARGET_LABEL, type Machine, type Results } from "./report.js";
+import { catchup } from "./catchup.js";
+import { reconnectStorm } from "./storm.js";
+import { splitScenario } from "./split.js";
+import { fairness } from "./fairness-scenario.js";
+import { auth, connections, fanoutScenario, runsOf, sendPath, type Ctx } from "./scenarios.js";
+import { startPostgres, type TargetKind } from "./targets.js";
+import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, formatMachine, MachineMeter, startVerdict } from "./machine.js";
+import { BENCH_DIR, log, now, ROOT } from "./util.js";
 
 function git(args: string[]): string {
   try {

@@ -4,13 +4,13 @@
  */
 import { readFileSync } from "node:fs";
 import type { Message, Room, Session } from "@anonchat/shared";
-import type { Config } from "./config";
-import { Histogram, summarize, type LatencySummary } from "./histogram";
-import { TrpcHttp } from "./http";
-import { rssBytes, sampleCpu, cpuPercent, type CpuGroup } from "./proc";
-import type { AuthOp, ConnectResult, ExpectResult, OpsResult, PubSpec, PublishOnceResult, RunResult, StatsResult, SubSpec } from "./protocol";
-import { Generator, startBaseline, startServer, type PgHandle, type Target, type TargetKind } from "./targets";
-import { log, mapLimit, mono, now, randomId, sleep } from "./util";
+import type { Config } from "./config.js";
+import { Histogram, summarize, type LatencySummary } from "./histogram.js";
+import { TrpcHttp } from "./http.js";
+import { rssBytes, sampleCpu, cpuPercent, type CpuGroup } from "./proc.js";
+import type { AuthOp, ConnectResult, ExpectResult, OpsResult, PubSpec, PublishOnceResult, RunResult, StatsResult, SubSpec } from "./protocol.js";
+import { Generator, startBaseline, startServer, type PgHandle, type Target, type TargetKind } from "./targets.js";
+import { log, mapLimit, mono, now, randomId, sleep } from "./util.js";
 
 export interface Ctx {
   cfg: Config;

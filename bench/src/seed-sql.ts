@@ -9,7 +9,7 @@
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
-import type { ServerTarget } from "./targets";
+import type { ServerTarget } from "./targets.js";
 
 export interface SeedRoom {
   roomId: string;

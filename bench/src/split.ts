@@ -17,14 +17,14 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Room, Session } from "@anonchat/shared";
-import type { Config } from "./config";
-import { Histogram, summarize, type LatencySummary } from "./histogram";
-import { TrpcHttp } from "./http";
-import { cpuPercent, sampleCpu, type CpuGroup } from "./proc";
-import type { RunResult } from "./protocol";
-import { loadEnv, type Ctx } from "./scenarios";
-import { Generator, launchServer, type PgHandle } from "./targets";
-import { freePort, log, mapLimit, randomId, ROOT, sleep } from "./util";
+import type { Config } from "./config.js";
+import { Histogram, summarize, type LatencySummary } from "./histogram.js";
+import { TrpcHttp } from "./http.js";
+import { cpuPercent, sampleCpu, type CpuGroup } from "./proc.js";
+import type { RunResult } from "./protocol.js";
+import { loadEnv, type Ctx } from "./scenarios.js";
+import { Generator, launchServer, type PgHandle } from "./targets.js";
+import { freePort, log, mapLimit, randomId, ROOT, sleep } from "./util.js";
 
 export type SplitBus = "postgres" | "redis";
 

@@ -9,8 +9,8 @@
  * every message its room had acknowledged at the moment it resumed.
  */
 import WebSocket from "ws";
-import { TrpcHttp } from "./http";
-import { sleep } from "./util";
+import { TrpcHttp } from "./http.js";
+import { sleep } from "./util.js";
 
 export interface StormSpec {
   /** ws://host:port/trpc */

@@ -10,12 +10,12 @@
  * Nothing may be lost or doubled: after the flow stops, every subscriber holds its room's whole
  * stream since it first subscribed, gap-free, each seq once.
  */
-import type { Config } from "./config";
-import type { Ctx } from "./scenarios";
-import { loadEnv, prepare, serverLogIssues, type Layout } from "./scenarios";
-import type { StormFinal, StormSpec, StormStatus } from "./storm-client";
-import { Generator, startServer, type ServerTarget, type TargetKind } from "./targets";
-import { log, mono, sleep } from "./util";
+import type { Config } from "./config.js";
+import type { Ctx } from "./scenarios.js";
+import { loadEnv, prepare, serverLogIssues, type Layout } from "./scenarios.js";
+import type { StormFinal, StormSpec, StormStatus } from "./storm-client.js";
+import { Generator, startServer, type ServerTarget, type TargetKind } from "./targets.js";
+import { log, mono, sleep } from "./util.js";
 
 export interface StormResult {
   target: TargetKind;

@@ -8,9 +8,9 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
-import type { CpuGroup } from "./proc";
-import type { GenCommand, GenReply } from "./protocol";
-import { BENCH_DIR, freePort, log, ROOT, sleep, tsxLoaderFrom } from "./util";
+import type { CpuGroup } from "./proc.js";
+import type { GenCommand, GenReply } from "./protocol.js";
+import { BENCH_DIR, freePort, log, ROOT, sleep, sourceNodeArgs } from "./util.js";
 
 export type TargetKind = "baseline" | "baseline-cork" | "pglite" | "postgres";
 
@@ -264,8 +264,7 @@ export async function launchServer(
   const fd = openSync(logFile, "a");
   const args = [
     ...(opts.profileDir ? ["--cpu-prof", "--cpu-prof-dir", opts.profileDir] : []),
-    "--import",
-    tsxLoaderFrom(path.join(ROOT, "apps/server")),
+    ...sourceNodeArgs(path.join(ROOT, "apps/server")),
     path.join(ROOT, "apps/server/src/main.ts"),
   ];
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", fd, fd] });
@@ -309,7 +308,7 @@ export async function launchServer(
 /** The bare ws baseline; on `port` when given (a storm restarts it where its clients reconnect). */
 export async function startBaseline(runDir: string, corked: boolean, fixedPort?: number): Promise<Target> {
   const logFile = path.join(runDir, `baseline${corked ? "-cork" : ""}.log`);
-  const child = spawn(process.execPath, ["--import", tsxLoaderFrom(BENCH_DIR), path.join(BENCH_DIR, "src/baseline-server.ts")], {
+  const child = spawn(process.execPath, [...sourceNodeArgs(BENCH_DIR), path.join(BENCH_DIR, "src/baseline-server.ts")], {
     cwd: BENCH_DIR,
     env: { PATH: process.env.PATH ?? "", PORT: String(fixedPort ?? 0), BASELINE_CORK: corked ? "1" : "0" },
     stdio: ["ignore", "pipe", "inherit"],
@@ -366,7 +365,7 @@ export class Generator {
   static async start(): Promise<Generator> {
     const child = fork(path.join(BENCH_DIR, "src/generator.ts"), [], {
       cwd: BENCH_DIR,
-      execArgv: ["--import", tsxLoaderFrom(BENCH_DIR)],
+      execArgv: sourceNodeArgs(BENCH_DIR),
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     track(child);

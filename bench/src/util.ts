@@ -42,6 +42,15 @@ export function tsxLoaderFrom(dir: string): string {
   return pathToFileURL(path.join(path.dirname(pkg), "dist", "loader.mjs")).href;
 }
 
+/**
+ * node's arguments to run TypeScript sources: tsx's loader (from dir's dependencies) and the
+ * condition under which the workspace packages export their sources (by default node would load
+ * their built dist/, which may be missing or stale).
+ */
+export function sourceNodeArgs(dir: string): string[] {
+  return ["--conditions=@anonchat/source", "--import", tsxLoaderFrom(dir)];
+}
+
 /** Runs fn over items with at most `limit` in flight; resolves with the results in order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);

@@ -5,9 +5,9 @@
  * they sent arrives exactly once, in order. Runs in a load-generator process.
  */
 import WebSocket from "ws";
-import { Histogram, type HistogramJSON } from "./histogram";
-import { TrpcHttp } from "./http";
-import { sleep } from "./util";
+import { Histogram, type HistogramJSON } from "./histogram.js";
+import { TrpcHttp } from "./http.js";
+import { sleep } from "./util.js";
 
 export const VICTIM_OPS = ["auth.me", "room.send", "healthz"] as const;
 export type VictimOp = (typeof VICTIM_OPS)[number];

@@ -2,7 +2,7 @@ import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible"
 import type { CallInfo, CallPolicy } from "@anonchat/api";
 import { FairGate, retryAfterSeconds } from "@anonchat/core";
 import { AppError } from "@anonchat/shared";
-import type { ServerConfig } from "./config";
+import type { ServerConfig } from "./config.js";
 
 /** What one tRPC socket has open, counted against its caps, and what it was refused. */
 export interface SocketBudget {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { trustProxyProblem } from "./gateway/client-ip";
+import { trustProxyProblem } from "./gateway/client-ip.js";
 
 /**
  * The environment, read once and validated here; everything else receives ServerConfig.

@@ -1,3 +1,3 @@
-export { loadConfig, ConfigError, SETTING_NAMES, type ServerConfig } from "./config";
-export { startServer, type RunningServer } from "./server";
-export { createLogger, type Logger } from "./logger";
+export { loadConfig, ConfigError, SETTING_NAMES, type ServerConfig } from "./config.js";
+export { startServer, type RunningServer } from "./server.js";
+export { createLogger, type Logger } from "./logger.js";

@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { VerificationKeys } from "@anonchat/core";
-import type { Logger } from "./logger";
+import type { Logger } from "./logger.js";
 
 /** The public keys a process accepts tokens from, by kid. */
 export interface KeySet extends VerificationKeys {

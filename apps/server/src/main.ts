@@ -1,7 +1,7 @@
-import { ConfigError, loadConfig, type ServerConfig } from "./config";
-import { createLogger } from "./logger";
-import { startServer } from "./server";
-import { logStartupFailure } from "./startup-failure";
+import { ConfigError, loadConfig, type ServerConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+import { startServer } from "./server.js";
+import { logStartupFailure } from "./startup-failure.js";
 
 /** The process entry: env once, start, and a graceful exit 0 on SIGTERM/SIGINT. */
 async function main() {

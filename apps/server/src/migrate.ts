@@ -1,7 +1,7 @@
 import { migrateToLatest, openDatabase } from "@anonchat/db";
-import { loadConfig } from "./config";
-import { createLogger } from "./logger";
-import { logStartupFailure } from "./startup-failure";
+import { loadConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+import { logStartupFailure } from "./startup-failure.js";
 
 /** One-shot: apply pending migrations to DATABASE_URL (or the embedded database) and exit. */
 async function main() {

@@ -2,8 +2,8 @@ import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import type { AppRouter } from "@anonchat/api";
 import type { AccessTokens, AuthApi } from "@anonchat/core";
 import { AppError, ERROR_CODES, type ErrorCode, type LoginInput, type RegisterInput, type User } from "@anonchat/shared";
-import type { Logger } from "./logger";
-import { SERVICE_SECRET_HEADER } from "./service-secret";
+import type { Logger } from "./logger.js";
+import { SERVICE_SECRET_HEADER } from "./service-secret.js";
 
 /** The auth role's answer, as the AppError it was there, so clients see the same error. */
 function asAppError(err: unknown): AppError {

@@ -1,5 +1,5 @@
 import type { AuthSecurityEvent, SessionEvent } from "@anonchat/core";
-import type { Logger } from "./logger";
+import type { Logger } from "./logger.js";
 
 /** How often one kind of refusal for one client is written while it repeats. */
 const SAMPLE_MS = 10_000;

@@ -17,12 +17,12 @@ import {
   type SessionEvent,
 } from "@anonchat/core";
 import { createPgNotifier, migrateToLatest, openDatabase, type DatabaseHandle } from "@anonchat/db";
-import type { ServerConfig } from "./config";
-import { loadSigningKeys, publicKeysFromPem, RemoteKeySet, type TokenKeys } from "./keys";
-import type { Logger } from "./logger";
-import type { Metrics } from "./metrics";
-import type { SecurityLog } from "./security-log";
-import { createRemoteAuth } from "./remote-auth";
+import type { ServerConfig } from "./config.js";
+import { loadSigningKeys, publicKeysFromPem, RemoteKeySet, type TokenKeys } from "./keys.js";
+import type { Logger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
+import type { SecurityLog } from "./security-log.js";
+import { createRemoteAuth } from "./remote-auth.js";
 
 export interface LimiterOptions {
   keyPrefix: string;

@@ -1,6 +1,6 @@
 import { DatabaseConnectError } from "@anonchat/db";
-import { ConfigError } from "./config";
-import type { Logger } from "./logger";
+import { ConfigError } from "./config.js";
+import type { Logger } from "./logger.js";
 
 /** A reason the process cannot start, as one JSON log line: what failed and why, never a secret. */
 export function logStartupFailure(log: Logger, err: unknown): void {

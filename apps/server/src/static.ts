@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 import sirv from "sirv";
-import { sendJson } from "./http-util";
+import { sendJson } from "./http-util.js";
 
 /** Hashed build output (Vite writes /assets/<name>-<hash>.<ext>): its URL changes with its content. */
 export const IMMUTABLE = "public, max-age=31536000, immutable";

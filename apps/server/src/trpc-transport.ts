@@ -5,12 +5,12 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { appRouter, authOnlyRouter, dataFrame, roomEventEncoder, type Context } from "@anonchat/api";
 import { backlog, corkPerTurn } from "@anonchat/rest";
 import type { AccessClaims, AccessTokens, AuthApi, RoomService } from "@anonchat/core";
-import { newSocketBudget, type CallBudgets, type SocketBudget } from "./call-budgets";
-import type { ServerConfig } from "./config";
-import type { ConnectionRegistry } from "./connections";
-import type { Logger } from "./logger";
-import type { SecurityLog } from "./security-log";
-import { gateFrames } from "./ws-frame-gate";
+import { newSocketBudget, type CallBudgets, type SocketBudget } from "./call-budgets.js";
+import type { ServerConfig } from "./config.js";
+import type { ConnectionRegistry } from "./connections.js";
+import type { Logger } from "./logger.js";
+import type { SecurityLog } from "./security-log.js";
+import { gateFrames } from "./ws-frame-gate.js";
 
 export interface RequestMeta {
   requestId: string;

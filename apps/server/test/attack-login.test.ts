@@ -2,10 +2,10 @@ import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { PasswordHasher } from "@anonchat/core";
 import { MESSAGES } from "@anonchat/shared";
-import { httpClient, startTestServer, type TestServer } from "./harness";
-import { api, expectEnvelope, expectTokenPair, registerLegacy, type ApiResponse } from "./helpers/legacy";
-import { KEY_ENV, QUICK_ENV } from "./helpers/test-env";
-import { expectTRPCError } from "./helpers/trpc";
+import { httpClient, startTestServer, type TestServer } from "./harness.js";
+import { api, expectEnvelope, expectTokenPair, registerLegacy, type ApiResponse } from "./helpers/legacy.js";
+import { KEY_ENV, QUICK_ENV } from "./helpers/test-env.js";
+import { expectTRPCError } from "./helpers/trpc.js";
 
 /**
  * Login attacks beyond auth.test.ts and gateway.test.ts (which cover the tRPC answer to an unknown

@@ -3,9 +3,9 @@ import http from "node:http";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES, type Session } from "@anonchat/shared";
-import { httpClient, registerUser, startTestServer, type TestServer } from "./harness";
-import { api } from "./helpers/legacy";
-import { legacySocket, trpcRequest, trpcSocket, answerTo, type RawSocket } from "./helpers/raw-ws";
+import { httpClient, registerUser, startTestServer, type TestServer } from "./harness.js";
+import { api } from "./helpers/legacy.js";
+import { legacySocket, trpcRequest, trpcSocket, answerTo, type RawSocket } from "./helpers/raw-ws.js";
 import {
   applyMutations,
   decodeSegment,
@@ -17,8 +17,8 @@ import {
   signRsa,
   type Claims,
   type ForgeKeys,
-} from "./helpers/token-forge";
-import { expectTRPCError } from "./helpers/trpc";
+} from "./helpers/token-forge.js";
+import { expectTRPCError } from "./helpers/trpc.js";
 
 /**
  * Forged access tokens beyond auth.test.ts (which covers another key, alg none, HS256 with the

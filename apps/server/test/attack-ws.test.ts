@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES, type Message, type Room } from "@anonchat/shared";
-import { registerUser, startTestServer, waitFor, type TestServer } from "./harness";
-import { api } from "./helpers/legacy";
-import { answerTo, legacySocket, RawSocket, subscriptionSeqs, trpcRequest, trpcSocket } from "./helpers/raw-ws";
-import { QUICK_ENV } from "./helpers/test-env";
-import { sleep, trpcCall } from "./helpers/wire";
+import { registerUser, startTestServer, waitFor, type TestServer } from "./harness.js";
+import { api } from "./helpers/legacy.js";
+import { answerTo, legacySocket, RawSocket, subscriptionSeqs, trpcRequest, trpcSocket } from "./helpers/raw-ws.js";
+import { QUICK_ENV } from "./helpers/test-env.js";
+import { sleep, trpcCall } from "./helpers/wire.js";
 
 /**
  * WebSocket attacks beyond gateway.test.ts (a foreign Origin refused before the upgrade),

@@ -1,8 +1,8 @@
 import { createHmac, createSign, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES, type Session } from "@anonchat/shared";
-import { httpClient, registerUser, startTestServer, type TestServer } from "./harness";
-import { expectAnsweredOrBadRequest, expectTRPCError } from "./helpers/trpc";
+import { httpClient, registerUser, startTestServer, type TestServer } from "./harness.js";
+import { expectAnsweredOrBadRequest, expectTRPCError } from "./helpers/trpc.js";
 
 // A known signing key, so the forged-token tests can also sign with the right key (a positive control).
 const KEYS = generateKeyPairSync("rsa", { modulusLength: 2048 });

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../src/index";
-import { clientIp, isTrustedProxy } from "../src/gateway/client-ip";
-import { startTestServer, type TestServer } from "./harness";
+import { loadConfig } from "../src/index.js";
+import { clientIp, isTrustedProxy } from "../src/gateway/client-ip.js";
+import { startTestServer, type TestServer } from "./harness.js";
 
 const req = (peer: string, xff?: string) =>
   ({ socket: { remoteAddress: peer }, headers: xff === undefined ? {} : { "x-forwarded-for": xff } }) as unknown as IncomingMessage;

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/index";
+import { ConfigError, loadConfig } from "../src/index.js";
 
 // The split roles authenticate each other with one shared secret (SERVICE_SECRET or a file).
 describe("SERVICE_SECRET", () => {

@@ -3,8 +3,8 @@ import WebSocket from "ws";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AppRouter } from "@anonchat/api";
 import { MESSAGES, type Session } from "@anonchat/shared";
-import { httpClient, liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness";
-import { expectSeqs, expectTRPCError, fullHistory, range, recordRoom, sleep } from "./helpers/trpc";
+import { httpClient, liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness.js";
+import { expectSeqs, expectTRPCError, fullHistory, range, recordRoom, sleep } from "./helpers/trpc.js";
 
 // Access tokens live 5 s here, so a 30 s session sees several expiries.
 const TTL = 5;

@@ -4,14 +4,14 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createScratchDatabase } from "@anonchat/db";
-import { DEFAULT_SHAPE, formatCounts, formatCpu, formatRatios, measureFairness, seedFairness, type FairnessSeed, type FairnessSizes } from "../../../bench/src/fairness";
-import type { CpuGroup } from "../../../bench/src/proc";
-import { Generator } from "../../../bench/src/targets";
-import { loadConfig } from "../src/index";
-import { DB_KIND, TOPOLOGY, UNLIMITED_ENV, httpClient, startTestServer, type TestServer } from "./harness";
-import { api } from "./helpers/legacy";
-import { QUICK_ENV } from "./helpers/test-env";
-import { fullHistory } from "./helpers/trpc";
+import { DEFAULT_SHAPE, formatCounts, formatCpu, formatRatios, measureFairness, seedFairness, type FairnessSeed, type FairnessSizes } from "../../../bench/src/fairness.js";
+import type { CpuGroup } from "../../../bench/src/proc.js";
+import { Generator } from "../../../bench/src/targets.js";
+import { loadConfig } from "../src/index.js";
+import { DB_KIND, TOPOLOGY, UNLIMITED_ENV, httpClient, startTestServer, type TestServer } from "./harness.js";
+import { api } from "./helpers/legacy.js";
+import { QUICK_ENV } from "./helpers/test-env.js";
+import { fullHistory } from "./helpers/trpc.js";
 
 /**
  * The issue's fairness figure: while one user and one anonymous client do the worst they can

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { createScratchDatabase } from "@anonchat/db";
-import { DB_KIND } from "./harness";
-import { runKillScenario } from "./helpers/fault-scenarios";
-import { formatLedger, ledgerHolds } from "./helpers/ledger";
+import { DB_KIND } from "./harness.js";
+import { runKillScenario } from "./helpers/fault-scenarios.js";
+import { formatLedger, ledgerHolds } from "./helpers/ledger.js";
 
 /**
  * kill -9 of the real server process (apps/server/src/main.ts) in the middle of a storm of sends,

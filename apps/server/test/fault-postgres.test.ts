@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createScratchDatabase } from "@anonchat/db";
-import { DB_KIND, startTestServer } from "./harness";
-import { runPgOutageScenario, startDedicatedCluster, type PgCluster } from "./helpers/fault-scenarios";
-import { formatLedger, ledgerHolds } from "./helpers/ledger";
-import { TEST_PRIVATE_KEY } from "./helpers/test-env";
-import { registerWire, sleep } from "./helpers/wire";
+import { DB_KIND, startTestServer } from "./harness.js";
+import { runPgOutageScenario, startDedicatedCluster, type PgCluster } from "./helpers/fault-scenarios.js";
+import { formatLedger, ledgerHolds } from "./helpers/ledger.js";
+import { TEST_PRIVATE_KEY } from "./helpers/test-env.js";
+import { registerWire, sleep } from "./helpers/wire.js";
 
 /**
  * PostgreSQL stopped with `pg_ctl stop -m immediate` under traffic, then started again. The test

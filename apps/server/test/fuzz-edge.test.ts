@@ -1,11 +1,11 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TOPOLOGY } from "./harness";
-import { clientFrame, encodeHttpCase, encodeUpgrade, httpCase, serverFrames, upgradeCase, type CaseContext } from "./helpers/edge-fuzz";
-import { startEdgeTargets, type EdgeTarget, type EdgeTargets } from "./helpers/edge-targets";
-import { announce, FUZZ_RUNS, FUZZ_SEED } from "./helpers/fuzz";
-import { rawRequest, rawUpgrade, requestBytes, type RawAnswer } from "./helpers/raw-http";
-import { registerWire, trpcCall, must } from "./helpers/wire";
+import { TOPOLOGY } from "./harness.js";
+import { clientFrame, encodeHttpCase, encodeUpgrade, httpCase, serverFrames, upgradeCase, type CaseContext } from "./helpers/edge-fuzz.js";
+import { startEdgeTargets, type EdgeTarget, type EdgeTargets } from "./helpers/edge-targets.js";
+import { announce, FUZZ_RUNS, FUZZ_SEED } from "./helpers/fuzz.js";
+import { rawRequest, rawUpgrade, requestBytes, type RawAnswer } from "./helpers/raw-http.js";
+import { registerWire, trpcCall, must } from "./helpers/wire.js";
 
 /**
  * Bad input at the edge of every role: requests fetch cannot send (written byte by byte), odd

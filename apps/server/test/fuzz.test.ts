@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Session } from "@anonchat/shared";
-import { registerUser, startTestServer, type TestServer } from "./harness";
+import { registerUser, startTestServer, type TestServer } from "./harness.js";
 import {
   announce,
   encodeAny,
@@ -16,10 +16,10 @@ import {
   rawBody,
   roomIdLike,
   textLike,
-} from "./helpers/fuzz";
-import { legacySocket, RawSocket, trpcSocket } from "./helpers/raw-ws";
-import { QUICK_ENV } from "./helpers/test-env";
-import { sleep } from "./helpers/wire";
+} from "./helpers/fuzz.js";
+import { legacySocket, RawSocket, trpcSocket } from "./helpers/raw-ws.js";
+import { QUICK_ENV } from "./helpers/test-env.js";
+import { sleep } from "./helpers/wire.js";
 
 /**
  * Property-based fuzzing of every tRPC procedure (HTTP, and the subscription over the socket),

@@ -1,10 +1,10 @@
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeFrame, FrameBoundaries, serverFrame, textFrame } from "../src/gateway/tunnel";
-import { DB_KIND, registerUser } from "./harness";
-import { legacySocket, trpcRequest, trpcSocket, answerTo } from "./helpers/raw-ws";
-import { freePort, sleep, spawnServerProcess, type ServerProcess } from "./helpers/wire";
-import { startSplit, type SplitDeployment } from "./split-harness";
+import { closeFrame, FrameBoundaries, serverFrame, textFrame } from "../src/gateway/tunnel.js";
+import { DB_KIND, registerUser } from "./harness.js";
+import { legacySocket, trpcRequest, trpcSocket, answerTo } from "./helpers/raw-ws.js";
+import { freePort, sleep, spawnServerProcess, type ServerProcess } from "./helpers/wire.js";
+import { startSplit, type SplitDeployment } from "./split-harness.js";
 
 /**
  * The gateway in front of real auth and chat processes on PostgreSQL, with replicas that die,

@@ -4,7 +4,7 @@ import path from "node:path";
 import { TRPCClientError } from "@trpc/client";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { httpClient, liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness";
+import { httpClient, liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness.js";
 import {
   api,
   connectLegacy,
@@ -15,8 +15,8 @@ import {
   openLegacy,
   registerLegacy,
   type ApiResponse,
-} from "./helpers/legacy";
-import { expectRebindingRefused, rawStatus, upgradeStatus } from "./helpers/origin";
+} from "./helpers/legacy.js";
+import { expectRebindingRefused, rawStatus, upgradeStatus } from "./helpers/origin.js";
 
 /** The edge in front of every route: rate limits, origins, request ids, health, and logs. */
 

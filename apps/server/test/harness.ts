@@ -6,8 +6,8 @@ import WebSocket from "ws";
 import type { AppRouter } from "@anonchat/api";
 import { createScratchDatabase } from "@anonchat/db";
 import type { Session } from "@anonchat/shared";
-import { createLogger, loadConfig, startServer, type RunningServer } from "../src/index";
-import { startSplit } from "./split-harness";
+import { createLogger, loadConfig, startServer, type RunningServer } from "../src/index.js";
+import { startSplit } from "./split-harness.js";
 
 /** Which database the integration tests run on: PostgreSQL when TEST_DATABASE_URL is set. */
 export const DB_KIND: "postgres" | "pglite" = process.env.TEST_DATABASE_URL ? "postgres" : "pglite";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Message, RoomEvent } from "@anonchat/shared";
-import { liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness";
-import { attachSubscriber, createRoomLegacy, frameText, legacyFrame, openLegacy, registerLegacy, userIdOf } from "./helpers/legacy";
+import { liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness.js";
+import { attachSubscriber, createRoomLegacy, frameText, legacyFrame, openLegacy, registerLegacy, userIdOf } from "./helpers/legacy.js";
 
 /** One room, two protocols: legacy sockets and tRPC clients see the same messages in the same order. */
 describe("legacy socket and tRPC interoperate", () => {

@@ -5,10 +5,10 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createScratchDatabase } from "@anonchat/db";
-import { createLogger, loadConfig, startServer, type RunningServer } from "../src/index";
-import { DB_KIND, httpClient, registerUser, startTestServer, type TestServer } from "./harness";
-import { decodeSegment, signRsa } from "./helpers/token-forge";
-import { freePort, sleep, spawnServerProcess, type ServerProcess } from "./helpers/wire";
+import { createLogger, loadConfig, startServer, type RunningServer } from "../src/index.js";
+import { DB_KIND, httpClient, registerUser, startTestServer, type TestServer } from "./harness.js";
+import { decodeSegment, signRsa } from "./helpers/token-forge.js";
+import { freePort, sleep, spawnServerProcess, type ServerProcess } from "./helpers/wire.js";
 
 /**
  * Keys without restarts: the issuer rotates its signing key and publishes the old one beside it;

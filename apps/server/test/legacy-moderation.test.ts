@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES } from "@anonchat/shared";
-import { startTestServer, type TestServer } from "./harness";
+import { startTestServer, type TestServer } from "./harness.js";
 import {
   api,
   connectLegacy,
@@ -11,7 +11,7 @@ import {
   registerLegacy,
   userIdOf,
   type LegacyUser,
-} from "./helpers/legacy";
+} from "./helpers/legacy.js";
 
 /**
  * Issue 7 through /api/v1: the owner's moderation as REST routes in the shape of rooms/remove

@@ -1,7 +1,7 @@
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { httpClient, registerUser, startTestServer, type TestServer } from "./harness";
-import { api, createRoomLegacy, expectEnvelope, expectTokenPair, registerLegacy, uniqueLogin } from "./helpers/legacy";
+import { httpClient, registerUser, startTestServer, type TestServer } from "./harness.js";
+import { api, createRoomLegacy, expectEnvelope, expectTokenPair, registerLegacy, uniqueLogin } from "./helpers/legacy.js";
 
 /** Every /api/v1 route of legacy-api.md, byte for byte where an old client looks. */
 describe("legacy /api/v1 REST", () => {

@@ -1,6 +1,6 @@
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { httpClient, startTestServer, type TestServer } from "./harness";
+import { httpClient, startTestServer, type TestServer } from "./harness.js";
 import {
   api,
   connectLegacy,
@@ -14,7 +14,7 @@ import {
   registerLegacy,
   userIdOf,
   type LegacyUser,
-} from "./helpers/legacy";
+} from "./helpers/legacy.js";
 
 /** The legacy WebSocket protocol of legacy-api.md, spoken by a raw `ws` client. */
 describe("legacy WebSocket /api/v1/rooms/ws", () => {

@@ -10,7 +10,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { AppRouter } from "@anonchat/api";
 import { createScratchDatabase } from "@anonchat/db";
 import type { RoomEvent } from "@anonchat/shared";
-import { DB_KIND, httpClient, startTestServer, waitFor } from "./harness";
+import { DB_KIND, httpClient, startTestServer, waitFor } from "./harness.js";
+import { SOURCE_NODE_ARGS } from "./helpers/wire.js";
 import {
   api,
   connectLegacy,
@@ -21,10 +22,9 @@ import {
   openLegacy,
   registerLegacy,
   sleep,
-} from "./helpers/legacy";
+} from "./helpers/legacy.js";
 
 const REPO = fileURLToPath(new URL("../../..", import.meta.url));
-const TSX = path.join(REPO, "node_modules/.bin/tsx");
 const MAIN = path.join(REPO, "apps/server/src/main.ts");
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -64,9 +64,9 @@ interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** The real entry point, as `pnpm start` runs it, in its own process. */
+/** The real entry point (its sources, under tsx) as the direct child node process. */
 function spawnServer(env: Record<string, string>): Proc {
-  const child = spawn(TSX, [MAIN], { cwd: REPO, env: { PATH: process.env.PATH ?? "", HOME: os.tmpdir(), ...env }, stdio: "pipe" });
+  const child = spawn(process.execPath, [...SOURCE_NODE_ARGS, MAIN], { cwd: REPO, env: { PATH: process.env.PATH ?? "", HOME: os.tmpdir(), ...env }, stdio: "pipe" });
   let out = "";
   let err = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TOPOLOGY, httpClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness";
-import { api, registerLegacy } from "./helpers/legacy";
-import { answerTo, legacySocket, responsesTo, subscriptionSeqs, trpcRequest, trpcSocket, type RawSocket } from "./helpers/raw-ws";
-import { QUICK_ENV } from "./helpers/test-env";
-import { range } from "./helpers/trpc";
+import { TOPOLOGY, httpClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness.js";
+import { api, registerLegacy } from "./helpers/legacy.js";
+import { answerTo, legacySocket, responsesTo, subscriptionSeqs, trpcRequest, trpcSocket, type RawSocket } from "./helpers/raw-ws.js";
+import { QUICK_ENV } from "./helpers/test-env.js";
+import { range } from "./helpers/trpc.js";
 
 /**
  * Every limit holds when many requests arrive at once, whatever carries them: parallel HTTP

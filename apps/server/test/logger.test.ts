@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../src/index";
+import { createLogger } from "../src/index.js";
 
 function capture(level: "debug" | "info" | "warn" | "error" | "silent" = "debug") {
   const lines: string[] = [];

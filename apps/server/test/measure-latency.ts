@@ -8,8 +8,8 @@
 import { createTRPCClient, createWSClient, httpLink, wsLink } from "@trpc/client";
 import WebSocket from "ws";
 import type { AppRouter } from "@anonchat/api";
-import { registerUser, startTestServer } from "./harness";
-import { startSplit } from "./split-harness";
+import { registerUser, startTestServer } from "./harness.js";
+import { startSplit } from "./split-harness.js";
 
 const COUNT = Number(process.env.LATENCY_MESSAGES ?? 400);
 const RATE = Number(process.env.LATENCY_RATE ?? 100); // messages per second, paced

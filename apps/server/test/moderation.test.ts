@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES } from "@anonchat/shared";
-import { httpClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness";
-import { connectLegacy, frameText } from "./helpers/legacy";
-import { expectTRPCError, fullHistory, sleep, unknownRoomId } from "./helpers/trpc";
+import { httpClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness.js";
+import { connectLegacy, frameText } from "./helpers/legacy.js";
+import { expectTRPCError, fullHistory, sleep, unknownRoomId } from "./helpers/trpc.js";
 import {
   attached,
   attachedActivity,
@@ -18,7 +18,7 @@ import {
   waitEnded,
   type RoomLog,
   type User,
-} from "./helpers/room-features";
+} from "./helpers/room-features.js";
 
 /** Issue 7, moderation: member.kick, member.ban, member.unban and room.transfer (docs/api.md). */
 

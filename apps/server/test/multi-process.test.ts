@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import type { Message } from "@anonchat/shared";
-import { DB_KIND, liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness";
+import { DB_KIND, liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness.js";
 
 // Two processes' worth of servers on one PostgreSQL database: events cross by LISTEN/NOTIFY.
 describe.runIf(DB_KIND === "postgres")("two servers on one PostgreSQL", () => {

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DB_KIND, liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness";
+import { DB_KIND, liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness.js";
 
 /** The value of one sample line of a Prometheus exposition, or undefined. */
 function sample(text: string, name: string, labels = ""): number | undefined {

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES } from "@anonchat/shared";
-import { startTestServer, type TestServer } from "./harness";
-import { expectTRPCError, fullHistory } from "./helpers/trpc";
-import { attached, Cleanups, idOf, loginOf, nth, roomWith, settle, waitEnded } from "./helpers/room-features";
+import { startTestServer, type TestServer } from "./harness.js";
+import { expectTRPCError, fullHistory } from "./helpers/trpc.js";
+import { attached, Cleanups, idOf, loginOf, nth, roomWith, settle, waitEnded } from "./helpers/room-features.js";
 
 /** Issue 7: a room never loses its moderator when the owner leaves (docs/api.md, Moderation). */
 

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DB_KIND, httpClient, registerUser, waitFor } from "./harness";
-import { attached, Cleanups, idOf, type RoomLog, type User } from "./helpers/room-features";
-import { startSplit, type SplitDeployment } from "./split-harness";
+import { DB_KIND, httpClient, registerUser, waitFor } from "./harness.js";
+import { attached, Cleanups, idOf, type RoomLog, type User } from "./helpers/room-features.js";
+import { startSplit, type SplitDeployment } from "./split-harness.js";
 
 /**
  * Issue 7, presence across chat replicas, with the subscribers pinned to a replica each (straight

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES, type PresenceMember } from "@anonchat/shared";
-import { startTestServer, TOPOLOGY, waitFor, type TestServer, registerUser } from "./harness";
-import { expectTRPCError, fullHistory, sleep, startTcpProxy } from "./helpers/trpc";
+import { startTestServer, TOPOLOGY, waitFor, type TestServer, registerUser } from "./harness.js";
+import { expectTRPCError, fullHistory, sleep, startTcpProxy } from "./helpers/trpc.js";
 import {
   attached,
   Cleanups,
@@ -17,7 +17,7 @@ import {
   users,
   type RoomLog,
   type User,
-} from "./helpers/room-features";
+} from "./helpers/room-features.js";
 
 /**
  * Issue 7, presence and typing: who is online in a room (live room.onMessage subscriptions and

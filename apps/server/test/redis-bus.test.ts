@@ -1,9 +1,9 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Message } from "@anonchat/shared";
-import { DB_KIND, httpClient, liveClient, registerUser, waitFor } from "./harness";
-import { hasRedisServer, startTestRedis, type TestRedis } from "./helpers/redis";
-import { redisEnv, startSplit, type SplitDeployment } from "./split-harness";
+import { DB_KIND, httpClient, liveClient, registerUser, waitFor } from "./harness.js";
+import { hasRedisServer, startTestRedis, type TestRedis } from "./helpers/redis.js";
+import { redisEnv, startSplit, type SplitDeployment } from "./split-harness.js";
 
 /**
  * The split deployment on the Redis bus with a Redis of its own, so the test can take Redis away:

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, TOPOLOGY, type TestServer } from "./harness";
-import { api, expectEnvelope, expectTokenPair, registerLegacy, sleep, type TokenPair } from "./helpers/legacy";
+import { startTestServer, TOPOLOGY, type TestServer } from "./harness.js";
+import { api, expectEnvelope, expectTokenPair, registerLegacy, sleep, type TokenPair } from "./helpers/legacy.js";
 
 /**
  * The reuse grace from the client's side: the original web client keeps one login's refresh token

@@ -13,7 +13,7 @@ import {
 } from "@anonchat/core";
 import { createScratchDatabase, migrateToLatest, openDatabase, type DatabaseHandle } from "@anonchat/db";
 import { AppError, type Session } from "@anonchat/shared";
-import { DB_KIND } from "./harness";
+import { DB_KIND } from "./harness.js";
 
 /**
  * Refresh-token rotation with a reuse grace, at the service: the real AuthService and repository

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES } from "@anonchat/shared";
-import { httpClient, startTestServer, type Client, type TestServer, registerUser } from "./harness";
-import { expectTRPCError, unknownRoomId } from "./helpers/trpc";
-import { idOf, ISO, loginOf, nth, roomWith, users, type User } from "./helpers/room-features";
+import { httpClient, startTestServer, type Client, type TestServer, registerUser } from "./harness.js";
+import { expectTRPCError, unknownRoomId } from "./helpers/trpc.js";
+import { idOf, ISO, loginOf, nth, roomWith, users, type User } from "./helpers/room-features.js";
 
 /**
  * Issue 7, who may call what: the new reads and signals are for members only (FORBIDDEN for a

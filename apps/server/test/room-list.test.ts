@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LIMITS, type RoomSummary } from "@anonchat/shared";
-import { httpClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness";
-import { connectLegacy } from "./helpers/legacy";
-import { expectTRPCError, sleep } from "./helpers/trpc";
-import { attachedActivity, Cleanups, idOf, ISO, nth, roomWith, users, type User } from "./helpers/room-features";
+import { httpClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness.js";
+import { connectLegacy } from "./helpers/legacy.js";
+import { expectTRPCError, sleep } from "./helpers/trpc.js";
+import { attachedActivity, Cleanups, idOf, ISO, nth, roomWith, users, type User } from "./helpers/room-features.js";
 
 /**
  * Issue 7, read markers and the room list: room.markRead, room.list's RoomSummary (lastMessage,

@@ -1,8 +1,8 @@
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES } from "@anonchat/shared";
-import { registerUser, startTestServer, type TestServer } from "./harness";
-import { api, connectLegacy, expectEnvelope, frameText } from "./helpers/legacy";
+import { registerUser, startTestServer, type TestServer } from "./harness.js";
+import { api, connectLegacy, expectEnvelope, frameText } from "./helpers/legacy.js";
 
 /**
  * room.list and room.onActivity cover every room a user belongs to, so a user belongs to at most

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES, ROOM_ID_PATTERN, type Room } from "@anonchat/shared";
-import { httpClient, registerUser, startTestServer, type TestServer } from "./harness";
-import { expectAnsweredOrBadRequest, expectTRPCError, unknownRoomId } from "./helpers/trpc";
+import { httpClient, registerUser, startTestServer, type TestServer } from "./harness.js";
+import { expectAnsweredOrBadRequest, expectTRPCError, unknownRoomId } from "./helpers/trpc.js";
 
 let srv: TestServer;
 beforeAll(async () => {

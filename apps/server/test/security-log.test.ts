@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { emailTag } from "@anonchat/core";
 import type { Session } from "@anonchat/shared";
-import { TOPOLOGY, startTestServer, waitFor, type TestServer } from "./harness";
-import { api, sleep } from "./helpers/legacy";
-import { legacySocket, responsesTo, trpcSocket, type RawSocket } from "./helpers/raw-ws";
-import { QUICK_ENV } from "./helpers/test-env";
+import { TOPOLOGY, startTestServer, waitFor, type TestServer } from "./harness.js";
+import { api, sleep } from "./helpers/legacy.js";
+import { legacySocket, responsesTo, trpcSocket, type RawSocket } from "./helpers/raw-ws.js";
+import { QUICK_ENV } from "./helpers/test-env.js";
 
 /**
  * Security events reach the log as structured lines marked `security: true` (apps/server/src/

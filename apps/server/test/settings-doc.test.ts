@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { SETTING_NAMES } from "../src/index";
+import { SETTING_NAMES } from "../src/index.js";
 
 /** The README's configuration table and .env.example must name every setting the server reads. */
 const ROOT = path.resolve(import.meta.dirname, "../../..");

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RoomEvent } from "@anonchat/shared";
-import { liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness";
+import { liveClient, registerUser, startTestServer, waitFor, type TestServer } from "./harness.js";
 
 describe("smoke: one user sends, another receives over the subscription", () => {
   let srv: TestServer;

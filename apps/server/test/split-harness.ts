@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createScratchDatabase } from "@anonchat/db";
-import { freePort, spawnServerProcess, type ServerProcess } from "./helpers/wire";
+import { freePort, spawnServerProcess, type ServerProcess } from "./helpers/wire.js";
 
 /**
  * The split deployment as real processes, the way docker-compose.yml runs it: one auth, N chat

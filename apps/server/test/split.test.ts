@@ -2,9 +2,9 @@ import { generateKeyPairSync, createSign } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { Message } from "@anonchat/shared";
-import { DB_KIND, httpClient, liveClient, registerUser, waitFor } from "./harness";
-import { expectRebindingRefused, rawStatus, upgradeStatus } from "./helpers/origin";
-import { startSplit, type SplitDeployment } from "./split-harness";
+import { DB_KIND, httpClient, liveClient, registerUser, waitFor } from "./harness.js";
+import { expectRebindingRefused, rawStatus, upgradeStatus } from "./helpers/origin.js";
+import { startSplit, type SplitDeployment } from "./split-harness.js";
 
 // gateway + auth + two chat replicas as separate processes on one PostgreSQL.
 describe.runIf(DB_KIND === "postgres")("split deployment", () => {

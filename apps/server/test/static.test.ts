@@ -3,8 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import { brotliCompressSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../src/index";
-import { startTestServer, type TestServer } from "./harness";
+import { loadConfig } from "../src/index.js";
+import { startTestServer, type TestServer } from "./harness.js";
 
 const INDEX = "<!doctype html><title>AnonChat</title>";
 const APP = "console.log('the app');\n".repeat(50);

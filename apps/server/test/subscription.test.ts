@@ -3,7 +3,7 @@ import WebSocket from "ws";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AppRouter } from "@anonchat/api";
 import { MESSAGES } from "@anonchat/shared";
-import { liveClient, registerUser, startTestServer, waitFor, type Client, type TestServer } from "./harness";
+import { liveClient, registerUser, startTestServer, waitFor, type Client, type TestServer } from "./harness.js";
 import {
   expectSeqs,
   fullHistory,
@@ -13,7 +13,7 @@ import {
   startTcpProxy,
   unknownRoomId,
   type SubscriptionLog,
-} from "./helpers/trpc";
+} from "./helpers/trpc.js";
 
 let srv: TestServer;
 beforeAll(async () => {

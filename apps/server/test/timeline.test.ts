@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MESSAGES, type Message } from "@anonchat/shared";
-import { registerUser, startTestServer, waitFor, type TestServer } from "./harness";
-import { expectTRPCError, fullHistory, range, unknownRoomId } from "./helpers/trpc";
+import { registerUser, startTestServer, waitFor, type TestServer } from "./harness.js";
+import { expectTRPCError, fullHistory, range, unknownRoomId } from "./helpers/trpc.js";
 import {
   attached,
   Cleanups,
@@ -14,7 +14,7 @@ import {
   settle,
   users,
   waitSeq,
-} from "./helpers/room-features";
+} from "./helpers/room-features.js";
 
 /**
  * Issue 7, the timeline: membership events are stored in the room's ordered stream with their own

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Message } from "@anonchat/shared";
-import { activityEventOf, roomEventEncoder, roomEventOf } from "./encoder";
+import { activityEventOf, roomEventEncoder, roomEventOf } from "./encoder.js";
 
 const message: Message = {
   roomId: "AbCdEfGh12345678",

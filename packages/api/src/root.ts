@@ -1,9 +1,9 @@
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
-import { authRouter } from "./router/auth";
-import { memberRouter } from "./router/member";
-import { messageRouter } from "./router/message";
-import { roomRouter } from "./router/room";
-import { router } from "./trpc";
+import { authRouter } from "./router/auth.js";
+import { memberRouter } from "./router/member.js";
+import { messageRouter } from "./router/message.js";
+import { roomRouter } from "./router/room.js";
+import { router } from "./trpc.js";
 
 export const appRouter = router({
   auth: authRouter,

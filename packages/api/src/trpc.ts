@@ -3,7 +3,7 @@ import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import { ZodError } from "zod";
 import { isConnectionError, type AccessClaims, type AuthApi, type RoomService } from "@anonchat/core";
 import { AppError, describeIssues, MESSAGES, type ErrorCode } from "@anonchat/shared";
-import { subscriptionRefOf, type SubscriptionRef } from "./encoder";
+import { subscriptionRefOf, type SubscriptionRef } from "./encoder.js";
 
 // ---- context -------------------------------------------------------------------------------
 

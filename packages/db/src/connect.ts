@@ -4,7 +4,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
-import type { Database } from "./schema";
+import type { Database } from "./schema.js";
 
 /**
  * The first connection to DATABASE_URL failed. The message names the host, port and error code,

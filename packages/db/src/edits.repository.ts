@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import type { Message } from "@anonchat/shared";
-import type { Database } from "./schema";
-import { appendEventLocked, MESSAGE_COLUMNS, toMessage, type StoredEvent } from "./messages.repository";
+import type { Database } from "./schema.js";
+import { appendEventLocked, MESSAGE_COLUMNS, toMessage, type StoredEvent } from "./messages.repository.js";
 
 type Db = Kysely<Database>;
 

@@ -1,8 +1,8 @@
 import { sql, type Kysely } from "kysely";
 import type { BannedUser, Message, ReadMarker, Room, RoomMember, RoomSummary } from "@anonchat/shared";
-import type { Database } from "./schema";
-import { appendEventLocked, toMessage, type MessageRow, type StoredEvent } from "./messages.repository";
-import { lockRoom, toRoom } from "./rooms.repository";
+import type { Database } from "./schema.js";
+import { appendEventLocked, toMessage, type MessageRow, type StoredEvent } from "./messages.repository.js";
+import { lockRoom, toRoom } from "./rooms.repository.js";
 
 type Db = Kysely<Database>;
 

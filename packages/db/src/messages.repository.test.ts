@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase, type DatabaseHandle } from "./connect";
-import { migrateToLatest } from "./migrate";
-import { appendMessages, listMessagesPage } from "./messages.repository";
-import { insertRoom, joinRoom } from "./rooms.repository";
-import { insertUser } from "./users.repository";
+import { openDatabase, type DatabaseHandle } from "./connect.js";
+import { migrateToLatest } from "./migrate.js";
+import { appendMessages, listMessagesPage } from "./messages.repository.js";
+import { insertRoom, joinRoom } from "./rooms.repository.js";
+import { insertUser } from "./users.repository.js";
 
 describe("appendMessages (group commit)", () => {
   let h: DatabaseHandle;

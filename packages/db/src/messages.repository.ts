@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { HistoryPage, Message, MessageDelete, MessageEdit, TimelineKind } from "@anonchat/shared";
-import type { Database, EventKind, MessagesTable } from "./schema";
+import type { Database, EventKind, MessagesTable } from "./schema.js";
 
 type Db = Kysely<Database>;
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "kysely";
-import { migrateDownAll, migrateToLatest } from "./migrate";
-import { openDatabase, type DatabaseHandle } from "./connect";
+import { migrateDownAll, migrateToLatest } from "./migrate.js";
+import { openDatabase, type DatabaseHandle } from "./connect.js";
 
 describe("migrations", () => {
   let h: DatabaseHandle;

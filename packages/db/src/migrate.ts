@@ -1,7 +1,7 @@
 import { Migrator, type MigrationResultSet } from "kysely/migration";
 import type { Kysely } from "kysely";
-import type { Database } from "./schema";
-import { migrationProvider } from "./migrations/index";
+import type { Database } from "./schema.js";
+import { migrationProvider } from "./migrations/index.js";
 
 function check(result: MigrationResultSet): string[] {
   if (result.error) {

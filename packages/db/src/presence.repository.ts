@@ -1,6 +1,6 @@
 import { sql, type Kysely } from "kysely";
 import type { PresenceMember } from "@anonchat/shared";
-import type { Database } from "./schema";
+import type { Database } from "./schema.js";
 
 type Db = Kysely<Database>;
 

@@ -1,8 +1,8 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { Room } from "@anonchat/shared";
-import type { Database, RoomsTable } from "./schema";
-import { isUniqueViolation } from "./errors";
-import { appendEventLocked, type StoredEvent } from "./messages.repository";
+import type { Database, RoomsTable } from "./schema.js";
+import { isUniqueViolation } from "./errors.js";
+import { appendEventLocked, type StoredEvent } from "./messages.repository.js";
 
 type Db = Kysely<Database>;
 

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from "kysely";
-import type { Database } from "./schema";
+import type { Database } from "./schema.js";
 
 type Db = Kysely<Database>;
 
@@ -25,7 +25,7 @@ export async function createSession(
   });
 }
 
-export { rotateRefreshToken, type RotateInput, type RotateResult } from "./refresh-rotation";
+export { rotateRefreshToken, type RotateInput, type RotateResult } from "./refresh-rotation.js";
 
 /** Revokes the family a refresh token belongs to; returns its session id, if the token was known. */
 export async function revokeSessionByTokenHash(db: Db, tokenHash: string): Promise<string | undefined> {

@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import type { User } from "@anonchat/shared";
-import type { Database } from "./schema";
-import { isUniqueViolation } from "./errors";
+import type { Database } from "./schema.js";
+import { isUniqueViolation } from "./errors.js";
 
 type Db = Kysely<Database>;
 

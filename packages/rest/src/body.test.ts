@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { readJsonBody } from "./body";
+import { readJsonBody } from "./body.js";
 
 /** A request stream with headers, fed `parts` and ended (unless `end` is false: then it is destroyed as aborted). */
 function request(parts: string[], headers: Record<string, string> = {}, end = true): IncomingMessage {

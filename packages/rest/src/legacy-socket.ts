@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { AccessClaims, AuthApi, RoomService, Sender } from "@anonchat/core";
 import { AppError, charCount, legacySocketQuery, MESSAGES, type Message } from "@anonchat/shared";
-import { backlog, corkPerTurn } from "./cork";
+import { backlog, corkPerTurn } from "./cork.js";
 
 /** Where live sockets are registered so a revoked session can close them (shared with tRPC). */
 export interface SocketRegistry {

@@ -14,9 +14,9 @@ import {
   type MemberInput,
   type Session,
 } from "@anonchat/shared";
-import { readJsonBody } from "./body";
-import { sendEnvelope, sendRawJson } from "./envelope";
-import { buildOpenApi } from "./openapi";
+import { readJsonBody } from "./body.js";
+import { sendEnvelope, sendRawJson } from "./envelope.js";
+import { buildOpenApi } from "./openapi.js";
 
 const openApiDocument = buildOpenApi();
 

@@ -1,3 +1,3 @@
-export * from "./schemas";
-export * from "./types";
-export * from "./errors";
+export * from "./schemas.js";
+export * from "./types.js";
+export * from "./errors.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeIssues, registerInput, roomHistoryInput, roomSendInput } from "./schemas";
+import { describeIssues, registerInput, roomHistoryInput, roomSendInput } from "./schemas.js";
 
 describe("shared schemas", () => {
   it("name the field in every message", () => {

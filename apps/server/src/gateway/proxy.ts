@@ -2,11 +2,11 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Agent, type Dispatcher } from "undici";
-import type { UpstreamSettings } from "../config";
-import type { Logger } from "../logger";
-import { SERVICE_SECRET_HEADER } from "../service-secret";
-import { closeFrame, textFrame, Tunnel } from "./tunnel";
-import { UpstreamPool } from "./upstreams";
+import type { UpstreamSettings } from "../config.js";
+import type { Logger } from "../logger.js";
+import { SERVICE_SECRET_HEADER } from "../service-secret.js";
+import { closeFrame, textFrame, Tunnel } from "./tunnel.js";
+import { UpstreamPool } from "./upstreams.js";
 
 /** Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set([

@@ -1,8 +1,8 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { Agent } from "undici";
-import type { UpstreamSettings } from "../config";
-import type { Logger } from "../logger";
+import type { UpstreamSettings } from "../config.js";
+import type { Logger } from "../logger.js";
 
 /** One address of an upstream service: what requests and health checks go to. */
 export interface Target {

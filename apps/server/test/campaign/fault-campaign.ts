@@ -20,8 +20,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createScratchDatabase } from "@anonchat/db";
-import { runKillScenario, runPgOutageScenario, startDedicatedCluster, type KillRunResult, type OutageRunResult } from "../helpers/fault-scenarios";
-import { formatLedger, ledgerHolds, sumLedgers, type LedgerReport } from "../helpers/ledger";
+import { runKillScenario, runPgOutageScenario, startDedicatedCluster, type KillRunResult, type OutageRunResult } from "../helpers/fault-scenarios.js";
+import { formatLedger, ledgerHolds, sumLedgers, type LedgerReport } from "../helpers/ledger.js";
 
 const REPO = fileURLToPath(new URL("../../../..", import.meta.url));
 const num = (name: string, def: number) => Number(process.env[name] ?? def);

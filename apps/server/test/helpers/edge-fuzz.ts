@@ -1,6 +1,6 @@
 import fc from "fast-check";
-import { anyJson, encodeAny, oddString, rawBody } from "./fuzz";
-import { requestBytes } from "./raw-http";
+import { anyJson, encodeAny, oddString, rawBody } from "./fuzz.js";
+import { requestBytes } from "./raw-http.js";
 
 /**
  * Arbitrary requests as bytes (methods, targets, headers, bodies that fetch cannot express),

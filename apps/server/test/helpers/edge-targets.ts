@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { createLogger, loadConfig, startServer, type RunningServer } from "../../src/index";
-import { startTestServer, TOPOLOGY, UNLIMITED_ENV, type TestServer } from "../harness";
-import { startSplit, type SplitDeployment } from "../split-harness";
-import { TEST_PRIVATE_KEY } from "./test-env";
+import { createLogger, loadConfig, startServer, type RunningServer } from "../../src/index.js";
+import { startTestServer, TOPOLOGY, UNLIMITED_ENV, type TestServer } from "../harness.js";
+import { startSplit, type SplitDeployment } from "../split-harness.js";
+import { TEST_PRIVATE_KEY } from "./test-env.js";
 
 /**
  * Every role this topology runs, each on its own port, for tests that send bad input to all of

@@ -4,11 +4,11 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createScratchDatabase } from "@anonchat/db";
 import type { Room, Session } from "@anonchat/shared";
-import { liveClient, startTestServer } from "../harness";
-import { Ledger, type LedgerReport } from "./ledger";
-import { runStorm, type StormClient, type StormResult } from "./storm";
-import { TEST_PRIVATE_KEY } from "./test-env";
-import { freePort, fullHistoryWire, must, registerWire, sleep, spawnServerProcess, trpcCall, type ServerProcess } from "./wire";
+import { liveClient, startTestServer } from "../harness.js";
+import { Ledger, type LedgerReport } from "./ledger.js";
+import { runStorm, type StormClient, type StormResult } from "./storm.js";
+import { TEST_PRIVATE_KEY } from "./test-env.js";
+import { freePort, fullHistoryWire, must, registerWire, sleep, spawnServerProcess, trpcCall, type ServerProcess } from "./wire.js";
 
 /**
  * The two fault scenarios, shared by the CI tests (fault-kill.test.ts, fault-postgres.test.ts) and

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { expect } from "vitest";
 import WebSocket, { type RawData } from "ws";
-import type { TestServer } from "../harness";
+import type { TestServer } from "../harness.js";
 
 /** Helpers for the /api/v1 contract (legacy-api.md): raw fetch and raw `ws`, as an old client would. */
 

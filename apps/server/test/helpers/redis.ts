@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { freePort, sleep } from "./wire";
+import { freePort, sleep } from "./wire.js";
 
 /** Whether Debian's redis-server is installed (CI installs it; .ci/run). */
 export function hasRedisServer(): boolean {

@@ -1,7 +1,7 @@
 import type { ActivityEvent, Message, PresenceMember, RoomEvent } from "@anonchat/shared";
-import { liveClient, registerUser, waitFor, type Client } from "../harness";
-import { connectLegacy, type LegacySocket } from "./legacy";
-import { recordRoom, type AppClientError, type SubscriptionLog } from "./trpc";
+import { liveClient, registerUser, waitFor, type Client } from "../harness.js";
+import { connectLegacy, type LegacySocket } from "./legacy.js";
+import { recordRoom, type AppClientError, type SubscriptionLog } from "./trpc.js";
 
 /**
  * Helpers for the issue-7 room features (docs/api.md "Room features"): subscriptions that record

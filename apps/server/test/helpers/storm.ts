@@ -1,6 +1,6 @@
 import type { Message } from "@anonchat/shared";
-import type { Ledger } from "./ledger";
-import { sleep, trpcCall, type WireError } from "./wire";
+import type { Ledger } from "./ledger.js";
+import { sleep, trpcCall, type WireError } from "./wire.js";
 
 /**
  * A storm of sends: several clients, each sending its messages one at a time with a clientMsgId

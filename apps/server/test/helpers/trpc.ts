@@ -4,7 +4,7 @@ import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import { expect } from "vitest";
 import type { AppRouter } from "@anonchat/api";
 import type { Message, RoomEvent } from "@anonchat/shared";
-import type { Client } from "../harness";
+import type { Client } from "../harness.js";
 
 export type AppClientError = TRPCClientError<AppRouter>;
 

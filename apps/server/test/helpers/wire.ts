@@ -128,6 +128,14 @@ export function freePort(): Promise<number> {
 const REPO = fileURLToPath(new URL("../../../..", import.meta.url));
 const MAIN = path.join(REPO, "apps/server/src/main.ts");
 const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
+/**
+ * node's arguments to run the server's TypeScript sources: tsx's loader, and the condition under
+ * which the workspace packages export their sources (without it node would load their built dist/,
+ * which may be missing or stale).
+ */
+export const SOURCE_NODE_ARGS: readonly string[] = ["--conditions=@anonchat/source", "--import", TSX_LOADER];
+/** The built entry point (tsc -b tsconfig.build.json), as production runs it: plain node, no condition. */
+export const BUILT_MAIN = path.join(REPO, "apps/server/dist/main.js");
 
 export interface ServerProcess {
   url: string;
@@ -142,9 +150,12 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** The real entry point (apps/server/src/main.ts) in its own process, on 127.0.0.1:port. */
-export function spawnServerProcess(port: number, env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, MAIN], {
+/**
+ * The real entry point in its own process, on 127.0.0.1:port: its sources under tsx by default, or
+ * what `argv` names (e.g. [BUILT_MAIN]).
+ */
+export function spawnServerProcess(port: number, env: Record<string, string>, argv: readonly string[] = [...SOURCE_NODE_ARGS, MAIN]): ServerProcess {
+  const child = spawn(process.execPath, argv, {
     cwd: REPO,
     env: {
       PATH: process.env.PATH ?? "",

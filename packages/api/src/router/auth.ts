@@ -1,5 +1,5 @@
 import { loginInput, logoutInput, refreshInput, registerInput } from "@anonchat/shared";
-import { protectedProcedure, publicProcedure, router } from "../trpc";
+import { protectedProcedure, publicProcedure, router } from "../trpc.js";
 
 export const authRouter = router({
   register: publicProcedure

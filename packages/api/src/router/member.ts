@@ -1,5 +1,5 @@
 import { memberInput, roomIdInput } from "@anonchat/shared";
-import { chatProcedure, router } from "../trpc";
+import { chatProcedure, router } from "../trpc.js";
 
 export const memberRouter = router({
   list: chatProcedure

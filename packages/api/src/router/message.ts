@@ -1,5 +1,5 @@
 import { messageDeleteInput, messageEditInput } from "@anonchat/shared";
-import { chatProcedure, router } from "../trpc";
+import { chatProcedure, router } from "../trpc.js";
 
 export const messageRouter = router({
   edit: chatProcedure

@@ -11,9 +11,9 @@ import {
   type RoomEvent,
 } from "@anonchat/shared";
 import type { StreamItem } from "@anonchat/core";
-import { activityEventOf, storedEventOf } from "../encoder";
-import { chatProcedure, router } from "../trpc";
-import { streamOptions, liveStream } from "./streams";
+import { activityEventOf, storedEventOf } from "../encoder.js";
+import { chatProcedure, router } from "../trpc.js";
+import { streamOptions, liveStream } from "./streams.js";
 
 const me = (ctx: { auth: { userId: number; login: string } }) => ({ id: ctx.auth.userId, login: ctx.auth.login });
 

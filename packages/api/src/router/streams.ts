@@ -1,4 +1,4 @@
-import { toTRPCError, type Context } from "../trpc";
+import { toTRPCError, type Context } from "../trpc.js";
 
 /** Backpressure and cancellation shared by every subscription. */
 export function streamOptions(ctx: Pick<Context, "connection">, signal: AbortSignal | undefined) {

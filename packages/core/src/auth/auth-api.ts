@@ -1,5 +1,5 @@
 import type { LoginInput, RegisterInput, Session, User } from "@anonchat/shared";
-import type { AccessClaims } from "./tokens";
+import type { AccessClaims } from "./tokens.js";
 
 /**
  * What the transports need from auth. AuthService implements it in the process that owns users

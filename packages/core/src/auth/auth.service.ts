@@ -1,14 +1,14 @@
 import { sessions, users, type Db } from "@anonchat/db";
 import { AppError, MESSAGES, type LoginInput, type RegisterInput, type Session, type User } from "@anonchat/shared";
-import type { AuthConfig } from "../config";
-import type { EventBus } from "../events/bus";
-import { newRefreshToken, newSessionId, sha256Hex } from "../util/ids";
-import type { AuthApi } from "./auth-api";
-import type { LoginGuard } from "./login-guard";
-import type { PasswordHasher } from "./passwords";
-import type { SessionEvent } from "./session-events";
-import { openSuccessor, sealSuccessor } from "./successor-seal";
-import type { AccessClaims, AccessTokens } from "./tokens";
+import type { AuthConfig } from "../config.js";
+import type { EventBus } from "../events/bus.js";
+import { newRefreshToken, newSessionId, sha256Hex } from "../util/ids.js";
+import type { AuthApi } from "./auth-api.js";
+import type { LoginGuard } from "./login-guard.js";
+import type { PasswordHasher } from "./passwords.js";
+import type { SessionEvent } from "./session-events.js";
+import { openSuccessor, sealSuccessor } from "./successor-seal.js";
+import type { AccessClaims, AccessTokens } from "./tokens.js";
 
 export interface AuthServiceDeps {
   db: Db;

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { RateLimiterRes } from "rate-limiter-flexible";
 import { AppError } from "@anonchat/shared";
-import { retryAfterSeconds, type Limiter } from "../util/limits";
-import type { AuthSecurityEvent } from "./security-events";
+import { retryAfterSeconds, type Limiter } from "../util/limits.js";
+import type { AuthSecurityEvent } from "./security-events.js";
 
 /** A login attempt that holds its place in the failure budgets until it is settled. */
 export interface LoginAttempt {

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import argon2 from "argon2";
-import type { AuthConfig } from "../config";
+import type { AuthConfig } from "../config.js";
 import { AppError } from "@anonchat/shared";
-import { FairGate } from "../util/fair-gate";
+import { FairGate } from "../util/fair-gate.js";
 
 type HasherConfig = Pick<
   AuthConfig,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { newRefreshToken } from "../util/ids";
-import { openSuccessor, sealSuccessor } from "./successor-seal";
+import { newRefreshToken } from "../util/ids.js";
+import { openSuccessor, sealSuccessor } from "./successor-seal.js";
 
 describe("successor seal", () => {
   const rotated = newRefreshToken();

@@ -2,8 +2,8 @@ import { generateKeyPairSync } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { describe, expect, it } from "vitest";
 import { AppError } from "@anonchat/shared";
-import type { AuthConfig } from "../config";
-import { AccessTokens } from "./tokens";
+import type { AuthConfig } from "../config.js";
+import { AccessTokens } from "./tokens.js";
 
 const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const other = generateKeyPairSync("rsa", { modulusLength: 2048 });

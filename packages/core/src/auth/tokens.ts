@@ -1,7 +1,7 @@
 import { randomBytes, type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { AppError, MESSAGES } from "@anonchat/shared";
-import type { AuthConfig, VerificationKeys } from "../config";
+import type { AuthConfig, VerificationKeys } from "../config.js";
 
 const ALGORITHM = "RS256";
 /** Verified tokens kept so a client's repeated calls cost a map lookup, not a signature check. */

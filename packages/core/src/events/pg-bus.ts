@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { AppendNotice, Notifier } from "@anonchat/db";
-import type { BusEvent, BusListener, EventBus } from "./bus";
+import type { BusEvent, BusListener, EventBus } from "./bus.js";
 
 /**
  * The bus across processes on one PostgreSQL: local listeners get each event at once (with the

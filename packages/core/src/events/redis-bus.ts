@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
-import type { BusEvent, BusListener, EventBus } from "./bus";
+import type { BusEvent, BusListener, EventBus } from "./bus.js";
 
 export interface RedisBusOptions {
   url: string;

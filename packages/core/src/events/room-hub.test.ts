@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { messages, presence, rooms, type DatabaseHandle } from "@anonchat/db";
-import { addUser, memoryDatabase, until } from "../test-db";
-import { InProcessBus } from "./bus";
-import { RoomHub, type HubEvent } from "./room-hub";
+import { addUser, memoryDatabase, until } from "../test-db.js";
+import { InProcessBus } from "./bus.js";
+import { RoomHub, type HubEvent } from "./room-hub.js";
 
 /**
  * A replica hears of another's stored event by id only and must read it; a typing notice carries

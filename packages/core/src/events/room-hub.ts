@@ -1,7 +1,7 @@
 import type { Message, PresenceMember } from "@anonchat/shared";
 import { messages, presence, rooms, type Db, type StoredEvent } from "@anonchat/db";
-import { Pacer } from "../util/pacer";
-import type { BusEvent, EventBus } from "./bus";
+import { Pacer } from "../util/pacer.js";
+import type { BusEvent, EventBus } from "./bus.js";
 
 export type HubEvent =
   | { type: "event"; event: StoredEvent }

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { presence, rooms, type DatabaseHandle } from "@anonchat/db";
-import { addUser, memoryDatabase, until } from "../test-db";
-import { InProcessBus, type BusEvent } from "../events/bus";
-import { PresenceTracker } from "./presence-tracker";
+import { addUser, memoryDatabase, until } from "../test-db.js";
+import { InProcessBus, type BusEvent } from "../events/bus.js";
+import { PresenceTracker } from "./presence-tracker.js";
 
 /**
  * The tracker's heartbeat keeps this process's rows equal to what it holds. A row it does not hold

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { presence, type Db } from "@anonchat/db";
 import type { PresenceMember } from "@anonchat/shared";
-import type { EventBus } from "../events/bus";
+import type { EventBus } from "../events/bus.js";
 
 export interface PresenceOptions {
   /** A process's rows count as alive this long after its last heartbeat. */

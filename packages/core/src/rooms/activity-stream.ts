@@ -1,9 +1,9 @@
 import { members, rooms, type Db } from "@anonchat/db";
 import type { ActivityEvent, RoomSummary } from "@anonchat/shared";
-import { AsyncQueue } from "../util/async-queue";
-import type { BusEvent, EventBus } from "../events/bus";
-import type { HubEvent, RoomHub } from "../events/room-hub";
-import { endsMembership } from "./room-stream";
+import { AsyncQueue } from "../util/async-queue.js";
+import type { BusEvent, EventBus } from "../events/bus.js";
+import type { HubEvent, RoomHub } from "../events/room-hub.js";
+import { endsMembership } from "./room-stream.js";
 
 export interface ActivityStreamOptions {
   userId: number;

@@ -1,8 +1,8 @@
 import { messages, rooms, type Db, type StoredEvent } from "@anonchat/db";
 import { AppError, MESSAGES, type PresenceMember } from "@anonchat/shared";
-import { AsyncQueue } from "../util/async-queue";
-import type { HubEvent, RoomHub } from "../events/room-hub";
-import type { PresenceTracker } from "../presence/presence-tracker";
+import { AsyncQueue } from "../util/async-queue.js";
+import type { HubEvent, RoomHub } from "../events/room-hub.js";
+import type { PresenceTracker } from "../presence/presence-tracker.js";
 
 export type StreamItem =
   | { type: "event"; event: StoredEvent }

@@ -30,16 +30,16 @@ import {
   type RoomSummary,
   type RoomTypingInput,
 } from "@anonchat/shared";
-import type { ChatConfig } from "../config";
-import type { BusEvent, EventBus } from "../events/bus";
-import type { RoomHub } from "../events/room-hub";
-import { newRoomId } from "../util/ids";
-import { GroupCommit } from "../util/group-commit";
-import { consumeOrThrow, type Limiter } from "../util/limits";
-import type { PresenceTracker } from "../presence/presence-tracker";
-import { changed, checkedText, moderated } from "./outcomes";
-import { openActivityStream, type ActivityStreamOptions } from "./activity-stream";
-import { openRoomStream, type RoomStreamOptions, type StreamItem } from "./room-stream";
+import type { ChatConfig } from "../config.js";
+import type { BusEvent, EventBus } from "../events/bus.js";
+import type { RoomHub } from "../events/room-hub.js";
+import { newRoomId } from "../util/ids.js";
+import { GroupCommit } from "../util/group-commit.js";
+import { consumeOrThrow, type Limiter } from "../util/limits.js";
+import type { PresenceTracker } from "../presence/presence-tracker.js";
+import { changed, checkedText, moderated } from "./outcomes.js";
+import { openActivityStream, type ActivityStreamOptions } from "./activity-stream.js";
+import { openRoomStream, type RoomStreamOptions, type StreamItem } from "./room-stream.js";
 
 export interface RoomServiceDeps {
   db: Db;

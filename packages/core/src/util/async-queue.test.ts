@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AsyncQueue } from "./async-queue";
+import { AsyncQueue } from "./async-queue.js";
 
 describe("AsyncQueue", () => {
   it("hands items over in order, waits when empty, ends on close", async () => {

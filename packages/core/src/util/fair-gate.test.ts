@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AppError } from "@anonchat/shared";
-import { FairGate } from "./fair-gate";
+import { FairGate } from "./fair-gate.js";
 
 /** A job that holds its slot until released by hand, recording the order jobs started in. */
 function harness(gate: FairGate) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GroupCommit } from "./group-commit";
+import { GroupCommit } from "./group-commit.js";
 
 describe("GroupCommit", () => {
   it("batches what arrives in one turn and what arrives while a batch is written, preserving order", async () => {

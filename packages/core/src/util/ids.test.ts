@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ROOM_ID_PATTERN } from "@anonchat/shared";
-import { newRefreshToken, newRoomId, randomBase62, sha256Hex } from "./ids";
+import { newRefreshToken, newRoomId, randomBase62, sha256Hex } from "./ids.js";
 
 describe("ids", () => {
   it("room ids fit the contract and do not repeat", () => {

@@ -1,9 +1,9 @@
 import type { Migration, MigrationProvider } from "kysely/migration";
-import * as m0001 from "./0001_init";
-import * as m0002 from "./0002_rate_limits";
-import * as m0003 from "./0003_room_features";
-import * as m0004 from "./0004_refresh_successor";
-import * as m0005 from "./0005_append_messages";
+import * as m0001 from "./0001_init.js";
+import * as m0002 from "./0002_rate_limits.js";
+import * as m0003 from "./0003_room_features.js";
+import * as m0004 from "./0004_refresh_successor.js";
+import * as m0005 from "./0005_append_messages.js";
 
 /** Numbered migrations, listed statically so they work from source, a bundle, or a container. */
 const MIGRATIONS: Record<string, Migration> = {
