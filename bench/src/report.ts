@@ -661,7 +661,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push("");
   out.push(
     [
-      "- **Processes.** The server is started as `npm start` starts it (`node --import tsx apps/server/src/main.ts`, all-in-one) on PGlite in a fresh data folder, " +
+      "- **Processes.** The server runs all-in-one from its sources under tsx's loader (`node --conditions=@anonchat/source --import tsx apps/server/src/main.ts`; `npm start` runs the same code compiled by tsc, `node apps/server/dist/main.js`) on PGlite in a fresh data folder, " +
         "or on a fresh database of a throwaway PostgreSQL cluster. The load generators are separate Node processes (`bench/src/generator.ts`) on 127.0.0.1; " +
         "the baseline is `bench/src/baseline-server.ts`. Each scenario starts its target afresh.",
       `- **Server configuration.** Limits raised so the load, not a cap, is measured: ${env}. Everything else is the product default (DATABASE_POOL_MAX 10, HASH_CONCURRENCY 4, ws ping 30 s).`,
