@@ -7,7 +7,7 @@ import type { ServerConfig } from "./config.js";
 import { CallBudgets } from "./call-budgets.js";
 import { ConnectionRegistry } from "./connections.js";
 import { clientIp } from "./gateway/client-ip.js";
-import { applyCors, originAllowed, publicOrigins } from "./gateway/origin.js";
+import { createCors, originAllowed, publicOrigins } from "./gateway/origin.js";
 import { IpRateLimit, type RateDecision } from "./gateway/rate-limit.js";
 import { API_CSP, REFERRER_POLICY, webClientCsp } from "./gateway/security-headers.js";
 import { sendJson } from "./http-util.js";
@@ -114,6 +114,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   let shuttingDown = false;
   // Filled in once we listen: the default public origins name the port actually bound (PORT=0).
   let admitted: ReadonlySet<string> = new Set();
+  const applyCors = createCors(() => admitted);
   let webCsp = "";
 
   // Behind the gateway, X-Forwarded-For is believed only from a TRUST_PROXY address that also
@@ -185,7 +186,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       if (!originAllowed(req, admitted)) {
         return sendJson(res, 403, { status: "error", message: "origin not allowed", data: null }, rate.headers);
       }
-      applyCors(req, res);
+      await applyCors(req, res);
       if (!rate.allowed) {
         const scope = isTrpcPath(path) ? "trpc" : path.startsWith("/api/v1") ? "api" : "http";
         security.refused(`ip_${scope}`, { ip: meta.clientIp, requestId: meta.requestId, status: 429 });

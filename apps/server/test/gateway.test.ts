@@ -322,6 +322,9 @@ describe("gateway, CORS_ORIGINS and login brute force (LOGIN_FAILS_PER_EMAIL_IP=
     const res = await api(srv.url, "GET", "/api/v1/status", { headers: app });
     expectEnvelope(res, 200, "success");
     expect(res.headers.get("access-control-allow-origin")).toBe("https://app.example");
+    expect(res.headers.get("vary") ?? "").toMatch(/\bOrigin\b/);
+    const exposed = (res.headers.get("access-control-expose-headers") ?? "").toLowerCase();
+    for (const h of ["x-request-id", "retry-after", "x-ratelimit-remaining"]) expect(exposed).toContain(h);
     const pre = await api(srv.url, "OPTIONS", "/trpc/room.list", {
       headers: { ...app, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization, content-type" },
     });
@@ -331,6 +334,7 @@ describe("gateway, CORS_ORIGINS and login brute force (LOGIN_FAILS_PER_EMAIL_IP=
     expect(allowed).toContain("authorization");
     expect(allowed).toContain("content-type");
     expect(pre.headers.get("access-control-allow-methods") ?? "").toMatch(/POST/);
+    expect(pre.headers.get("access-control-max-age")).toBe("600");
     expect(await upgradeStatus(`${srv.wsUrl}/trpc`, app)).toBe(101);
     expect((await api(srv.url, "GET", "/api/v1/status", { headers: { Origin: "https://evil.example" } })).status).toBe(403);
   });

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import cors from "cors";
 
 /** Where `npm start` serves the web client when PUBLIC_ORIGIN is not set: this port on loopback. */
 export function loopbackOrigins(port: number): string[] {
@@ -22,19 +23,27 @@ export function originAllowed(req: IncomingMessage, admitted: ReadonlySet<string
   return admitted.has(origin);
 }
 
-const ALLOWED_HEADERS = "Authorization, Content-Type, trpc-accept, trpc-batch-mode, X-Request-Id";
-const EXPOSED_HEADERS = "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After";
+const ALLOWED_HEADERS = ["Authorization", "Content-Type", "trpc-accept", "trpc-batch-mode", "X-Request-Id"];
+const EXPOSED_HEADERS = ["X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"];
 
-/** CORS response headers for an admitted cross-origin request. */
-export function applyCors(req: IncomingMessage, res: ServerResponse): void {
-  const origin = req.headers.origin;
-  if (!origin) return;
-  res.setHeader("Access-Control-Allow-Origin", origin);
-  res.setHeader("Vary", "Origin");
-  res.setHeader("Access-Control-Expose-Headers", EXPOSED_HEADERS);
-  if (req.method === "OPTIONS") {
-    res.setHeader("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
-    res.setHeader("Access-Control-Allow-Headers", ALLOWED_HEADERS);
-    res.setHeader("Access-Control-Max-Age", "600");
-  }
+/**
+ * CORS response headers (the `cors` package) for a cross-origin request from an admitted origin:
+ * the origin echoed with `Vary: Origin`, the exposed headers, and for a preflight the methods,
+ * request headers and a 10-minute max age. A preflight is not answered here: the caller answers it
+ * (204) after its own checks, so the rate limit and the edge refusals apply to preflights too.
+ * Refusing an origin that is not admitted is originAllowed's job (a 403 with a body).
+ */
+export function createCors(admitted: () => ReadonlySet<string>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const middleware = cors({
+    origin: (origin, callback) => callback(null, origin !== undefined && admitted().has(origin)),
+    methods: ["GET", "POST", "DELETE", "OPTIONS"],
+    allowedHeaders: ALLOWED_HEADERS,
+    exposedHeaders: EXPOSED_HEADERS,
+    maxAge: 600,
+    preflightContinue: true,
+  });
+  return (req, res) => {
+    if (!req.headers.origin) return Promise.resolve();
+    return new Promise((resolve, reject) => middleware(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+  };
 }
