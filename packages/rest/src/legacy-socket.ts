@@ -207,14 +207,15 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
 
     // Incoming: every frame is one message, stored in the order this socket sent them. A client
     // that sends faster than its messages are stored is paused: the frames wait in its own TCP
-    // connection, not in this process's memory. One past its send limit is paused until the
-    // limit lets it send again, and what it sent meanwhile is dropped unread: a flood costs the
-    // server one refusal and one notice per window, not work per frame.
+    // connection, not in this process's memory. Past its send limit, what a client sends until the
+    // limit lets it send again is dropped as it arrives: a flood costs the server one refusal and
+    // one notice per window, and no database work per frame. (Pausing the socket for the window
+    // instead would keep the flood in TCP's buffers and store it after the window, ahead of
+    // anything the client sends later.)
     let chain = Promise.resolve();
     let throttledUntil = 0;
-    let resumeTimer: NodeJS.Timeout | undefined;
     const resumeIfDue = () => {
-      if (ready && pending < config.maxPendingSends && Date.now() >= throttledUntil && ws.readyState === ws.OPEN) ws.resume();
+      if (ready && pending < config.maxPendingSends && ws.readyState === ws.OPEN) ws.resume();
     };
     ws.on("message", (data: RawData) => {
       if (Date.now() < throttledUntil) return;
@@ -246,10 +247,6 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
         if (err.code === "TOO_MANY_REQUESTS") {
           const waitMs = (err.retryAfterSeconds ?? 1) * 1000;
           throttledUntil = Date.now() + waitMs;
-          ws.pause();
-          clearTimeout(resumeTimer);
-          resumeTimer = setTimeout(resumeIfDue, waitMs);
-          resumeTimer.unref();
         }
         notice(ws, roomId, `message not sent: ${err.message}`);
       }
@@ -273,7 +270,6 @@ export function createLegacySocketServer(deps: LegacySocketDeps) {
 
     ws.once("close", () => {
       clearInterval(timer);
-      clearTimeout(resumeTimer);
       abort.abort();
       unregister();
       const left = (open.get(key) ?? 1) - 1;
