@@ -48,6 +48,7 @@ export interface CatchupResult {
 /** Setup only: raised limits to create the users and rooms quickly. */
 const SETUP_ENV: Record<string, string> = {
   RATE_LIMIT_PER_IP: "10000000",
+  REGISTRATIONS_PER_IP: "10000000",
   RATE_LIMIT_PER_USER: "10000000",
   ARGON2_MEMORY_KIB: "1024",
   ARGON2_TIME_COST: "1",

@@ -71,6 +71,7 @@ export function fairnessSizes(cfg: Config): FairnessSizes {
 /** The setup path: limits raised so that thousands of messages can be written at once. */
 const SEED_ENV: Record<string, string> = {
   RATE_LIMIT_PER_IP: "10000000",
+  REGISTRATIONS_PER_IP: "10000000",
   RATE_LIMIT_PER_USER: "10000000",
   CALL_QUEUE_PER_USER: "100000",
   SEND_LIMIT: "10000000",

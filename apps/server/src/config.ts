@@ -161,6 +161,8 @@ const envSchema = z.object({
   LOGIN_FAILS_WINDOW: int(900, 1, 86_400),
   LOGIN_FAILS_PER_IP: int(100, 1, 1_000_000),
   LOGIN_FAILS_PER_IP_WINDOW: int(86_400, 1, 7 * 86_400),
+  REGISTRATIONS_PER_IP: int(30, 1, 10_000_000),
+  REGISTRATIONS_PER_IP_WINDOW: int(3600, 1, 7 * 86_400),
   SEND_LIMIT: int(100, 1, 10_000_000),
   SEND_LIMIT_WINDOW: int(10, 1, 3600),
   MAX_MESSAGE_LENGTH: int(4000, 1, 4000),
@@ -280,6 +282,7 @@ export interface ServerConfig {
   /** Calls in one tRPC HTTP batch or one WebSocket frame. */
   maxBatchCalls: number;
   loginFails: { perEmailIp: number; window: number; perIp: number; perIpWindow: number };
+  registrations: { perIp: number; window: number };
   sendLimit: { points: number; window: number };
   maxMessageLength: number;
   maxBodyBytes: number;
@@ -438,6 +441,7 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
       perIp: e.LOGIN_FAILS_PER_IP,
       perIpWindow: e.LOGIN_FAILS_PER_IP_WINDOW,
     },
+    registrations: { perIp: e.REGISTRATIONS_PER_IP, window: e.REGISTRATIONS_PER_IP_WINDOW },
     sendLimit: { points: e.SEND_LIMIT, window: e.SEND_LIMIT_WINDOW },
     maxMessageLength: e.MAX_MESSAGE_LENGTH,
     maxBodyBytes: e.MAX_BODY_BYTES,

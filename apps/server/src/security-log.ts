@@ -37,6 +37,10 @@ export class SecurityLog {
 
   /** Login lockouts (sampled per scope, IP and account). */
   auth(e: AuthSecurityEvent): void {
+    if (e.type === "registration_limited") {
+      this.sampled(`registration\u0000${e.ip}`, () => ({ msg: "registration limit refused", ...e }));
+      return;
+    }
     this.sampled(`login\u0000${e.scope}\u0000${e.ip}\u0000${e.emailTag}`, () => ({ msg: "login locked out", ...e }));
   }
 

@@ -162,6 +162,8 @@ export async function createServices(config: ServerConfig, log: Logger, metrics:
         limiter({ keyPrefix: "login_ip", points: config.loginFails.perIp, duration: config.loginFails.perIpWindow }),
         (e) => security.auth(e),
       ),
+      registrations: limiter({ keyPrefix: "register_ip", points: config.registrations.perIp, duration: config.registrations.window }),
+      onAuthEvent: (e) => security.auth(e),
       bus,
       onSessionEvent: (e) => security.session(e),
     });

@@ -34,6 +34,7 @@ function defaultLimits(): Record<string, string> {
     RATE_LIMIT_PER_USER: String(d.userRateLimit.points),
     CALL_QUEUE_PER_USER: String(d.callConcurrency.queue),
     LOGIN_FAILS_PER_IP: String(d.loginFails.perIp),
+    REGISTRATIONS_PER_IP: String(d.registrations.perIp),
     SEND_LIMIT: String(d.sendLimit.points),
   };
   // A limit the harness raises that is not put back here would make this test measure less.

@@ -69,6 +69,7 @@ describe.runIf(DB_KIND === "postgres")("gateway upstreams (real processes)", () 
       DATABASE_URL: d.databaseUrl,
       TRUST_PROXY: "loopback",
       RATE_LIMIT_PER_IP: "1000000",
+      REGISTRATIONS_PER_IP: "1000000",
       LOG_LEVEL: "info",
       ...UPSTREAM_ENV,
     });

@@ -439,3 +439,51 @@ describe.skipIf(TOPOLOGY === "split")("replays are shared and paced", () => {
     s.close();
   });
 });
+
+describe("registrations per address hold under concurrency on every transport (REGISTRATIONS_PER_IP=6)", () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer({
+      // Hashing lanes wide enough that only the registration limit refuses; X-Forwarded-For from
+      // the test (127.0.0.1) names another address.
+      env: { ...QUICK_ENV, REGISTRATIONS_PER_IP: "6", HASH_QUEUE_PER_IP: "1000", TRUST_PROXY: "127.0.0.1" },
+    });
+  });
+  afterAll(async () => {
+    await srv.stop();
+  });
+
+  const input = (tag: string) => ({ login: `rg${tag}`, email: `rg${tag}@example.test`, password: "long-enough-password" });
+
+  it("24 attempts at once over /api/v1, one tRPC HTTP batch and one socket frame: exactly 6 accounts, 18 refused 429", async () => {
+    const s = trpcSocket(srv.wsUrl, "");
+    await s.opened;
+    const rest = range(0, 7).map(async (i) => ({ status: (await api(srv.url, "POST", "/api/v1/auth/register", { body: input(`r${i}`) })).status }));
+    const batchPath = `/trpc/${range(0, 7).map(() => "auth.register").join(",")}?batch=1`;
+    const batchBody = Object.fromEntries(range(0, 7).map((i) => [String(i), input(`b${i}`)]));
+    const batch = api(srv.url, "POST", batchPath, { body: batchBody }).then((res) => batchStatuses(res.body));
+    const socketIds = sendFrame(s, range(0, 7).map((i) => ({ method: "mutation" as const, path: "auth.register", input: input(`s${i}`) })), nextIds(8));
+    const [restAnswers, batchAnswers, socketAnswersList] = await Promise.all([Promise.all(rest), batch, answered(s, socketIds)]);
+    s.close();
+    const all = [...restAnswers, ...batchAnswers, ...socketAnswersList];
+    expect(all).toHaveLength(24);
+    const created = count(all, 200);
+    expect(created).toBe(6);
+    expect(count(all, 429)).toBe(18);
+    // A refused attempt created nothing: its credentials do not log in.
+    const refusedRest = restAnswers.findIndex((a) => a.status === 429);
+    if (refusedRest >= 0) {
+      const { email, password } = input(`r${refusedRest}`);
+      const login = await api(srv.url, "POST", "/api/v1/auth/login", { body: { email, password }, headers: { "X-Forwarded-For": "192.0.2.77" } });
+      expect(login.status).toBe(401);
+    }
+  });
+
+  it("the refusal says why and when to retry; another address still registers", async () => {
+    const refused = await api(srv.url, "POST", "/api/v1/auth/register", { body: input("late") });
+    expect(refused.status).toBe(429);
+    expect(JSON.stringify(refused.body)).toMatch(/too many registrations from your address; retry in \d+ s/);
+    const other = await api(srv.url, "POST", "/api/v1/auth/register", { body: input("elsewhere"), headers: { "X-Forwarded-For": "192.0.2.78" } });
+    expect(other.status).toBe(200);
+  });
+});

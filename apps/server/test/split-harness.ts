@@ -52,6 +52,7 @@ export async function startSplit(opts: { env?: Record<string, string>; chatRepli
     RATE_LIMIT_PER_USER: "1000000",
     CALL_QUEUE_PER_USER: "100000",
     LOGIN_FAILS_PER_IP: "1000000",
+    REGISTRATIONS_PER_IP: "1000000",
     SEND_LIMIT: "1000000",
     SERVICE_SECRET: serviceSecret,
     ...(process.env.TEST_REDIS_URL ? redisEnv(process.env.TEST_REDIS_URL) : {}),

@@ -85,6 +85,7 @@ export async function runKillScenario(opts: KillRunOptions): Promise<KillRunResu
     ARGON2_MEMORY_KIB: "1024",
     ARGON2_TIME_COST: "1",
     RATE_LIMIT_PER_IP: "10000000",
+    REGISTRATIONS_PER_IP: "10000000",
     SEND_LIMIT: "10000000",
     ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
   };

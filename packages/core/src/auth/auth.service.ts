@@ -1,11 +1,14 @@
+import { RateLimiterRes } from "rate-limiter-flexible";
 import { sessions, users, type Db } from "@anonchat/db";
 import { AppError, MESSAGES, type LoginInput, type RegisterInput, type Session, type User } from "@anonchat/shared";
 import type { AuthConfig } from "../config.js";
 import type { EventBus } from "../events/bus.js";
 import { newRefreshToken, newSessionId, sha256Hex } from "../util/ids.js";
+import { retryAfterSeconds, type Limiter } from "../util/limits.js";
 import type { AuthApi } from "./auth-api.js";
 import type { LoginGuard } from "./login-guard.js";
 import type { PasswordHasher } from "./passwords.js";
+import type { AuthSecurityEvent } from "./security-events.js";
 import type { SessionEvent } from "./session-events.js";
 import { openSuccessor, sealSuccessor } from "./successor-seal.js";
 import type { AccessClaims, AccessTokens } from "./tokens.js";
@@ -16,6 +19,10 @@ export interface AuthServiceDeps {
   hasher: PasswordHasher;
   tokens: AccessTokens;
   loginGuard: LoginGuard;
+  /** Registration attempts per client IP (REGISTRATIONS_PER_IP); none: unlimited. */
+  registrations?: Limiter;
+  /** Told of registrations refused by that limit, for the security log. */
+  onAuthEvent?: (event: AuthSecurityEvent) => void;
   bus: EventBus;
   /** Epoch milliseconds for session and refresh-token times; tests move it past the reuse grace. */
   clock?: () => number;
@@ -28,8 +35,31 @@ const INVALID_REFRESH = "invalid or expired refresh token";
 export class AuthService implements AuthApi {
   constructor(private readonly deps: AuthServiceDeps) {}
 
+  /**
+   * An attempt takes its place in the address's registration budget before the password is
+   * hashed, so parallel attempts (requests, one batch, one socket) create at most the limit of
+   * accounts. An attempt that hashed counts, created or not (a taken login cost the same work);
+   * one the hasher refused (busy) gives its place back.
+   */
   async register(input: RegisterInput, clientIp: string): Promise<Session> {
-    const passwordHash = await this.deps.hasher.hash(input.password, clientIp);
+    const { registrations } = this.deps;
+    if (registrations) {
+      try {
+        await registrations.consume(clientIp);
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) throw err;
+        const wait = retryAfterSeconds(err);
+        this.deps.onAuthEvent?.({ type: "registration_limited", ip: clientIp, retryAfter: wait });
+        throw new AppError("TOO_MANY_REQUESTS", `too many registrations from your address; retry in ${wait} s`, wait);
+      }
+    }
+    let passwordHash: string;
+    try {
+      passwordHash = await this.deps.hasher.hash(input.password, clientIp);
+    } catch (err) {
+      await registrations?.reward(clientIp, 1).catch(() => undefined);
+      throw err;
+    }
     const created = await users.insertUser(this.deps.db, { login: input.login, email: input.email, passwordHash });
     if (!created.ok) {
       throw new AppError(

@@ -4,5 +4,7 @@
  */
 export type AuthSecurityEvent =
   /** A login refused because its failure budget (per email and IP, or per IP) is spent. */
-  { type: "login_locked"; scope: "email_ip" | "ip"; ip: string; emailTag: string; retryAfter: number };
+  | { type: "login_locked"; scope: "email_ip" | "ip"; ip: string; emailTag: string; retryAfter: number }
+  /** A registration refused because its address has used up REGISTRATIONS_PER_IP. */
+  | { type: "registration_limited"; ip: string; retryAfter: number };
 // Refresh-token reuse and grace presentations are SessionEvents (session-events.ts).
