@@ -111,6 +111,9 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   let pinging: Promise<boolean> | undefined;
   const pingDatabase = (): Promise<boolean> =>
     (pinging ??= (services.database?.ping() ?? Promise.resolve(true)).finally(() => (pinging = undefined)));
+  // /metrics is outside the request budget too: however often it is scraped, one render at a time.
+  let rendering: Promise<string> | undefined;
+  const renderMetrics = (): Promise<string> => (rendering ??= metrics.render().finally(() => (rendering = undefined)));
   let shuttingDown = false;
   // Filled in once we listen: the default public origins name the port actually bound (PORT=0).
   let admitted: ReadonlySet<string> = new Set();
@@ -181,7 +184,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       }
       // Readiness polls and the web client's files do not spend the per-IP budget: a page load
       // fetches several files, and an orchestrator or a NAT's many users would use it up.
-      const budgeted = path !== "/readyz" && !serveStatic.serves(req.method, path);
+      const budgeted = path !== "/readyz" && !(path === "/metrics" && config.metrics) && !serveStatic.serves(req.method, path);
       const rate = ipLimit && budgeted ? await ipLimit.check(meta.clientIp, Math.max(1, calls)) : NO_LIMIT;
       if (!originAllowed(req, admitted)) {
         return sendJson(res, 403, { status: "error", message: "origin not allowed", data: null }, rate.headers);
@@ -207,7 +210,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         return void res.end();
       }
       if (path === "/metrics" && config.metrics) {
-        const text = await metrics.render();
+        const text = await renderMetrics();
         res.writeHead(200, { ...rate.headers, "Content-Type": metrics.contentType });
         return void res.end(text);
       }

@@ -103,9 +103,9 @@ describe("the per-IP budget (RATE_LIMIT_PER_IP=5) does not count static files or
     expect([d.rateLimit.points, d.rateLimit.window]).toEqual([600, 60]);
   });
 
-  it("a static file, a client route, a missing file, /healthz and /readyz, 50 times each: never 429; the API still is past 5", async () => {
+  it("a static file, a client route, a missing file, /healthz, /readyz and /metrics, 50 times each: never 429; the API still is past 5", async () => {
     const statuses = new Map<string, number[]>();
-    for (const p of ["/assets/app-1234.js", "/r/AbCdEfGhIjKlMnOp", "/", "/assets/gone.js", "/healthz", "/readyz"]) {
+    for (const p of ["/assets/app-1234.js", "/r/AbCdEfGhIjKlMnOp", "/", "/assets/gone.js", "/healthz", "/readyz", "/metrics"]) {
       const got: number[] = [];
       for (let i = 0; i < 50; i++) {
         const res = await fetch(`${srv.url}${p}`, { method: i % 2 ? "HEAD" : "GET" });
@@ -121,6 +121,7 @@ describe("the per-IP budget (RATE_LIMIT_PER_IP=5) does not count static files or
       "/assets/gone.js": [404],
       "/healthz": [200],
       "/readyz": [200],
+      "/metrics": [200],
     });
     const api: number[] = [];
     for (let i = 0; i < 6; i++) {
