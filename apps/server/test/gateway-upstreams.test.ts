@@ -192,10 +192,17 @@ describe.runIf(DB_KIND === "postgres")("gateway upstreams (real processes)", () 
     expect((await answerTo(trpc, sub)).result?.type).toBe("started");
     const legacy = legacySocket(wsUrl, room.id, alice.session.accessToken);
     await legacy.opened;
-    // Traffic on both sockets right up to the signal, so the notice meets frames in flight.
-    await alice.client.room.send.mutate({ roomId: room.id, text: "before" });
-    await trpc.until(() => trpc.frames.some((f) => f.includes("before")), 5000, "message on the tRPC socket");
-    await legacy.until(() => legacy.frames.length > 0, 5000, "message on the legacy socket");
+    // Traffic on both sockets right up to the signal, so the notice meets frames in flight. The
+    // legacy socket streams from the live edge once it has joined, after the 101: a message sent
+    // through the API at once could precede its stream. Its own frame is read only once the stream
+    // listens, so its echo shows the socket is live (bounds for a hang, not paces).
+    legacy.send("before");
+    // (Legacy frames carry the text in base64, as the original server sent it.)
+    const b64 = (text: string) => Buffer.from(text).toString("base64");
+    await legacy.until(() => legacy.frames.some((f) => f.includes(b64("before"))), 30_000, "the echo on the legacy socket");
+    await trpc.until(() => trpc.frames.some((f) => f.includes("before")), 30_000, "the message on the tRPC socket");
+    await alice.client.room.send.mutate({ roomId: room.id, text: "just before" });
+    await legacy.until(() => legacy.frames.some((f) => f.includes(b64("just before"))), 30_000, "a message on the legacy socket");
 
     await g.stop("SIGTERM");
     const exit = await g.exited;
