@@ -9,17 +9,24 @@ import { startTestServer, type TestServer } from "./harness.js";
 const INDEX = "<!doctype html><title>AnonChat</title>";
 const APP = "console.log('the app');\n".repeat(50);
 
+/** A built web client in a fresh folder: index.html and assets/app-1234.js, plus `extra` files. */
+async function webClientDir(extra: Record<string, string | Buffer> = {}): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "anonchat-web-"));
+  await mkdir(path.join(dir, "assets"));
+  const files: Record<string, string | Buffer> = { "index.html": INDEX, "assets/app-1234.js": APP, ...extra };
+  for (const [name, body] of Object.entries(files)) await writeFile(path.join(dir, name), body);
+  return dir;
+}
+
 describe("static files (the web client)", () => {
   let srv: TestServer;
   let webDir: string;
   beforeAll(async () => {
-    webDir = await mkdtemp(path.join(os.tmpdir(), "anonchat-web-"));
-    await mkdir(path.join(webDir, "assets"));
-    await writeFile(path.join(webDir, "index.html"), INDEX);
-    await writeFile(path.join(webDir, "favicon.svg"), "<svg xmlns='http://www.w3.org/2000/svg'/>");
-    await writeFile(path.join(webDir, "assets", "app-1234.js"), APP);
-    await writeFile(path.join(webDir, "assets", "app-1234.js.br"), brotliCompressSync(APP));
-    await writeFile(path.join(webDir, "assets", "style-99.css"), "body{}");
+    webDir = await webClientDir({
+      "favicon.svg": "<svg xmlns='http://www.w3.org/2000/svg'/>",
+      "assets/app-1234.js.br": brotliCompressSync(APP),
+      "assets/style-99.css": "body{}",
+    });
     srv = await startTestServer({ env: { WEB_DIR: webDir } });
   });
   afterAll(async () => {
@@ -87,10 +94,7 @@ describe("the per-IP budget (RATE_LIMIT_PER_IP=5) does not count static files or
   let srv: TestServer;
   let webDir: string;
   beforeAll(async () => {
-    webDir = await mkdtemp(path.join(os.tmpdir(), "anonchat-web-"));
-    await mkdir(path.join(webDir, "assets"));
-    await writeFile(path.join(webDir, "index.html"), INDEX);
-    await writeFile(path.join(webDir, "assets", "app-1234.js"), APP);
+    webDir = await webClientDir();
     srv = await startTestServer({ env: { WEB_DIR: webDir, RATE_LIMIT_PER_IP: "5" } });
   });
   afterAll(async () => {
