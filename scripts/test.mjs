@@ -144,13 +144,19 @@ function readReport(file) {
 
 /** Counts from one vitest JSON report; a file that failed without a failed test (import error, hook) counts as one failure. */
 function countReport(report) {
-  const c = { passed: 0, failed: 0, skipped: 0, fileErrors: [] };
+  const c = { passed: 0, failed: 0, skipped: 0, fileErrors: [], failures: [] };
   if (!report) return c;
   c.passed = report.numPassedTests ?? 0;
   c.failed = report.numFailedTests ?? 0;
   c.skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   for (const f of report.testResults ?? []) {
-    const failedInFile = (f.assertionResults ?? []).filter((a) => a.status === "failed").length;
+    const failedTests = (f.assertionResults ?? []).filter((a) => a.status === "failed");
+    const failedInFile = failedTests.length;
+    for (const a of failedTests) {
+      // The first line of the first message: enough to tell which assertion broke from a CI log's tail.
+      const first = String(a.failureMessages?.[0] ?? "").split("\n")[0].slice(0, 300);
+      c.failures.push(`${path.relative(ROOT, f.name ?? "?")} > ${a.fullName ?? a.title ?? "?"}: ${first}`);
+    }
     if (f.status === "failed" && failedInFile === 0) {
       c.failed += 1;
       c.fileErrors.push(path.relative(ROOT, f.name ?? "?"));
@@ -197,6 +203,7 @@ async function main() {
       ran += r.passed + r.failed;
       const extra = r.notes.length ? ` — ${r.notes.join("; ")}` : "";
       process.stdout.write(`[${r.name}] passed ${r.passed}, failed ${r.failed}, skipped ${r.skipped} (${fmtSecs(r.ms)})${extra}\n`);
+      for (const f of r.failures ?? []) process.stdout.write(`[${r.name}]   FAILED ${f}\n`);
     }
     if (ran === 0 && !interrupted) {
       process.stdout.write("[total] no test ran: failing the run\n");
@@ -262,7 +269,7 @@ async function main() {
       c.failed = 1;
       notes.push(`vitest exited ${code}`);
     }
-    results.push({ name, passed: c.passed, failed: c.failed, skipped: c.skipped, notes, ms: Date.now() - t });
+    results.push({ name, passed: c.passed, failed: c.failed, skipped: c.skipped, notes, failures: c.failures, ms: Date.now() - t });
   };
 
   // 3. PGlite: everything (the browser tests in apps/web/e2e need apps/web/dist: build it first)

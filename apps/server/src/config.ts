@@ -101,6 +101,7 @@ const envSchema = z.object({
   UPSTREAM_EJECT_SECONDS: int(10, 1, 3600),
   UPSTREAM_CONNECT_TIMEOUT_MS: int(2000, 50, 60_000),
   UPSTREAM_TIMEOUT_MS: int(15_000, 100, 600_000),
+  UPSTREAM_MOVE_SOCKETS_AFTER_CHECKS: int(2, 0, 1000),
   JWT_PUBLIC_KEY: z.string().optional(),
   JWKS_REFRESH_SECONDS: int(300, 1, 86_400),
   JWKS_MIN_REFRESH_SECONDS: int(30, 1, 3600),
@@ -216,6 +217,12 @@ export interface UpstreamSettings {
   connectTimeoutMs: number;
   /** Milliseconds an upstream may take to start its answer (and between two chunks of it). */
   timeoutMs: number;
+  /**
+   * WebSockets piped to an upstream that failed this many health checks in a row (or whose address
+   * left DNS) are closed with 1012, so their clients reconnect through the gateway to a live
+   * replica and resume; 0 leaves them to the client's own keep-alive.
+   */
+  moveSocketsAfterChecks: number;
 }
 
 export interface ServerConfig {
@@ -402,6 +409,7 @@ export function loadConfig(env: Record<string, string | undefined>): ServerConfi
       ejectSeconds: e.UPSTREAM_EJECT_SECONDS,
       connectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,
       timeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      moveSocketsAfterChecks: e.UPSTREAM_MOVE_SOCKETS_AFTER_CHECKS,
     },
     jwtPublicKey: e.JWT_PUBLIC_KEY?.trim() || undefined,
     jwtExtraPublicKeys: e.JWT_EXTRA_PUBLIC_KEYS?.trim() || undefined,

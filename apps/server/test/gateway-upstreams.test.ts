@@ -2,7 +2,7 @@ import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeFrame, FrameBoundaries, serverFrame, textFrame } from "../src/gateway/tunnel.js";
 import { DB_KIND, registerUser } from "./harness.js";
-import { legacySocket, trpcRequest, trpcSocket, answerTo } from "./helpers/raw-ws.js";
+import { legacySocket, trpcRequest, trpcSocket, answerTo, subscriptionSeqs } from "./helpers/raw-ws.js";
 import { freePort, sleep, spawnServerProcess, type ServerProcess } from "./helpers/wire.js";
 import { startSplit, type SplitDeployment } from "./split-harness.js";
 
@@ -162,6 +162,65 @@ describe.runIf(DB_KIND === "postgres")("gateway upstreams (real processes)", () 
       chat2.child.kill("SIGCONT");
     }
   }, 120_000);
+
+  it("a replica frozen (SIGSTOP): its piped sockets are closed with 1012, the others stay; a client resumes on the live one with nothing lost", async () => {
+    // A gateway of its own: the one of the tests before still has chat2 ejected.
+    const g = await gateway([url("chat1"), url("chat2")]);
+    const alice = await registerUser(g.url, "gf");
+    const room = await alice.client.room.create.mutate({ name: "frozen", maxMembers: 5 });
+    const wsUrl = g.url.replace("http", "ws");
+    const onChat2 = async () => {
+      const text = await (await fetch(`${url("chat2")}/metrics`)).text();
+      return text.split("\n").filter((l) => l.startsWith("anonchat_websockets{")).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    };
+    const before = await onChat2();
+    // Upgrades go to the replicas in turn: six sockets reach both.
+    const socks: { s: ReturnType<typeof trpcSocket>; id: number }[] = [];
+    for (let i = 0; i < 6; i++) {
+      const s = trpcSocket(wsUrl, alice.session.accessToken);
+      await s.opened;
+      const id = trpcRequest(s, "subscription", "room.onMessage", { roomId: room.id, lastEventId: "0" });
+      expect((await answerTo(s, id, 30_000)).result?.type).toBe("started");
+      socks.push({ s, id });
+    }
+    const frozenOnes = (await onChat2()) - before;
+    expect(frozenOnes).toBeGreaterThan(0);
+    expect(frozenOnes).toBeLessThan(6);
+    const first = await alice.client.room.send.mutate({ roomId: room.id, text: "before the freeze" });
+    for (const { s, id } of socks) await s.until(() => subscriptionSeqs(s, id).includes(first.seq), 30_000, "the first message");
+
+    const chat2 = d.procs.get("chat2") as ServerProcess;
+    chat2.child.kill("SIGSTOP");
+    try {
+      // Failing checks (1 s apart, 500 ms each) take chat2 out; after 2 in a row its sockets are
+      // closed at a frame boundary. Generous bounds: a hang, not a pace.
+      await until(async () => socks.filter(({ s }) => s.closed).length >= frozenOnes, "the frozen replica's sockets to close", 60_000);
+      const closed = socks.filter(({ s }) => s.closed);
+      expect(closed).toHaveLength(frozenOnes);
+      for (const { s } of closed) expect(s.closed?.code).toBe(1012);
+      // Meanwhile the chat goes on, on the live replica.
+      const during = await alice.client.room.send.mutate({ roomId: room.id, text: "during the freeze" });
+      for (const { s, id } of socks.filter(({ s }) => !s.closed)) {
+        await s.until(() => subscriptionSeqs(s, id).includes(during.seq), 30_000, "the message on a live socket");
+      }
+      // A moved client reconnects through the gateway and resumes from the last seq it saw.
+      const moved = closed[0] as (typeof socks)[number];
+      const last = Math.max(...subscriptionSeqs(moved.s, moved.id));
+      const again = trpcSocket(wsUrl, alice.session.accessToken);
+      await again.opened;
+      const id = trpcRequest(again, "subscription", "room.onMessage", { roomId: room.id, lastEventId: String(last) });
+      expect((await answerTo(again, id, 30_000)).result?.type).toBe("started");
+      await again.until(() => subscriptionSeqs(again, id).includes(during.seq), 30_000, "the missed message after resuming");
+      const seqs = [...subscriptionSeqs(moved.s, moved.id), ...subscriptionSeqs(again, id)];
+      expect(new Set(seqs).size).toBe(seqs.length);
+      expect(seqs).toContain(during.seq);
+      again.ws.close();
+      expect(g.output()).toMatch(/upstream down: moving its sockets/);
+    } finally {
+      chat2.child.kill("SIGCONT");
+      for (const { s } of socks) s.ws.close();
+    }
+  }, 180_000);
 
   it("/readyz answers 503 while no chat replica is healthy, and 200 again once one is", async () => {
     const g = await gateway([url("chat1")]);

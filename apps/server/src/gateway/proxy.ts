@@ -87,7 +87,7 @@ export type TunnelKind = "trpc" | "legacy";
  * both ways as Tunnels, whose frame boundaries let the gateway say goodbye cleanly at shutdown.
  */
 export class UpstreamGroup {
-  private readonly tunnels = new Map<Tunnel, TunnelKind>();
+  private readonly tunnels = new Map<Tunnel, { kind: TunnelKind; origin: string }>();
   private readonly agent: Agent;
   readonly pool: UpstreamPool;
 
@@ -105,6 +105,7 @@ export class UpstreamGroup {
     private readonly log: Logger,
   ) {
     this.pool = new UpstreamPool(name, urls, settings, log);
+    this.pool.onDown((origin, reason) => this.moveSockets(origin, reason));
     this.agent = new Agent({
       connect: { timeout: settings.connectTimeoutMs },
       headersTimeout: settings.timeoutMs,
@@ -216,7 +217,7 @@ export class UpstreamGroup {
         // Bytes the replica sent right after its 101 are frames too: they go through the tracking.
         if (upHead.length) upSocket.unshift(upHead);
         const tunnel = new Tunnel(socket, upSocket, () => this.tunnels.delete(tunnel));
-        this.tunnels.set(tunnel, kind);
+        this.tunnels.set(tunnel, { kind, origin: target.origin });
       });
       up.on("response", (upRes) => {
         // Refused by the replica (403, 429, 503...): pass its answer on.
@@ -238,7 +239,7 @@ export class UpstreamGroup {
    * as they would from a replica.
    */
   drain(): void {
-    for (const [tunnel, kind] of this.tunnels) {
+    for (const [tunnel, { kind }] of this.tunnels) {
       if (kind === "trpc") tunnel.inject([textFrame(RECONNECT_NOTICE)], false);
       else tunnel.inject([closeFrame(1012, "server restarting")], true);
     }
@@ -246,11 +247,20 @@ export class UpstreamGroup {
 
   /** Shutdown, last step for sockets: a close frame (1012) on every one left, then they end. */
   closeSockets(): void {
-    for (const tunnel of this.tunnels.keys()) tunnel.inject([closeFrame(1012, "server restarting")], true);
-    // A replica stuck in the middle of a frame gets no boundary: those sockets are cut.
-    setTimeout(() => {
-      for (const tunnel of this.tunnels.keys()) tunnel.destroy();
-    }, 1000).unref();
+    closeTunnels([...this.tunnels.keys()]);
+  }
+
+  /**
+   * A replica that stopped answering its health checks (frozen, partitioned, overloaded) or left
+   * DNS keeps its piped sockets open and silent: no frames, no pings, no close. Each gets the
+   * close a restarting replica sends (1012), so its client reconnects through the gateway to a
+   * replica in rotation and resumes from its last event id, as after any restart.
+   */
+  private moveSockets(origin: string, reason: string): void {
+    const moved = [...this.tunnels].filter(([, t]) => t.origin === origin).map(([tunnel]) => tunnel);
+    if (moved.length === 0) return;
+    this.log.warn("upstream down: moving its sockets", { upstream: this.name, target: origin, reason, sockets: moved.length });
+    closeTunnels(moved);
   }
 
   /** After in-flight requests: the pooled connections and the health checks. */
@@ -258,6 +268,14 @@ export class UpstreamGroup {
     await this.pool.close();
     await this.agent.close().catch(() => undefined);
   }
+}
+
+/** A close frame (1012) on each tunnel at its next frame boundary; one stuck inside a frame is cut after a second. */
+function closeTunnels(tunnels: Tunnel[]): void {
+  for (const tunnel of tunnels) tunnel.inject([closeFrame(1012, "server restarting")], true);
+  setTimeout(() => {
+    for (const tunnel of tunnels) tunnel.destroy();
+  }, 1000).unref();
 }
 
 /** What a tRPC replica sends on shutdown (@trpc/server's broadcastReconnectNotification). */

@@ -14,6 +14,8 @@ export interface Target {
   healthy: boolean;
   /** Out of rotation until then (ms since the epoch) after a connect error or a timeout. */
   ejectedUntil: number;
+  /** Active checks failed in a row (0 after one that passed). */
+  failedChecks: number;
 }
 
 /** An address literal as a URL host: IPv6 in brackets. */
@@ -32,6 +34,7 @@ export class UpstreamPool {
   private timers: NodeJS.Timeout[] = [];
   private readonly checks = new Agent({ keepAliveTimeout: 10_000, connections: 4 });
   private closed = false;
+  private readonly downListeners: ((origin: string, reason: string) => void)[] = [];
 
   constructor(
     readonly name: string,
@@ -81,6 +84,18 @@ export class UpstreamPool {
     return [...list.slice(start), ...list.slice(0, start)];
   }
 
+  /**
+   * Called with a target's origin when it is down for its sockets: it failed
+   * UPSTREAM_MOVE_SOCKETS_AFTER_CHECKS active checks in a row, or its address left DNS.
+   */
+  onDown(listener: (origin: string, reason: string) => void): void {
+    this.downListeners.push(listener);
+  }
+
+  private reportDown(origin: string, reason: string): void {
+    for (const l of this.downListeners) l(origin, reason);
+  }
+
   /** Passive ejection: a connect error or a timeout takes the target out for a while. */
   eject(target: Target, reason: string): void {
     const wasIn = target.ejectedUntil <= Date.now();
@@ -114,11 +129,12 @@ export class UpstreamPool {
       const fresh: Target[] = [];
       for (const address of addresses) {
         const origin = `http://${hostOf(address)}:${port}`;
-        fresh.push(old.get(origin) ?? { origin, host: address, port, healthy: false, ejectedUntil: 0 });
+        fresh.push(old.get(origin) ?? { origin, host: address, port, healthy: false, ejectedUntil: 0, failedChecks: 0 });
       }
       const added = fresh.filter((t) => !old.has(t.origin));
       const removed = [...old.keys()].filter((o) => !fresh.some((t) => t.origin === o));
       this.byEntry.set(url.origin, fresh);
+      for (const origin of removed) this.reportDown(origin, "gone from DNS");
       if (added.length || removed.length) {
         this.log.info("upstream addresses", { upstream: this.name, host: name, targets: fresh.map((t) => t.origin) });
       }
@@ -156,6 +172,10 @@ export class UpstreamPool {
       else this.log.warn("upstream unhealthy", fields);
     }
     target.healthy = ok;
+    target.failedChecks = ok ? 0 : target.failedChecks + 1;
+    const after = this.settings.moveSocketsAfterChecks;
+    // Once, at the check that reaches the count: a replica that stays down has no sockets left.
+    if (after > 0 && target.failedChecks === after) this.reportDown(target.origin, `${after} health checks failed`);
   }
 
   async close(): Promise<void> {
