@@ -171,7 +171,7 @@ export async function registerUser(url: string, prefix = "user"): Promise<{ sess
 }
 
 /** Waits until cond() is true, polling; throws with label after timeoutMs. */
-export async function waitFor(cond: () => boolean, timeoutMs = 5000, label = "condition"): Promise<void> {
+export async function waitFor(cond: () => boolean, timeoutMs = 30_000, label = "condition"): Promise<void> {
   const start = Date.now();
   while (!cond()) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${label}`);

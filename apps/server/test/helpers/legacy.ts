@@ -162,7 +162,7 @@ export class LegacySocket {
     this.ws.send(data);
   }
 
-  async waitFrames(n: number, timeoutMs = 5000): Promise<string[]> {
+  async waitFrames(n: number, timeoutMs = 30_000): Promise<string[]> {
     const start = Date.now();
     while (this.frames.length < n) {
       if (Date.now() - start > timeoutMs) {
@@ -173,7 +173,7 @@ export class LegacySocket {
     return this.frames.slice(0, n);
   }
 
-  async waitClose(timeoutMs = 5000): Promise<Closed> {
+  async waitClose(timeoutMs = 30_000): Promise<Closed> {
     return Promise.race([
       this.done,
       sleep(timeoutMs).then((): Closed => {
@@ -239,7 +239,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls an async condition until it holds; throws with label after timeoutMs. */
-export async function eventually(cond: () => Promise<boolean>, timeoutMs = 5000, label = "condition"): Promise<void> {
+export async function eventually(cond: () => Promise<boolean>, timeoutMs = 30_000, label = "condition"): Promise<void> {
   const start = Date.now();
   while (!(await cond())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${label}`);

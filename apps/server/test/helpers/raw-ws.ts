@@ -57,7 +57,7 @@ export class RawSocket {
     return out;
   }
 
-  async until(cond: () => boolean, timeoutMs = 5000, label = "condition"): Promise<void> {
+  async until(cond: () => boolean, timeoutMs = 30_000, label = "condition"): Promise<void> {
     const start = Date.now();
     while (!cond()) {
       if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${label}; frames: ${JSON.stringify(this.frames.slice(-5))}`);
@@ -65,7 +65,7 @@ export class RawSocket {
     }
   }
 
-  waitClose(timeoutMs = 5000): Promise<{ code: number; reason: string; at: number }> {
+  waitClose(timeoutMs = 30_000): Promise<{ code: number; reason: string; at: number }> {
     return Promise.race([
       this.done,
       new Promise<never>((_, reject) =>
@@ -105,7 +105,7 @@ export function responsesTo(s: RawSocket, id: number): Array<Record<string, unkn
 }
 
 /** Waits for the first result or error of a request. */
-export async function answerTo(s: RawSocket, id: number, timeoutMs = 5000): Promise<{ result?: { type?: string; data?: unknown }; error?: { message?: string; data?: { code?: string; httpStatus?: number } } }> {
+export async function answerTo(s: RawSocket, id: number, timeoutMs = 30_000): Promise<{ result?: { type?: string; data?: unknown }; error?: { message?: string; data?: { code?: string; httpStatus?: number } } }> {
   await s.until(() => responsesTo(s, id).length > 0 || s.closed !== undefined, timeoutMs, `answer to request ${id}`);
   const first = responsesTo(s, id)[0];
   if (!first) throw new Error(`socket closed (${JSON.stringify(s.closed)}) before answering request ${id}`);
