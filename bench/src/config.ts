@@ -5,8 +5,8 @@
  */
 import type { TargetKind } from "./targets.js";
 
-export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness" | "catchup" | "storm" | "split";
-export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness", "catchup", "storm", "split"];
+export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness" | "catchup" | "storm" | "split" | "failover";
+export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness", "catchup", "storm", "split", "failover"];
 /**
  * What `pnpm bench:smoke` runs (CI, about a minute): the fairness scenario restarts its server and
  * seeds it (~15 s even tiny), and the later scenarios seed, restart or hold thousands of sockets;
@@ -136,6 +136,15 @@ export interface Config {
   splitMs: number;
   splitIdleMs: number;
 
+  /**
+   * Failover (bench/src/failover.ts): a 2-replica split deployment, rooms and subscribers per room
+   * (tRPC sockets through the gateway), messages per second; one replica killed, then (a fresh
+   * deployment) one frozen. Uses stormRetryMs, stormBeforeMs, stormAfterMs and stormTimeoutMs.
+   */
+  failoverRooms: number;
+  failoverSubsPerRoom: number;
+  failoverSendRate: number;
+
   wsSendBufferMax: number;
   subscriberQueueMax: number;
   /** Extra server environment, from --env KEY=VALUE (repeatable). */
@@ -233,6 +242,10 @@ export const FULL: Config = {
   splitWindow: 4,
   splitMs: 6000,
   splitIdleMs: 3000,
+
+  failoverRooms: 10,
+  failoverSubsPerRoom: 20,
+  failoverSendRate: 50,
 
   wsSendBufferMax: 16 * 1024 * 1024,
   subscriberQueueMax: 100_000,

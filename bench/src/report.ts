@@ -2,6 +2,7 @@
 import { catchupProblems, catchupSection, catchupTargets, type CatchupResult } from "./catchup.js";
 import type { Config } from "./config.js";
 import { splitProblems, splitSection, type SplitResult } from "./split.js";
+import { failoverProblems, failoverSection, failoverTargets, type FailoverResult } from "./failover.js";
 import { stormProblems, stormSection, stormTargets, type StormResult } from "./storm.js";
 import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, type MachineWindow, type StartVerdict } from "./machine.js";
 import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report.js";
@@ -42,6 +43,7 @@ export interface Results {
   catchup?: CatchupResult[];
   storm?: StormResult[];
   split?: SplitResult[];
+  failover?: FailoverResult[];
   /** The machine over each scenario: load average at its start and end, CPU steal in between. */
   scenarioMachine?: { scenario: string; machine: MachineWindow }[];
 }
@@ -230,6 +232,7 @@ export function evaluateTargets(res: Results): TargetRow[] {
   rows.push(...fairnessTargets(res.fairness ?? []));
   rows.push(...catchupTargets(res.catchup ?? []));
   rows.push(...stormTargets(res.storm ?? []));
+  rows.push(...failoverTargets(res.failover ?? []));
   return rows;
 }
 
@@ -282,6 +285,7 @@ export function correctnessProblems(res: Results): string[] {
   for (const c of res.catchup ?? []) out.push(...catchupProblems(c));
   for (const s of res.storm ?? []) out.push(...stormProblems(s));
   for (const s of res.split ?? []) out.push(...splitProblems(s));
+  for (const f of res.failover ?? []) out.push(...failoverProblems(f));
   return out;
 }
 
@@ -631,6 +635,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push(catchupSection(res.catchup ?? [], res.config));
   out.push(stormSection(res.storm ?? [], res.config));
   out.push(splitSection(res.split ?? [], res.config, res.machine.cores));
+  out.push(failoverSection(res.failover ?? [], res.config));
   const c = res.config;
   const env = Object.entries({
     RATE_LIMIT_PER_IP: "10000000",
@@ -697,6 +702,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
       "pnpm bench --force                           # write this file even though the machine was busy at the start",
       "pnpm bench --only=catchup,storm              # the catch-up and the reconnect storm (~4 and ~5 min on both servers)",
       "pnpm bench --only=split --servers=postgres   # gateway + auth + 1–3 chat replicas × BUS postgres/redis (~4 min; needs postgresql and redis-server)",
+      "pnpm bench --only=failover --servers=postgres # a chat replica killed, then one frozen, under load (~2 min)",
       "```",
       "",
       "Sizes and durations live in `bench/src/config.ts` (FULL and SMOKE); every field can be set with `--name=value` or `BENCH_NAME=value`.",

@@ -16,6 +16,7 @@ import { benchmarksMarkdown, correctnessProblems, evaluateTargets, plotPanels, T
 import { catchup } from "./catchup.js";
 import { reconnectStorm } from "./storm.js";
 import { splitScenario } from "./split.js";
+import { failoverScenario } from "./failover.js";
 import { fairness } from "./fairness-scenario.js";
 import { auth, connections, fanoutScenario, runsOf, sendPath, type Ctx } from "./scenarios.js";
 import { startPostgres, type TargetKind } from "./targets.js";
@@ -197,6 +198,8 @@ async function main(): Promise<number> {
       }
     } else if (scenario === "split") {
       (results.split ??= []).push(...(await splitScenario(ctx)));
+    } else if (scenario === "failover") {
+      (results.failover ??= []).push(...(await failoverScenario(ctx)));
     } else if (scenario === "send") {
       // Both transports: the socket (the recommendation) and HTTP (what the recipe used to do).
       for (const via of cfg.smoke ? [cfg.sendVia] : (["ws", "http"] as const)) {
@@ -257,6 +260,7 @@ async function main(): Promise<number> {
     ...(results.catchup ?? []).filter((c) => c.error).map((c) => `catchup/${c.target}: ${c.error}`),
     ...(results.storm ?? []).filter((s) => s.error).map((s) => `storm/${s.target}: ${s.error}`),
     ...(results.split ?? []).filter((s) => s.error).map((s) => `split/${s.replicas}×chat/${s.bus}: ${s.error}`),
+    ...(results.failover ?? []).filter((f) => f.error).map((f) => `failover/${f.fault}: ${f.error}`),
   ];
   if (problems.length) {
     process.stdout.write(`\n${cfg.smoke ? "FAILED" : "Problems"}:\n${problems.map((p) => `  - ${p}`).join("\n")}\n`);

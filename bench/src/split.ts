@@ -84,7 +84,7 @@ function redisPid(port: number): number | undefined {
   return undefined;
 }
 
-async function websocketsOf(httpUrl: string): Promise<number> {
+export async function websocketsOf(httpUrl: string): Promise<number> {
   const text = await (await fetch(`${httpUrl}/metrics`)).text();
   let n = 0;
   for (const line of text.split("\n")) if (line.startsWith("anonchat_websockets{")) n += Number(line.slice(line.lastIndexOf(" ") + 1));
@@ -106,14 +106,16 @@ async function whichReplica(urls: string[], before: number[], by = 1): Promise<n
   throw new Error("could not tell which replica a socket reached");
 }
 
-interface Deployment {
+export interface Deployment {
   gatewayUrl: string;
   chatUrls: string[];
+  /** The chat replicas' process ids, in chatUrls' order. */
+  chatPids: number[];
   groups: CpuGroup[];
   stop(): Promise<void>;
 }
 
-async function startDeployment(ctx: Ctx, pgh: PgHandle, replicas: number, bus: SplitBus, redisUrl: string | undefined): Promise<Deployment> {
+export async function startDeployment(ctx: Ctx, pgh: PgHandle, replicas: number, bus: SplitBus, redisUrl: string | undefined): Promise<Deployment> {
   const { cfg } = ctx;
   const databaseUrl = await pgh.newDatabase();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "anonchat-bench-split-"));
@@ -149,7 +151,7 @@ async function startDeployment(ctx: Ctx, pgh: PgHandle, replicas: number, bus: S
       ...(pm ? [{ name: "postgres", pids: [], withChildrenOf: pm }] : []),
       ...(rpid ? [{ name: "redis", pids: [rpid] }] : []),
     ];
-    return { gatewayUrl: gateway.httpUrl, chatUrls: chats.map((c) => c.httpUrl), groups, stop: stopAll };
+    return { gatewayUrl: gateway.httpUrl, chatUrls: chats.map((c) => c.httpUrl), chatPids: chats.map((c) => c.pid), groups, stop: stopAll };
   } catch (e) {
     await stopAll();
     throw e;

@@ -43,12 +43,16 @@ interface StormSub {
   caughtUpAt: number | undefined;
   gaps: number;
   duplicated: number;
+  /** Its live subscription's socket closed after the mark (the failover scenario counts these). */
+  dropped: boolean;
 }
 
 export interface StormStatus {
   subs: number;
   /** Subscriptions live now. */
   live: number;
+  /** Subscriptions whose socket closed after the mark. */
+  dropped: number;
   /** Resumed and caught up since the mark. */
   resumed: number;
   caughtUp: number;
@@ -61,7 +65,8 @@ export interface StormStatus {
   duplicated: number;
   closes: Record<string, number>;
   errors: string[];
-  sends: { ok: number; retried: number; failedForGood: number };
+  /** longestAttemptMs: the longest a single send attempt took to succeed or fail (a hang shows here). */
+  sends: { ok: number; retried: number; failedForGood: number; longestAttemptMs: number };
 }
 
 export interface StormFinal extends StormStatus {
@@ -83,7 +88,7 @@ export class Storm {
   private publisher: Promise<void> | undefined;
   private readonly closes: Record<string, number> = {};
   private readonly errors: string[] = [];
-  private readonly sends = { ok: 0, retried: 0, failedForGood: 0 };
+  private readonly sends = { ok: 0, retried: 0, failedForGood: 0, longestAttemptMs: 0 };
   private msgNo = 0;
 
   constructor(private readonly spec: StormSpec) {
@@ -99,6 +104,7 @@ export class Storm {
       caughtUpAt: undefined,
       gaps: 0,
       duplicated: 0,
+      dropped: false,
     }));
     for (const p of spec.pubs) this.acked.set(p.roomId, 0);
     this.http = new TrpcHttp(spec.httpUrl, 16, 30_000);
@@ -170,6 +176,7 @@ export class Storm {
       ws.on("close", (code) => {
         const k = String(code);
         this.closes[k] = (this.closes[k] ?? 0) + 1;
+        if (this.mark && wasStarted) sub.dropped = true;
         sub.started = false;
         settle(false);
         // A live subscription that drops reconnects; a failed attempt is retried by reconnect()'s loop.
@@ -227,12 +234,16 @@ export class Storm {
   private async sendOnce(pub: { roomId: string; token: string }, clientMsgId: string): Promise<void> {
     const body = { roomId: pub.roomId, text: `storm ${clientMsgId}`, clientMsgId };
     for (let attempt = 0; attempt < 200; attempt++) {
+      const t = performance.now();
+      const took = () => (this.sends.longestAttemptMs = Math.max(this.sends.longestAttemptMs, performance.now() - t));
       try {
         const m = await this.http.mutation<{ seq: number }>("room.send", body, pub.token);
+        took();
         this.acked.set(pub.roomId, Math.max(this.acked.get(pub.roomId) ?? 0, m.seq));
         this.sends.ok++;
         return;
       } catch {
+        took();
         // The server is restarting: the same clientMsgId again shortly (it is stored once).
         this.sends.retried++;
         await sleep(100 + Math.random() * 100);
@@ -254,6 +265,7 @@ export class Storm {
       s.needSeq = undefined;
       s.caughtUpAt = undefined;
       s.attempts = 0;
+      s.dropped = false;
     }
   }
 
@@ -275,6 +287,7 @@ export class Storm {
     return {
       subs: this.subs.length,
       live: this.subs.filter((s) => s.started).length,
+      dropped: this.subs.filter((s) => s.dropped).length,
       resumed,
       caughtUp,
       lastResumedMs: lastR,

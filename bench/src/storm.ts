@@ -43,13 +43,14 @@ export interface StormResult {
   error?: string;
 }
 
-function merge(ss: StormStatus[]): StormStatus {
+export function merge(ss: StormStatus[]): StormStatus {
   const closes: Record<string, number> = {};
   for (const s of ss) for (const [k, v] of Object.entries(s.closes)) closes[k] = (closes[k] ?? 0) + v;
   const maxOf = (xs: (number | undefined)[]) => (xs.some((x) => x === undefined) ? undefined : Math.max(...(xs as number[])));
   return {
     subs: ss.reduce((n, s) => n + s.subs, 0),
     live: ss.reduce((n, s) => n + s.live, 0),
+    dropped: ss.reduce((n, s) => n + s.dropped, 0),
     resumed: ss.reduce((n, s) => n + s.resumed, 0),
     caughtUp: ss.reduce((n, s) => n + s.caughtUp, 0),
     lastResumedMs: maxOf(ss.map((s) => s.lastResumedMs)),
@@ -63,6 +64,7 @@ function merge(ss: StormStatus[]): StormStatus {
       ok: ss.reduce((n, s) => n + s.sends.ok, 0),
       retried: ss.reduce((n, s) => n + s.sends.retried, 0),
       failedForGood: ss.reduce((n, s) => n + s.sends.failedForGood, 0),
+      longestAttemptMs: Math.max(0, ...ss.map((s) => s.sends.longestAttemptMs)),
     },
   };
 }
