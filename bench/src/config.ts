@@ -5,8 +5,8 @@
  */
 import type { TargetKind } from "./targets.js";
 
-export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness" | "catchup" | "storm" | "split" | "failover";
-export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness", "catchup", "storm", "split", "failover"];
+export type Scenario = "wide" | "many" | "conns" | "auth" | "send" | "fairness" | "catchup" | "storm" | "split" | "failover" | "history";
+export const ALL_SCENARIOS: Scenario[] = ["wide", "many", "conns", "auth", "send", "fairness", "catchup", "storm", "split", "failover", "history"];
 /**
  * What `pnpm bench:smoke` runs (CI, about a minute): the fairness scenario restarts its server and
  * seeds it (~15 s even tiny), and the later scenarios seed, restart or hold thousands of sockets;
@@ -145,6 +145,10 @@ export interface Config {
   failoverSubsPerRoom: number;
   failoverSendRate: number;
 
+  /** History (bench/src/history.ts): messages stored in the big room; calls per room and kind. */
+  historyMessages: number;
+  historySamples: number;
+
   wsSendBufferMax: number;
   subscriberQueueMax: number;
   /** Extra server environment, from --env KEY=VALUE (repeatable). */
@@ -246,6 +250,9 @@ export const FULL: Config = {
   failoverRooms: 10,
   failoverSubsPerRoom: 20,
   failoverSendRate: 50,
+
+  historyMessages: 1_000_000,
+  historySamples: 200,
 
   wsSendBufferMax: 16 * 1024 * 1024,
   subscriberQueueMax: 100_000,

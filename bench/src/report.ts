@@ -3,6 +3,7 @@ import { catchupProblems, catchupSection, catchupTargets, type CatchupResult } f
 import type { Config } from "./config.js";
 import { splitProblems, splitSection, type SplitResult } from "./split.js";
 import { failoverProblems, failoverSection, failoverTargets, type FailoverResult } from "./failover.js";
+import { historyProblems, historySection, historyTargets, type HistoryResult } from "./history.js";
 import { stormProblems, stormSection, stormTargets, type StormResult } from "./storm.js";
 import { BUSY_LOAD_PER_CORE, BUSY_STEAL_PCT, type MachineWindow, type StartVerdict } from "./machine.js";
 import { fairnessProblems, fairnessSection, fairnessTargets } from "./fairness-report.js";
@@ -44,6 +45,7 @@ export interface Results {
   storm?: StormResult[];
   split?: SplitResult[];
   failover?: FailoverResult[];
+  history?: HistoryResult[];
   /** The machine over each scenario: load average at its start and end, CPU steal in between. */
   scenarioMachine?: { scenario: string; machine: MachineWindow }[];
 }
@@ -232,6 +234,7 @@ export function evaluateTargets(res: Results): TargetRow[] {
   rows.push(...fairnessTargets(res.fairness ?? []));
   rows.push(...catchupTargets(res.catchup ?? []));
   rows.push(...stormTargets(res.storm ?? []));
+  rows.push(...historyTargets(res.history ?? []));
   rows.push(...failoverTargets(res.failover ?? []));
   return rows;
 }
@@ -286,6 +289,7 @@ export function correctnessProblems(res: Results): string[] {
   for (const s of res.storm ?? []) out.push(...stormProblems(s));
   for (const s of res.split ?? []) out.push(...splitProblems(s));
   for (const f of res.failover ?? []) out.push(...failoverProblems(f));
+  for (const h of res.history ?? []) out.push(...historyProblems(h));
   return out;
 }
 
@@ -635,6 +639,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
   out.push(catchupSection(res.catchup ?? [], res.config));
   out.push(stormSection(res.storm ?? [], res.config));
   out.push(splitSection(res.split ?? [], res.config, res.machine.cores));
+  out.push(historySection(res.history ?? [], res.config));
   out.push(failoverSection(res.failover ?? [], res.config));
   const c = res.config;
   const env = Object.entries({
@@ -703,6 +708,7 @@ export function benchmarksMarkdown(res: Results, svgPath: string): string {
       "pnpm bench --only=catchup,storm              # the catch-up and the reconnect storm (~4 and ~5 min on both servers)",
       "pnpm bench --only=split --servers=postgres   # gateway + auth + 1–3 chat replicas × BUS postgres/redis (~4 min; needs postgresql and redis-server)",
       "pnpm bench --only=failover --servers=postgres # a chat replica killed, then one frozen, under load (~2 min)",
+      "pnpm bench --only=history                    # room.send and room.history with 1,000,000 stored messages vs an empty room",
       "```",
       "",
       "Sizes and durations live in `bench/src/config.ts` (FULL and SMOKE); every field can be set with `--name=value` or `BENCH_NAME=value`.",

@@ -17,6 +17,7 @@ import { catchup } from "./catchup.js";
 import { reconnectStorm } from "./storm.js";
 import { splitScenario } from "./split.js";
 import { failoverScenario } from "./failover.js";
+import { historyScenario } from "./history.js";
 import { fairness } from "./fairness-scenario.js";
 import { auth, connections, fanoutScenario, runsOf, sendPath, type Ctx } from "./scenarios.js";
 import { startPostgres, type TargetKind } from "./targets.js";
@@ -198,6 +199,8 @@ async function main(): Promise<number> {
       }
     } else if (scenario === "split") {
       (results.split ??= []).push(...(await splitScenario(ctx)));
+    } else if (scenario === "history") {
+      for (const kind of cfg.servers) (results.history ??= []).push(await historyScenario(ctx, kind));
     } else if (scenario === "failover") {
       (results.failover ??= []).push(...(await failoverScenario(ctx)));
     } else if (scenario === "send") {
@@ -261,6 +264,7 @@ async function main(): Promise<number> {
     ...(results.storm ?? []).filter((s) => s.error).map((s) => `storm/${s.target}: ${s.error}`),
     ...(results.split ?? []).filter((s) => s.error).map((s) => `split/${s.replicas}×chat/${s.bus}: ${s.error}`),
     ...(results.failover ?? []).filter((f) => f.error).map((f) => `failover/${f.fault}: ${f.error}`),
+    ...(results.history ?? []).filter((h) => h.error).map((h) => `history/${h.target}: ${h.error}`),
   ];
   if (problems.length) {
     process.stdout.write(`\n${cfg.smoke ? "FAILED" : "Problems"}:\n${problems.map((p) => `  - ${p}`).join("\n")}\n`);
