@@ -121,7 +121,8 @@ export interface Config {
   catchupMaxPhaseMs: number;
 
   /**
-   * Split deployment (bench/src/split.ts): chat replica counts and buses (postgres, redis) to run;
+   * Split deployment (bench/src/split.ts): chat replica counts (0: the all-in-one process, ROLE=all,
+   * on the same database and bus, for comparison) and buses (postgres, redis) to run;
    * rooms, subscribers per room (spread evenly over the replicas, so every row delivers the same
    * number of copies per message: keep it a multiple of every replica count), publishers per room,
    * the closed loop's undelivered messages per room, how long each row is measured, and how
@@ -238,7 +239,7 @@ export const FULL: Config = {
   catchupPaceMs: 150,
   catchupMaxPhaseMs: 30_000,
 
-  splitReplicas: [1, 2, 3],
+  splitReplicas: [0, 1, 2, 3],
   splitBuses: ["postgres", "redis"],
   splitRooms: 8,
   splitSubsPerRoom: 6,

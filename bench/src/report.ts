@@ -118,14 +118,17 @@ export function evaluateTargets(res: Results): TargetRow[] {
       const lost = runsOf(s).reduce((n, r) => n + r.undelivered, 0);
       const doubled = runsOf(s).reduce((n, r) => n + r.duplicated, 0);
       const tracked = !s.error && runsOf(s).every((r) => r.undelivered === 0 && r.duplicated === 0 && r.sendErrors === 0 && r.closedSockets === 0);
+      // Issue 12's milestone: the wide room at the idiomatic baseline; many rooms at half of it
+      // on PostgreSQL and a quarter on PGlite (one process holds the database too).
+      const goalX = scenario === "wide" ? 1 : server === "pglite" ? 0.25 : 0.5;
       rows.push({
         what: `${name}: saturation throughput`,
         server,
-        goal: "≥ 0.5× baseline, nothing lost or doubled",
+        goal: `≥ ${goalX}× baseline, nothing lost or doubled`,
         baseline: bSat ? `${fmt(bSat)}/s` : "–",
         measured: sSat !== undefined ? `${fmt(sSat)}/s` : s.error ? "failed" : "–",
         ratio: ratioStr(ratio),
-        met: ratio === undefined ? undefined : ratio >= 0.5 && tracked,
+        met: ratio === undefined ? undefined : ratio >= goalX && tracked,
         note: tracked ? "" : s.error ? s.error.slice(0, 100) : `undelivered ${lost}, duplicated ${doubled}, send errors or dropped sockets in some phase`,
       });
       // The median over the interleaved runs at this load: one busy spell cannot decide it.
@@ -162,11 +165,11 @@ export function evaluateTargets(res: Results): TargetRow[] {
     rows.push({
       what: "connections: memory per authenticated, subscribed connection",
       server,
-      goal: "≤ 4× baseline per socket",
+      goal: "≤ 3× baseline per socket",
       baseline: cb ? kb(cb.bytesPerConn) : "–",
       measured: kb(c.bytesPerConn),
       ratio: ratioStr(ratio),
-      met: ratio === undefined ? undefined : ratio <= 4,
+      met: ratio === undefined ? undefined : ratio <= 3,
       note: "",
     });
     rows.push({

@@ -55,6 +55,8 @@ export interface SplitResult {
   /** Ratios to the 1-replica row of the same bus in this run. */
   storedRatio?: number;
   perCpuRatio?: number;
+  /** Stored messages/s ÷ the all-in-one row's (replicas 0) on the same bus in this run. */
+  vsAllInOne?: number;
   error?: string;
   pid?: number;
 }
@@ -139,6 +141,18 @@ export async function startDeployment(ctx: Ctx, pgh: PgHandle, replicas: number,
       procs.push({ name, pid: t.pid, stop: () => t.stopOnly() });
       return t;
     };
+    if (replicas === 0) {
+      // All-in-one on the same PostgreSQL and bus: what the split is compared with.
+      const all = await start("all", {});
+      const pm0 = pgh.postmasterPid();
+      const rpid0 = redisUrl && bus === "redis" ? redisPid(Number(new URL(redisUrl).port)) : undefined;
+      const groups0: CpuGroup[] = [
+        { name: "chat", pids: [all.pid] },
+        ...(pm0 ? [{ name: "postgres", pids: [], withChildrenOf: pm0 }] : []),
+        ...(rpid0 ? [{ name: "redis", pids: [rpid0] }] : []),
+      ];
+      return { gatewayUrl: all.httpUrl, chatUrls: [all.httpUrl], chatPids: [all.pid], groups: groups0, stop: stopAll };
+    }
     const auth = await start("auth", { ROLE: "auth" });
     const chats = await Promise.all(Array.from({ length: replicas }, (_, i) => start(`chat${i + 1}`, { ROLE: "chat", AUTH_URL: auth.httpUrl })));
     const gateway = await start("gateway", { ROLE: "gateway", AUTH_URL: auth.httpUrl, CHAT_URLS: chats.map((c) => c.httpUrl).join(",") });
@@ -167,8 +181,8 @@ async function oneRow(ctx: Ctx, pgh: PgHandle, replicas: number, bus: SplitBus, 
     bus,
     rooms: cfg.splitRooms,
     subscribers: 0,
-    subsPerReplica: Array.from({ length: replicas }, () => 0),
-    pubsPerReplica: Array.from({ length: replicas }, () => 0),
+    subsPerReplica: Array.from({ length: Math.max(1, replicas) }, () => 0),
+    pubsPerReplica: Array.from({ length: Math.max(1, replicas) }, () => 0),
   };
   let dep: Deployment | undefined;
   let gen: Generator | undefined;
@@ -198,11 +212,12 @@ async function oneRow(ctx: Ctx, pgh: PgHandle, replicas: number, bus: SplitBus, 
     // Subscribers: opened one at a time through the gateway until every replica holds its share
     // of each room (the gateway picks replicas in turn; a socket that lands on a replica that has
     // its share already is closed again, so every row delivers the same copies per message).
-    const share = Math.ceil(cfg.splitSubsPerRoom / replicas);
+    const procs = Math.max(1, replicas);
+    const share = Math.ceil(cfg.splitSubsPerRoom / procs);
     for (const r of rooms) {
-      const onReplica = Array.from({ length: replicas }, () => 0);
+      const onReplica = Array.from({ length: procs }, () => 0);
       for (let tries = 0; onReplica.some((n) => n < share); tries++) {
-        if (tries > share * replicas * 4) throw new Error(`subscribers did not spread over the replicas (${onReplica.join("/")})`);
+        if (tries > share * procs * 4) throw new Error(`subscribers did not spread over the replicas (${onReplica.join("/")})`);
         const c = await gen.call<{ established: number; errors: string[] }>({
           cmd: "connect",
           protocol: "trpc",
@@ -278,7 +293,7 @@ async function oneRow(ctx: Ctx, pgh: PgHandle, replicas: number, bus: SplitBus, 
 }
 
 export function splitProblems(r: SplitResult): string[] {
-  const tag = `split/${r.replicas}×chat/${r.bus}`;
+  const tag = r.replicas === 0 ? `split/all-in-one/${r.bus}` : `split/${r.replicas}×chat/${r.bus}`;
   if (r.error) return [`${tag}: ${r.error}`];
   const run = r.run;
   if (!run) return [`${tag}: no run`];
@@ -301,16 +316,18 @@ export function describeSplit(r: SplitResult): string {
     .map(([k, v]) => `${k} ${Math.round(v)}%`)
     .join(", ");
   return (
-    `${f0(r.storedPerSec)} stored msgs/s (${x(r.storedRatio)}), ${f0(run.deliveredPerSec)} deliveries/s, ${f0(r.msgsPerCpuSecond)} msgs/server CPU-s (${x(r.perCpuRatio)}), ` +
+    `${f0(r.storedPerSec)} stored msgs/s (${x(r.storedRatio)}; ${x(r.vsAllInOne)} all-in-one), ${f0(run.deliveredPerSec)} deliveries/s, ${f0(r.msgsPerCpuSecond)} msgs/server CPU-s (${x(r.perCpuRatio)}), ` +
     `idle server CPU ${Math.round((r.idleCores ?? 0) * 100)}%, ${f0(r.msgsPerMarginalCpuSecond)} msgs/CPU-s above idle, ` +
     `delivery p99 ${ms(r.delivery?.p99)}, cross-replica p99 ${ms(r.cross?.p99)} (${r.cross?.count ?? 0} deliveries); ` +
     `lost ${run.undelivered}, doubled ${run.duplicated}; subs/replica ${r.subsPerReplica.join("/")}, pubs/replica ${r.pubsPerReplica.join("/")}; CPU ${cpu}`
   );
 }
 
-/** Ratios to the 1-replica row of the same bus (whichever order the rows ran in). */
+/** Ratios to the 1-replica row and to the all-in-one row of the same bus (whichever order the rows ran in). */
 function ratios(rows: SplitResult[]): void {
   for (const r of rows) {
+    const all = rows.find((o) => o.bus === r.bus && o.replicas === 0 && !o.error);
+    if (all?.storedPerSec && r.storedPerSec !== undefined && !r.error) r.vsAllInOne = r.storedPerSec / all.storedPerSec;
     const one = rows.find((o) => o.bus === r.bus && o.replicas === 1 && !o.error);
     if (!one || r.error) continue;
     if (r.storedPerSec !== undefined && one.storedPerSec) r.storedRatio = r.storedPerSec / one.storedPerSec;
@@ -344,7 +361,7 @@ export async function splitScenario(ctx: Ctx): Promise<SplitResult[]> {
         const r = await oneRow(ctx, ctx.pg, replicas, bus, redis?.url);
         out.push(r);
         ratios(out);
-        log(`  split/${replicas}×chat/BUS=${bus}: ${describeSplit(r)}`);
+        log(`  split/${replicas === 0 ? "all-in-one" : `${replicas}×chat`}/BUS=${bus}: ${describeSplit(r)}`);
       }
     }
   } finally {
@@ -368,18 +385,19 @@ export function splitSection(results: SplitResult[], cfg: Config, cores: number)
       "Each socket is opened alone and tagged with the replica whose socket count went up; a cross-replica delivery is one whose publisher and subscriber are on different replicas. " +
       "Server CPU sums gateway, auth, every chat replica, PostgreSQL (postmaster and backends) and Redis; idle server CPU is the same sum over " +
       `${cfg.splitIdleMs / 1000} s with every socket open and nothing sent (health checks, heartbeats, polls: a fixed cost per process that weighs on the per-CPU-second figure at low rates). ` +
-      `Ratios are to the 1-replica row of the same bus in this run. This machine has ${cores} cores: with more processes than cores, stored messages/s cannot grow with replicas; messages per server CPU-second is what a replica costs.`,
+      `Ratios are to the 1-replica row of the same bus in this run; \`× all-in-one\` to the all-in-one row (one process, \`ROLE=all\`, on the same PostgreSQL and bus: \`--splitReplicas=0,…\`). The issue's target: the split with 1 replica ≥ 0.8× all-in-one. This machine has ${cores} cores: with more processes than cores, stored messages/s cannot grow with replicas; messages per server CPU-second is what a replica costs.`,
   );
   out.push("");
-  const head = ["chat replicas", "bus", "stored msgs/s", "×", "deliveries/s", "msgs / server CPU-s", "×", "idle server CPU", "msgs / CPU-s above idle", "delivery p99", "cross-replica p99", "lost", "doubled", "CPU: gateway / chat / PostgreSQL / Redis / generator"];
+  const head = ["chat replicas", "bus", "stored msgs/s", "×", "× all-in-one", "deliveries/s", "msgs / server CPU-s", "×", "idle server CPU", "msgs / CPU-s above idle", "delivery p99", "cross-replica p99", "lost", "doubled", "CPU: gateway / chat / PostgreSQL / Redis / generator"];
   const rows = results.map((r) => {
     const c = r.cpu ?? {};
     const pct = (k: string) => (c[k] === undefined ? "–" : `${Math.round(c[k] as number)}%`);
     return [
-      String(r.replicas),
+      r.replicas === 0 ? "all-in-one" : String(r.replicas),
       r.bus,
       r.error ? `failed: ${r.error.slice(0, 80)}` : f0(r.storedPerSec),
       x(r.storedRatio),
+      x(r.vsAllInOne),
       f0(r.run?.deliveredPerSec),
       f0(r.msgsPerCpuSecond),
       x(r.perCpuRatio),
