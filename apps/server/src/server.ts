@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import http, { type IncomingMessage } from "node:http";
-import type { Duplex } from "node:stream";
+import { finished, type Duplex } from "node:stream";
 import { appRouter } from "@anonchat/api";
 import { sendEnvelope } from "@anonchat/rest";
 import type { ServerConfig } from "./config.js";
@@ -45,6 +45,9 @@ const NO_LIMIT: RateDecision = { allowed: true, limit: 0, remaining: 0, reset: 0
  * Answers on a bare socket with a plain HTTP response and closes it: a refused upgrade (before
  * any WebSocket exists), a CONNECT, a request Node's parser refused.
  */
+/** How long an answer already under way may take to finish after the parser refused what followed it. */
+const ANSWER_GRACE_MS = 10_000;
+
 function answerOnSocket(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}, json?: unknown) {
   const body = JSON.stringify(json ?? { status: "error", message: text, data: null });
   const head = Object.entries({
@@ -242,10 +245,22 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   // What Node's parser refuses (an unknown method, a bad header, a timeout) gets the same JSON
   // answer as every other refusal, instead of a bare status line.
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
-    // A request whose body turns out malformed (a bad chunk) is under way already: answer it
-    // unless its response has begun, as Node itself would.
-    const begun = [...(answering.get(socket) ?? [])].some((r) => r.headersSent);
-    if (err.code === "ECONNRESET" || !socket.writable || begun) return void socket.destroy();
+    if (err.code === "ECONNRESET" || !socket.writable) return void socket.destroy();
+    // Bytes the parser refused after a request whose answer has begun (a body longer than its
+    // Content-Length, say): that answer goes out whole, then the connection ends; the refused
+    // bytes get none. Cutting it short would leave a well-formed request unanswered. Bounded:
+    // an answer still waiting for a body that will never come is cut after ANSWER_GRACE_MS.
+    const begun = [...(answering.get(socket) ?? [])].filter((r) => r.headersSent);
+    if (begun.length > 0) {
+      const cut = setTimeout(() => socket.destroy(), ANSWER_GRACE_MS).unref();
+      void Promise.all(begun.map((r) => new Promise((done) => finished(r, done)))).then(() => {
+        clearTimeout(cut);
+        socket.destroy();
+      });
+      return;
+    }
+    // A request whose body turns out malformed (a bad chunk) is under way already: it gets the
+    // parser's refusal, as Node itself would answer it.
     const r = parserRefusal(err);
     log.info("request refused by the HTTP parser", { code: err.code, status: r.status, ip: (socket as import("node:net").Socket).remoteAddress });
     answerOnSocket(socket, r.status, r.message, r.headers);
