@@ -41,13 +41,13 @@ function trpcCalls(path: string): number {
 }
 const NO_LIMIT: RateDecision = { allowed: true, limit: 0, remaining: 0, reset: 0, retryAfter: 0, headers: {} };
 
+/** How long an answer already under way may take to finish after the parser refused what followed it. */
+const ANSWER_GRACE_MS = 10_000;
+
 /**
  * Answers on a bare socket with a plain HTTP response and closes it: a refused upgrade (before
  * any WebSocket exists), a CONNECT, a request Node's parser refused.
  */
-/** How long an answer already under way may take to finish after the parser refused what followed it. */
-const ANSWER_GRACE_MS = 10_000;
-
 function answerOnSocket(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}, json?: unknown) {
   const body = JSON.stringify(json ?? { status: "error", message: text, data: null });
   const head = Object.entries({
